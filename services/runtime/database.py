@@ -1,0 +1,38 @@
+"""Postgres access: one connection pool per service process, and creating the service's
+database on first start."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in `url` if it does not exist yet."""
+    params = conninfo_to_dict(url)
+    name = params.get("dbname")
+    if not name:
+        raise ValueError("the database URL must name a database")
+    admin_url = make_conninfo(url, dbname="postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                log.info("created database", extra={"database": name})
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another replica won the race
+
+
+def create_pool(url: str, *, min_size: int = 2, max_size: int = 16) -> ConnectionPool:
+    """Open a pool and wait until it holds `min_size` connections, so that a wrong URL
+    fails at start-up rather than on the first request."""
+    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False, name="synthtasks")
+    pool.open(wait=True, timeout=15)
+    return pool

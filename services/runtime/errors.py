@@ -1,0 +1,104 @@
+"""Domain errors that every service raises and one interceptor turns into gRPC statuses.
+
+    ServiceError                     (root; never raised itself)
+    ├── InvalidArgument              INVALID_ARGUMENT + BadRequest field violations
+    ├── NotFound                     NOT_FOUND
+    ├── AlreadyExists                ALREADY_EXISTS
+    ├── FailedPrecondition           FAILED_PRECONDITION
+    ├── Aborted                      ABORTED (stale etag, lost race)
+    ├── PermissionDenied             PERMISSION_DENIED
+    ├── Unauthenticated              UNAUTHENTICATED
+    └── Unavailable                  UNAVAILABLE
+
+Each carries one machine-readable `reason` (the ErrorInfo reason, UPPER_SNAKE_CASE).
+Messages must never contain a secret: they go to callers and to logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class ServiceError(Exception):
+    """Root of the errors a service raises on purpose."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    default_reason = "ERROR"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+
+
+class InvalidArgument(ServiceError):
+    """Raised when a request field is malformed or out of range."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: list[FieldViolation], *, reason: str | None = None) -> None:
+        self.violations = violations
+        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        super().__init__(f"invalid argument: {summary}", reason=reason)
+
+    @classmethod
+    def field(cls, field: str, description: str) -> InvalidArgument:
+        return cls([FieldViolation(field, description)])
+
+
+class NotFound(ServiceError):
+    """Raised when a named resource does not exist."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(ServiceError):
+    """Raised when a resource with the same id or unique field exists."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(ServiceError):
+    """Raised when the system is not in a state that allows the call."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class Aborted(ServiceError):
+    """Raised when a concurrent change won (stale etag)."""
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "ETAG_MISMATCH"
+
+
+class PermissionDenied(ServiceError):
+    """Raised when the caller is known but may not do this."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class Unauthenticated(ServiceError):
+    """Raised when the caller presented no valid credential."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class Unavailable(ServiceError):
+    """Raised when a dependency cannot be reached; callers may retry."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "UNAVAILABLE"

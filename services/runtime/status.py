@@ -1,0 +1,75 @@
+"""Rich gRPC statuses: `google.rpc.Status` with one ErrorInfo reason, plus BadRequest
+field violations for invalid input."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from services.runtime.errors import InvalidArgument, ServiceError
+
+ERROR_DOMAIN = "synthtasks"
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+class PassthroughStatus(NamedTuple):
+    """A downstream status re-sent unchanged (code, message and rich details)."""
+
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, bytes], ...]
+
+
+# grpc.Status is an abstract marker class; registering keeps abort_with_status happy.
+grpc.Status.register(PassthroughStatus)
+
+
+def status_for(error: ServiceError) -> grpc.Status:
+    detail = status_pb2.Status(code=error.code.value[0], message=error.message)
+    detail.details.add().Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
+    if isinstance(error, InvalidArgument):
+        detail.details.add().Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in error.violations
+                ]
+            )
+        )
+    return rpc_status.to_status(detail)
+
+
+def passthrough_status(error: grpc.RpcError) -> grpc.Status:
+    """The status a downstream call failed with, to be returned to our own caller."""
+    trailing = tuple(
+        (key, value) for key, value in (error.trailing_metadata() or ()) if key == _DETAILS_KEY
+    )
+    return PassthroughStatus(error.code(), error.details() or "", trailing)
+
+
+def error_info_reason(error: grpc.RpcError) -> str | None:
+    """The ErrorInfo reason of a failed call, if the server sent one."""
+    status = rpc_status.from_call(error)
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return None
+
+
+def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """The BadRequest field violations of a failed call, as (field, description)."""
+    status = rpc_status.from_call(error)
+    found: list[tuple[str, str]] = []
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            request = error_details_pb2.BadRequest()
+            detail.Unpack(request)
+            found.extend((v.field, v.description) for v in request.field_violations)
+    return found
