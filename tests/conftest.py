@@ -11,6 +11,19 @@ import redis
 from tests.infrastructure import Infrastructure, database_url, drop_database, infrastructure, unique_name
 
 
+@pytest.fixture(scope="session", autouse=True)
+def suite_log(tmp_path_factory):
+    """Captures every log line of the run; fails the run if one holds a registered key."""
+    from tests.leak_watch import SuiteLog
+
+    log = SuiteLog(tmp_path_factory.mktemp("service-logs"))
+    log.start()
+    yield log
+    log.stop()
+    leaked = log.leaked()
+    assert not leaked, f"API keys appeared in logs: {leaked}"
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infrastructure]:
     with infrastructure() as found:
@@ -41,3 +54,24 @@ def redis_namespace(infra: Infrastructure) -> Iterator[str]:
     for key in client.scan_iter(match=f"{namespace}*", count=1000):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def stack(make_database, infra: Infrastructure, redis_namespace: str):
+    """Registry, task store and gateway on loopback ports, shared by the whole run;
+    tests keep apart by using projects of their own."""
+    from tests.stack import running_stack
+
+    with running_stack(make_database=make_database, redis_url=infra.redis_url, redis_namespace=redis_namespace) as running:
+        yield running
+
+
+@pytest.fixture
+def fake_llm(stack):
+    """The stack's fake provider, reset to its defaults for each test."""
+    from tests.fakes.openai_server import FakeConfig
+
+    defaults = FakeConfig()
+    stack.fake_llm.configure(**{name: getattr(defaults, name) for name in defaults.__dataclass_fields__})
+    stack.fake_llm.reset_stats()
+    return stack.fake_llm

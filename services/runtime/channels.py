@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 
 from services.runtime.config import CommonSettings, TlsSettings
-from services.runtime.internal_auth import AttachInternalCredential
+from services.runtime.internal_auth import attach_internal_credential
 
 _OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -31,5 +31,5 @@ def internal_channel(address: str, settings: CommonSettings) -> grpc.Channel:
     """A channel to another synthtasks service, carrying the internal credential."""
     return grpc.intercept_channel(
         raw_channel(address, settings),
-        AttachInternalCredential(settings.internal_token.get_secret_value()),
+        attach_internal_credential(settings.internal_token.get_secret_value()),
     )

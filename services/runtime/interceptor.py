@@ -16,14 +16,13 @@ from typing import Any
 
 import grpc
 
+from services.runtime.call_metadata import REQUEST_ID_KEY
 from services.runtime.errors import ServiceError
 from services.runtime.json_logging import request_id_var
 from services.runtime.metrics import GRPC_REQUEST_SECONDS, GRPC_REQUESTS
 from services.runtime.status import passthrough_status, status_for
 
 log = logging.getLogger("synthtasks.access")
-
-REQUEST_ID_KEY = "x-request-id"
 
 
 def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str | None:

@@ -9,8 +9,7 @@ from typing import Any
 
 import grpc
 
-from services.runtime.interceptor import REQUEST_ID_KEY
-from services.runtime.json_logging import request_id_var
+from services.runtime.call_metadata import AttachMetadata
 
 INTERNAL_TOKEN_KEY = "x-synthtasks-internal-token"
 
@@ -38,32 +37,6 @@ class RequireInternalCredential(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(_deny)
 
 
-class _ClientCallDetails(grpc.ClientCallDetails):
-    def __init__(self, base: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
-        self.method = base.method
-        self.timeout = base.timeout
-        self.metadata = metadata
-        self.credentials = base.credentials
-        self.wait_for_ready = base.wait_for_ready
-        self.compression = base.compression
-
-
-class AttachInternalCredential(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Adds the internal token and the current request id to every outgoing call."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
-        metadata = list(details.metadata or ())
-        metadata.append((INTERNAL_TOKEN_KEY, self._token))
-        request_id = request_id_var.get()
-        if request_id:
-            metadata.append((REQUEST_ID_KEY, request_id))
-        return _ClientCallDetails(details, metadata)
-
-    def intercept_unary_unary(self, continuation: Callable, client_call_details: grpc.ClientCallDetails, request: Any) -> Any:
-        return continuation(self._details(client_call_details), request)
-
-    def intercept_unary_stream(self, continuation: Callable, client_call_details: grpc.ClientCallDetails, request: Any) -> Any:
-        return continuation(self._details(client_call_details), request)
+def attach_internal_credential(token: str) -> AttachMetadata:
+    """The client side: what the gateway and workers add to every internal call."""
+    return AttachMetadata([(INTERNAL_TOKEN_KEY, token)])

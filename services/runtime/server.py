@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import grpc
@@ -37,10 +37,14 @@ class BuiltServer:
     port: int
     health: health.HealthServicer
     service_names: tuple[str, ...]
+    # Resources to release once calls have drained (connection pools, listeners).
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        for release in self.on_stop:
+            release()
 
 
 def create_server(
@@ -86,7 +90,7 @@ def create_server(
     return BuiltServer(server, port, health_servicer, names)
 
 
-def run_until_signalled(built: BuiltServer, *, grace: float = 10.0, on_stop: Callable[[], None] | None = None) -> None:
+def run_until_signalled(built: BuiltServer, *, grace: float = 10.0) -> None:
     """Block until SIGTERM/SIGINT, then report NOT_SERVING and drain calls for `grace` seconds."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -94,5 +98,3 @@ def run_until_signalled(built: BuiltServer, *, grace: float = 10.0, on_stop: Cal
     stop.wait()
     log.info("shutting down", extra={"grace_seconds": grace})
     built.stop(grace)
-    if on_stop:
-        on_stop()

@@ -27,17 +27,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from synthtasks.v1 import task_service_pb2 as synthtasks_dot_v1_dot_task__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&synthtasks/v1/generation_service.proto\x12\rsynthtasks.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a synthtasks/v1/task_service.proto\".\n\x0ePromptVariable\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"T\n\tJobCounts\x12\x11\n\trequested\x18\x01 \x01(\x05\x12\x10\n\x08produced\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12\x12\n\nduplicates\x18\x04 \x01(\x05\">\n\nTokenUsage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\"I\n\x08JobError\x12,\n\x06reason\x18\x01 \x01(\x0e\x32\x1c.synthtasks.v1.FailureReason\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xac\x05\n\rGenerationJob\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12\x13\n\x0btemperature\x18\x04 \x01(\x01\x12\x12\n\ntext_count\x18\x05 \x01(\x05\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x19\n\x11max_output_tokens\x18\x08 \x01(\x05\x12\x11\n\x04seed\x18\t \x01(\x03H\x00\x88\x01\x01\x12\x0c\n\x04tags\x18\n \x03(\t\x12\x30\n\tvariables\x18\x0b \x03(\x0b\x32\x1d.synthtasks.v1.PromptVariable\x12\x0e\n\x06unique\x18\x0c \x01(\x08\x12\x30\n\x05state\x18\r \x01(\x0e\x32!.synthtasks.v1.GenerationJobState\x12(\n\x06\x63ounts\x18\x0e \x01(\x0b\x32\x18.synthtasks.v1.JobCounts\x12(\n\x05usage\x18\x0f \x01(\x0b\x32\x19.synthtasks.v1.TokenUsage\x12&\n\x05\x65rror\x18\x10 \x01(\x0b\x32\x17.synthtasks.v1.JobError\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x15 \x01(\t\x12\x13\n\x0bprompt_hash\x18\x16 \x01(\tB\x07\n\x05_seed\"v\n\x1a\x43reateGenerationJobRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x34\n\x0egeneration_job\x18\x02 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"S\n\x1b\x43reateGenerationJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\"\'\n\x17GetGenerationJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"P\n\x18GetGenerationJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\"\x84\x01\n\x19ListGenerationJobsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.synthtasks.v1.GenerationJobState\"l\n\x1aListGenerationJobsResponse\x12\x35\n\x0fgeneration_jobs\x18\x01 \x03(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x19WatchGenerationJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xb5\x01\n\x1aWatchGenerationJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12.\n\x0bstaged_text\x18\x02 \x01(\x0b\x32\x19.synthtasks.v1.StagedText\x12\x31\n\x0esince_previous\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"*\n\x1a\x43\x61ncelGenerationJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"S\n\x1b\x43\x61ncelGenerationJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob*\xe6\x01\n\x12GenerationJobState\x12$\n GENERATION_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bGENERATION_JOB_STATE_QUEUED\x10\x01\x12 \n\x1cGENERATION_JOB_STATE_RUNNING\x10\x02\x12\"\n\x1eGENERATION_JOB_STATE_SUCCEEDED\x10\x03\x12\x1f\n\x1bGENERATION_JOB_STATE_FAILED\x10\x04\x12\"\n\x1eGENERATION_JOB_STATE_CANCELLED\x10\x05*\x89\x03\n\rFailureReason\x12\x1e\n\x1a\x46\x41ILURE_REASON_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x46\x41ILURE_REASON_INVALID_KEY\x10\x01\x12\'\n#FAILURE_REASON_DEPLOYMENT_NOT_FOUND\x10\x02\x12\"\n\x1e\x46\x41ILURE_REASON_MODEL_NOT_FOUND\x10\x03\x12#\n\x1f\x46\x41ILURE_REASON_CONTENT_FILTERED\x10\x04\x12\x1f\n\x1b\x46\x41ILURE_REASON_RATE_LIMITED\x10\x05\x12\x1a\n\x16\x46\x41ILURE_REASON_TIMEOUT\x10\x06\x12!\n\x1d\x46\x41ILURE_REASON_PROVIDER_ERROR\x10\x07\x12\x1f\n\x1b\x46\x41ILURE_REASON_BAD_RESPONSE\x10\x08\x12\x1c\n\x18\x46\x41ILURE_REASON_DUPLICATE\x10\t\x12\'\n#FAILURE_REASON_PROVIDER_UNAVAILABLE\x10\n2\xac\x04\n\x11GenerationService\x12l\n\x13\x43reateGenerationJob\x12).synthtasks.v1.CreateGenerationJobRequest\x1a*.synthtasks.v1.CreateGenerationJobResponse\x12\x63\n\x10GetGenerationJob\x12&.synthtasks.v1.GetGenerationJobRequest\x1a\'.synthtasks.v1.GetGenerationJobResponse\x12i\n\x12ListGenerationJobs\x12(.synthtasks.v1.ListGenerationJobsRequest\x1a).synthtasks.v1.ListGenerationJobsResponse\x12k\n\x12WatchGenerationJob\x12(.synthtasks.v1.WatchGenerationJobRequest\x1a).synthtasks.v1.WatchGenerationJobResponse0\x01\x12l\n\x13\x43\x61ncelGenerationJob\x12).synthtasks.v1.CancelGenerationJobRequest\x1a*.synthtasks.v1.CancelGenerationJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&synthtasks/v1/generation_service.proto\x12\rsynthtasks.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a synthtasks/v1/task_service.proto\".\n\x0ePromptVariable\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"T\n\tJobCounts\x12\x11\n\trequested\x18\x01 \x01(\x05\x12\x10\n\x08produced\x18\x02 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x05\x12\x12\n\nduplicates\x18\x04 \x01(\x05\">\n\nTokenUsage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\"I\n\x08JobError\x12,\n\x06reason\x18\x01 \x01(\x0e\x32\x1c.synthtasks.v1.FailureReason\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xba\x05\n\rGenerationJob\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12\x13\n\x0btemperature\x18\x04 \x01(\x01\x12\x12\n\ntext_count\x18\x05 \x01(\x05\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x19\n\x11max_output_tokens\x18\x08 \x01(\x05\x12\x11\n\x04seed\x18\t \x01(\x03H\x00\x88\x01\x01\x12\x0c\n\x04tags\x18\n \x03(\t\x12\x30\n\tvariables\x18\x0b \x03(\x0b\x32\x1d.synthtasks.v1.PromptVariable\x12\x0e\n\x06unique\x18\x0c \x01(\x08\x12\x30\n\x05state\x18\r \x01(\x0e\x32!.synthtasks.v1.GenerationJobState\x12(\n\x06\x63ounts\x18\x0e \x01(\x0b\x32\x18.synthtasks.v1.JobCounts\x12(\n\x05usage\x18\x0f \x01(\x0b\x32\x19.synthtasks.v1.TokenUsage\x12&\n\x05\x65rror\x18\x10 \x01(\x0b\x32\x17.synthtasks.v1.JobError\x12/\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x15 \x01(\t\x12\x13\n\x0bprompt_hash\x18\x16 \x01(\t\x12\x0c\n\x04\x65tag\x18\x17 \x01(\tB\x07\n\x05_seed\"v\n\x1a\x43reateGenerationJobRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x34\n\x0egeneration_job\x18\x02 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"S\n\x1b\x43reateGenerationJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\"\'\n\x17GetGenerationJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"P\n\x18GetGenerationJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\"\x84\x01\n\x19ListGenerationJobsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.synthtasks.v1.GenerationJobState\"l\n\x1aListGenerationJobsResponse\x12\x35\n\x0fgeneration_jobs\x18\x01 \x03(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x19WatchGenerationJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xb5\x01\n\x1aWatchGenerationJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12.\n\x0bstaged_text\x18\x02 \x01(\x0b\x32\x19.synthtasks.v1.StagedText\x12\x31\n\x0esince_previous\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"*\n\x1a\x43\x61ncelGenerationJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"S\n\x1b\x43\x61ncelGenerationJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob*\xe6\x01\n\x12GenerationJobState\x12$\n GENERATION_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bGENERATION_JOB_STATE_QUEUED\x10\x01\x12 \n\x1cGENERATION_JOB_STATE_RUNNING\x10\x02\x12\"\n\x1eGENERATION_JOB_STATE_SUCCEEDED\x10\x03\x12\x1f\n\x1bGENERATION_JOB_STATE_FAILED\x10\x04\x12\"\n\x1eGENERATION_JOB_STATE_CANCELLED\x10\x05*\x89\x03\n\rFailureReason\x12\x1e\n\x1a\x46\x41ILURE_REASON_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x46\x41ILURE_REASON_INVALID_KEY\x10\x01\x12\'\n#FAILURE_REASON_DEPLOYMENT_NOT_FOUND\x10\x02\x12\"\n\x1e\x46\x41ILURE_REASON_MODEL_NOT_FOUND\x10\x03\x12#\n\x1f\x46\x41ILURE_REASON_CONTENT_FILTERED\x10\x04\x12\x1f\n\x1b\x46\x41ILURE_REASON_RATE_LIMITED\x10\x05\x12\x1a\n\x16\x46\x41ILURE_REASON_TIMEOUT\x10\x06\x12!\n\x1d\x46\x41ILURE_REASON_PROVIDER_ERROR\x10\x07\x12\x1f\n\x1b\x46\x41ILURE_REASON_BAD_RESPONSE\x10\x08\x12\x1c\n\x18\x46\x41ILURE_REASON_DUPLICATE\x10\t\x12\'\n#FAILURE_REASON_PROVIDER_UNAVAILABLE\x10\n2\xac\x04\n\x11GenerationService\x12l\n\x13\x43reateGenerationJob\x12).synthtasks.v1.CreateGenerationJobRequest\x1a*.synthtasks.v1.CreateGenerationJobResponse\x12\x63\n\x10GetGenerationJob\x12&.synthtasks.v1.GetGenerationJobRequest\x1a\'.synthtasks.v1.GetGenerationJobResponse\x12i\n\x12ListGenerationJobs\x12(.synthtasks.v1.ListGenerationJobsRequest\x1a).synthtasks.v1.ListGenerationJobsResponse\x12k\n\x12WatchGenerationJob\x12(.synthtasks.v1.WatchGenerationJobRequest\x1a).synthtasks.v1.WatchGenerationJobResponse0\x01\x12l\n\x13\x43\x61ncelGenerationJob\x12).synthtasks.v1.CancelGenerationJobRequest\x1a*.synthtasks.v1.CancelGenerationJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'synthtasks.v1.generation_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GENERATIONJOBSTATE']._serialized_start=2046
-  _globals['_GENERATIONJOBSTATE']._serialized_end=2276
-  _globals['_FAILUREREASON']._serialized_start=2279
-  _globals['_FAILUREREASON']._serialized_end=2672
+  _globals['_GENERATIONJOBSTATE']._serialized_start=2060
+  _globals['_GENERATIONJOBSTATE']._serialized_end=2290
+  _globals['_FAILUREREASON']._serialized_start=2293
+  _globals['_FAILUREREASON']._serialized_end=2686
   _globals['_PROMPTVARIABLE']._serialized_start=156
   _globals['_PROMPTVARIABLE']._serialized_end=202
   _globals['_JOBCOUNTS']._serialized_start=204
@@ -47,27 +47,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBERROR']._serialized_start=354
   _globals['_JOBERROR']._serialized_end=427
   _globals['_GENERATIONJOB']._serialized_start=430
-  _globals['_GENERATIONJOB']._serialized_end=1114
-  _globals['_CREATEGENERATIONJOBREQUEST']._serialized_start=1116
-  _globals['_CREATEGENERATIONJOBREQUEST']._serialized_end=1234
-  _globals['_CREATEGENERATIONJOBRESPONSE']._serialized_start=1236
-  _globals['_CREATEGENERATIONJOBRESPONSE']._serialized_end=1319
-  _globals['_GETGENERATIONJOBREQUEST']._serialized_start=1321
-  _globals['_GETGENERATIONJOBREQUEST']._serialized_end=1360
-  _globals['_GETGENERATIONJOBRESPONSE']._serialized_start=1362
-  _globals['_GETGENERATIONJOBRESPONSE']._serialized_end=1442
-  _globals['_LISTGENERATIONJOBSREQUEST']._serialized_start=1445
-  _globals['_LISTGENERATIONJOBSREQUEST']._serialized_end=1577
-  _globals['_LISTGENERATIONJOBSRESPONSE']._serialized_start=1579
-  _globals['_LISTGENERATIONJOBSRESPONSE']._serialized_end=1687
-  _globals['_WATCHGENERATIONJOBREQUEST']._serialized_start=1689
-  _globals['_WATCHGENERATIONJOBREQUEST']._serialized_end=1730
-  _globals['_WATCHGENERATIONJOBRESPONSE']._serialized_start=1733
-  _globals['_WATCHGENERATIONJOBRESPONSE']._serialized_end=1914
-  _globals['_CANCELGENERATIONJOBREQUEST']._serialized_start=1916
-  _globals['_CANCELGENERATIONJOBREQUEST']._serialized_end=1958
-  _globals['_CANCELGENERATIONJOBRESPONSE']._serialized_start=1960
-  _globals['_CANCELGENERATIONJOBRESPONSE']._serialized_end=2043
-  _globals['_GENERATIONSERVICE']._serialized_start=2675
-  _globals['_GENERATIONSERVICE']._serialized_end=3231
+  _globals['_GENERATIONJOB']._serialized_end=1128
+  _globals['_CREATEGENERATIONJOBREQUEST']._serialized_start=1130
+  _globals['_CREATEGENERATIONJOBREQUEST']._serialized_end=1248
+  _globals['_CREATEGENERATIONJOBRESPONSE']._serialized_start=1250
+  _globals['_CREATEGENERATIONJOBRESPONSE']._serialized_end=1333
+  _globals['_GETGENERATIONJOBREQUEST']._serialized_start=1335
+  _globals['_GETGENERATIONJOBREQUEST']._serialized_end=1374
+  _globals['_GETGENERATIONJOBRESPONSE']._serialized_start=1376
+  _globals['_GETGENERATIONJOBRESPONSE']._serialized_end=1456
+  _globals['_LISTGENERATIONJOBSREQUEST']._serialized_start=1459
+  _globals['_LISTGENERATIONJOBSREQUEST']._serialized_end=1591
+  _globals['_LISTGENERATIONJOBSRESPONSE']._serialized_start=1593
+  _globals['_LISTGENERATIONJOBSRESPONSE']._serialized_end=1701
+  _globals['_WATCHGENERATIONJOBREQUEST']._serialized_start=1703
+  _globals['_WATCHGENERATIONJOBREQUEST']._serialized_end=1744
+  _globals['_WATCHGENERATIONJOBRESPONSE']._serialized_start=1747
+  _globals['_WATCHGENERATIONJOBRESPONSE']._serialized_end=1928
+  _globals['_CANCELGENERATIONJOBREQUEST']._serialized_start=1930
+  _globals['_CANCELGENERATIONJOBREQUEST']._serialized_end=1972
+  _globals['_CANCELGENERATIONJOBRESPONSE']._serialized_start=1974
+  _globals['_CANCELGENERATIONJOBRESPONSE']._serialized_end=2057
+  _globals['_GENERATIONSERVICE']._serialized_start=2689
+  _globals['_GENERATIONSERVICE']._serialized_end=3245
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,30 @@
+"""Settings of the gateway (environment variables SYNTHTASKS_GATEWAY_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.runtime.config import CommonSettings
+
+
+class Settings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNTHTASKS_GATEWAY_", extra="ignore", populate_by_name=True)
+
+    listen_address: str = "127.0.0.1:50051"
+    metrics_port: int = 9101
+    registry_address: str = "127.0.0.1:50052"
+    task_store_address: str = "127.0.0.1:50053"
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="SYNTHTASKS_REDIS_URL")
+    redis_namespace: str = Field("synthtasks", validation_alias="SYNTHTASKS_REDIS_NAMESPACE")
+    # Deadline of every call to an internal service (streams excepted).
+    downstream_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # Live provider checks wait on the provider: they get their own, longer deadline.
+    validation_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    max_text_count: int = Field(1000, ge=1, le=1_000_000)
+    max_prompt_chars: int = Field(20_000, ge=1)
+    # Slots per queue message: small enough to spread a job over many workers, large
+    # enough that a message keeps a worker's event loop busy.
+    slots_per_message: int = Field(16, ge=1, le=1000)
+    # How long a token's identity is cached; a revoked token stops working after this.
+    auth_cache_seconds: float = Field(30.0, ge=0)

@@ -1,0 +1,102 @@
+"""Starting and cancelling generation jobs: the only gateway calls that do more than
+check and forward.
+
+Start: check the input, resolve the provider among the project's assigned ones, record
+the job in the task store (idempotent on request_id), enqueue its slot ranges on Redis
+unless that already happened, then tell the task store it is enqueued. A crash between
+enqueueing and marking leads a retried call to enqueue again; that costs at most some
+provider calls, never a duplicate text (slots are written once)."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from services.gateway.generation_rules import check_generation_job
+from services.generator_worker.broker import enqueue_slot_ranges
+from services.generator_worker.job_signals import mark_job_stopped
+from services.generator_worker.messages import slot_ranges
+from services.runtime.errors import FailedPrecondition
+from services.runtime.metrics import JOBS
+from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
+from synthtasks.internal.v1 import job_store_service_pb2_grpc
+from synthtasks.v1 import generation_service_pb2 as pb
+from synthtasks.v1 import provider_service_pb2 as provider_pb
+from synthtasks.v1 import provider_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class JobLauncher:
+    def __init__(
+        self,
+        *,
+        providers: provider_service_pb2_grpc.ProviderServiceStub,
+        job_store: job_store_service_pb2_grpc.JobStoreServiceStub,
+        broker: RedisBroker,
+        redis_client: redis.Redis,
+        redis_namespace: str,
+        max_text_count: int,
+        max_prompt_chars: int,
+        slots_per_message: int,
+    ) -> None:
+        self._providers = providers
+        self._job_store = job_store
+        self._broker = broker
+        self._redis = redis_client
+        self._namespace = redis_namespace
+        self._max_text_count = max_text_count
+        self._max_prompt_chars = max_prompt_chars
+        self._slots_per_message = slots_per_message
+
+    def start(self, request: pb.CreateGenerationJobRequest, project_id: str, timeout: float) -> pb.GenerationJob:
+        job = pb.GenerationJob()
+        job.CopyFrom(request.generation_job)
+        check_generation_job(
+            job,
+            max_text_count=self._max_text_count,
+            max_prompt_chars=self._max_prompt_chars,
+            request_id=request.request_id,
+        )
+        provider = self._resolve_provider(project_id, job.provider, timeout)
+        job.provider = provider.name
+        if not job.model:
+            job.model = provider.deployment if provider.kind == provider_pb.PROVIDER_KIND_AZURE_OPENAI else provider.model
+        created = self._job_store.CreateJob(
+            store_pb.CreateJobRequest(parent=request.parent, generation_job=job, request_id=request.request_id),
+            timeout=timeout,
+        )
+        if not created.enqueued:
+            ranges = slot_ranges(created.generation_job.name, created.generation_job.text_count, self._slots_per_message)
+            enqueue_slot_ranges(self._broker, ranges)
+            self._job_store.MarkJobEnqueued(store_pb.MarkJobEnqueuedRequest(name=created.generation_job.name), timeout=timeout)
+        if created.created:
+            JOBS.labels("created").inc()
+        return created.generation_job
+
+    def _resolve_provider(self, project_id: str, requested: str, timeout: float) -> provider_pb.Provider:
+        assigned = self._providers.ListProjectProviders(
+            provider_pb.ListProjectProvidersRequest(project=f"projects/{project_id}"), timeout=timeout
+        ).project_providers
+        if requested:
+            for item in assigned:
+                if item.provider.name == requested:
+                    return item.provider
+            raise FailedPrecondition(
+                f"generation_job.provider: {requested} is not assigned to projects/{project_id}",
+                reason="PROVIDER_NOT_ASSIGNED",
+            )
+        for item in assigned:
+            if item.default:
+                return item.provider
+        raise FailedPrecondition(
+            f"generation_job.provider: projects/{project_id} has no default provider; name one or assign a default",
+            reason="NO_DEFAULT_PROVIDER",
+        )
+
+    def stop(self, job_name: str) -> None:
+        """Raise the stop flag workers check before every provider call; done before the
+        task store records the cancel, so no call starts once the cancel is acknowledged."""
+        mark_job_stopped(self._redis, self._namespace, job_name)

@@ -1,0 +1,306 @@
+"""Provider limits shared by every worker process, kept in Redis.
+
+One scope per provider, three limits (0 = none), all checked and taken in one Lua script
+so that a call either gets all of its capacity or none of it:
+
+- concurrent requests: a lease per call in a sorted set scored by its expiry. Holders
+  renew their leases every lease_ttl/3 from a background task, so a process killed with
+  SIGKILL frees its leases after at most lease_ttl, without anyone cleaning up for it.
+- requests per minute: an exact sliding window (a sorted set of grant times). The window
+  is 60 s plus a small margin, because the provider counts arrivals, which lag grants by
+  a variable few milliseconds; without the margin two grants exactly 60 s apart can
+  arrive 59.99 s apart. Exact windows allow a burst of the whole minute's budget at once,
+  which is what providers enforce too.
+- tokens per minute: a token bucket of capacity TPM refilled continuously. A call takes
+  an estimate (prompt length + max output tokens) up front; after the call the caller
+  reconciles with the usage the provider reported, so over-estimates are given back.
+
+Waiting: `acquire` waits for capacity, it never fails for lack of it. The script says how
+long until its RPM/TPM capacity frees; for concurrency it cannot know (a lease usually
+ends by release, not expiry), so the waiter wakes on a local release or polls. An
+asyncio gate per scope lets one coroutine per process talk to Redis at a time (FIFO), so
+64 waiting coroutines cost one Redis call per attempt, not 64.
+
+Clocks: the script uses Redis's TIME, one clock for every process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis.asyncio
+
+from services.runtime.metrics import RATE_LIMITER_WAIT_SECONDS
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60.0
+WINDOW_MARGIN_SECONDS = 0.5
+
+_REFILL = """
+local function refill(key, tpm, now)
+  local state = redis.call('HMGET', key, 'level', 'ts')
+  local level = tonumber(state[1]) or tpm
+  local ts = tonumber(state[2]) or now
+  if now > ts then level = math.min(tpm, level + (now - ts) * tpm / 60000) end
+  return level
+end
+"""
+
+# KEYS: concurrency zset, rpm zset, tpm hash, abort key
+# ARGV: lease id, lease ttl ms, max concurrent, rpm, rpm window ms, tpm, tokens, check abort key (0/1)
+# Returns {status, wait_ms, free_slots}: status 1 granted (free_slots = concurrency left,
+# -1 when unlimited), 0 wait (wait_ms: the longest wait among the limits that refused;
+# free_slots = 0 when concurrency refused), -1 the abort key exists.
+_ACQUIRE = (
+    _REFILL
+    + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0} end
+local lease, ttl = ARGV[1], tonumber(ARGV[2])
+local max_conc, rpm, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local tpm, tokens = tonumber(ARGV[6]), tonumber(ARGV[7])
+local wait, free, refused = 0, -1, false
+if max_conc > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  local held = redis.call('ZCARD', KEYS[1])
+  free = max_conc - held
+  if free <= 0 then
+    refused = true
+    free = 0
+    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    wait = math.max(wait, tonumber(first[2]) - now)
+  end
+end
+if rpm > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+  local count = redis.call('ZCARD', KEYS[2])
+  if count >= rpm then
+    refused = true
+    local oldest = redis.call('ZRANGE', KEYS[2], count - rpm, count - rpm, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + window - now + 1)
+  end
+end
+local level = 0
+if tpm > 0 then
+  level = refill(KEYS[3], tpm, now)
+  local need = math.min(tokens, tpm)
+  if level < need then
+    refused = true
+    wait = math.max(wait, math.ceil((need - level) * 60000 / tpm))
+  end
+end
+if refused then return {0, math.max(wait, 1), free} end
+if max_conc > 0 then
+  redis.call('ZADD', KEYS[1], now + ttl, lease)
+  redis.call('PEXPIRE', KEYS[1], ttl * 4)
+  free = free - 1
+end
+if rpm > 0 then
+  redis.call('ZADD', KEYS[2], now, lease)
+  redis.call('PEXPIRE', KEYS[2], window + 60000)
+end
+if tpm > 0 then
+  redis.call('HSET', KEYS[3], 'level', tostring(level - tokens), 'ts', now)
+  redis.call('PEXPIRE', KEYS[3], 120000)
+end
+return {1, 0, free}
+"""
+)
+
+# KEYS: concurrency zset, tpm hash. ARGV: lease id, tpm, tokens to give back (may be negative).
+_RELEASE = (
+    _REFILL
+    + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local tpm, refund = tonumber(ARGV[2]), tonumber(ARGV[3])
+if tpm > 0 and refund ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local level = math.min(tpm, refill(KEYS[2], tpm, now) + refund)
+  redis.call('HSET', KEYS[2], 'level', tostring(level), 'ts', now)
+end
+return 1
+"""
+)
+
+# KEYS: concurrency zset. ARGV: lease ttl ms, lease ids... Extends leases still held.
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local renewed = 0
+for i = 2, #ARGV do
+  renewed = renewed + redis.call('ZADD', KEYS[1], 'XX', 'CH', now + ttl, ARGV[i])
+end
+if renewed > 0 then redis.call('PEXPIRE', KEYS[1], ttl * 4) end
+return renewed
+"""
+
+
+class LimiterAborted(Exception):
+    """Raised by `acquire` when its abort key exists (the job was stopped)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A provider's limits; 0 means no limit."""
+
+    max_concurrent: int = 0
+    requests_per_minute: int = 0
+    tokens_per_minute: int = 0
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Capacity for one provider call; give it back with `SharedLimiter.release`."""
+
+    id: str
+    scope: str
+    limits: Limits
+    tokens: int
+
+
+class _Gate:
+    """Per-scope, per-process: FIFO turn to ask Redis, and a wake-up on local releases."""
+
+    def __init__(self) -> None:
+        self.turn = asyncio.Lock()
+        self.released = asyncio.Event()
+        # Concurrency was full at our last look: wait for a release before asking again.
+        self.full = False
+
+
+class SharedLimiter:
+    """Limits shared through Redis by every process using the same namespace.
+
+    One instance per event loop (it holds asyncio primitives and a renewal task)."""
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        namespace: str,
+        *,
+        lease_ttl_seconds: float = 15.0,
+        window_seconds: float = WINDOW_SECONDS,
+        window_margin_seconds: float = WINDOW_MARGIN_SECONDS,
+        poll_seconds: float = 0.02,
+    ) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._lease_ttl_ms = int(lease_ttl_seconds * 1000)
+        self._window_ms = int((window_seconds + window_margin_seconds) * 1000)
+        self._poll_seconds = poll_seconds
+        self._acquire_script = client.register_script(_ACQUIRE)
+        self._release_script = client.register_script(_RELEASE)
+        self._renew_script = client.register_script(_RENEW)
+        self._gates: dict[str, _Gate] = {}
+        self._held: dict[str, Lease] = {}
+        self._ids = itertools.count()
+        self._prefix = uuid.uuid4().hex[:12]
+        self._renewer: asyncio.Task | None = None
+
+    def _keys(self, scope: str) -> tuple[str, str, str]:
+        base = f"{self._namespace}:limits:{scope}"
+        return f"{base}:concurrency", f"{base}:rpm", f"{base}:tpm"
+
+    async def acquire(self, scope: str, limits: Limits, *, tokens: int = 0, abort_key: str | None = None) -> Lease:
+        """Wait until `scope` has capacity for one call of about `tokens` tokens, then take it.
+
+        Raises LimiterAborted as soon as `abort_key` exists (checked on every attempt, in
+        the same script that grants, so nothing is granted once the key is set)."""
+        started = time.perf_counter()
+        gate = self._gates.setdefault(scope, _Gate())
+        concurrency_key, rpm_key, tpm_key = self._keys(scope)
+        lease = Lease(f"{self._prefix}:{next(self._ids)}", scope, limits, max(0, int(tokens)))
+        async with gate.turn:
+            while True:
+                if gate.full:
+                    await self._sleep_until_release(gate, self._poll_seconds)
+                gate.released.clear()
+                status, wait_ms, free = await self._acquire_script(
+                    keys=[concurrency_key, rpm_key, tpm_key, abort_key or concurrency_key],
+                    args=[
+                        lease.id,
+                        self._lease_ttl_ms,
+                        limits.max_concurrent,
+                        limits.requests_per_minute,
+                        self._window_ms,
+                        limits.tokens_per_minute,
+                        lease.tokens,
+                        1 if abort_key else 0,
+                    ],
+                )
+                if status == 1:
+                    gate.full = free == 0
+                    break
+                if status == -1:
+                    raise LimiterAborted(abort_key)
+                gate.full = False
+                if free == 0 and limits.max_concurrent > 0:
+                    # A release ends the wait early; cross-process releases are seen by polling.
+                    wait = min(wait_ms / 1000, self._poll_seconds)
+                    await self._sleep_until_release(gate, wait)
+                else:
+                    await asyncio.sleep(wait_ms / 1000)
+        if limits.max_concurrent > 0:
+            self._held[lease.id] = lease
+            self._ensure_renewer()
+        RATE_LIMITER_WAIT_SECONDS.observe(time.perf_counter() - started)
+        return lease
+
+    async def release(self, lease: Lease, *, tokens_used: int | None = None) -> None:
+        """Give the lease back; `tokens_used` (the provider's reported usage) replaces the
+        estimate taken at acquire (None keeps the estimate)."""
+        self._held.pop(lease.id, None)
+        refund = 0 if tokens_used is None else lease.tokens - max(0, int(tokens_used))
+        concurrency_key, _, tpm_key = self._keys(lease.scope)
+        try:
+            if lease.limits.max_concurrent > 0 or (lease.limits.tokens_per_minute > 0 and refund):
+                await self._release_script(
+                    keys=[concurrency_key, tpm_key], args=[lease.id, lease.limits.tokens_per_minute, refund]
+                )
+        finally:
+            gate = self._gates.get(lease.scope)
+            if gate is not None:
+                gate.full = False
+                gate.released.set()
+
+    async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            try:
+                await self._renewer
+            except asyncio.CancelledError:
+                pass
+            self._renewer = None
+
+    async def _sleep_until_release(self, gate: _Gate, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(gate.released.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def _ensure_renewer(self) -> None:
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_forever(), name="limiter-lease-renewal")
+
+    async def _renew_forever(self) -> None:
+        interval = self._lease_ttl_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            by_scope: dict[str, list[str]] = {}
+            for lease in list(self._held.values()):
+                by_scope.setdefault(lease.scope, []).append(lease.id)
+            for scope, ids in by_scope.items():
+                try:
+                    await self._renew_script(keys=[self._keys(scope)[0]], args=[self._lease_ttl_ms, *ids])
+                except redis.RedisError as error:
+                    # Leases outlive one missed renewal (ttl/3 interval); the next try may work.
+                    log.warning("lease renewal failed", extra={"scope": scope, "error": type(error).__name__})

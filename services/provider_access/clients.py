@@ -1,0 +1,73 @@
+"""SDK clients for the three provider kinds.
+
+Retries are off in the SDK (`max_retries=0`): validation must answer fast, and workers
+retry themselves under the shared rate limits instead of behind the SDK's back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import openai
+
+from synthtasks.v1 import provider_service_pb2 as provider_pb
+
+# OpenAI-compatible servers (llama.cpp, vLLM, Ollama) often need no key, but the SDK
+# refuses an empty one.
+_PLACEHOLDER_KEY = "no-key"
+
+
+@dataclass(frozen=True)
+class ProviderEndpoint:
+    """Where and how to reach one provider. `api_key` is excluded from repr so that a
+    logged or raised endpoint never shows it."""
+
+    kind: int
+    endpoint: str = ""
+    deployment: str = ""
+    api_version: str = ""
+    model: str = ""
+    organization: str = ""
+    api_key: str = field(default="", repr=False)
+
+    @classmethod
+    def from_proto(cls, message: provider_pb.Provider) -> ProviderEndpoint:
+        return cls(
+            kind=message.kind,
+            endpoint=message.endpoint,
+            deployment=message.deployment,
+            api_version=message.api_version,
+            model=message.model,
+            organization=message.organization,
+            api_key=message.api_key,
+        )
+
+    @property
+    def is_azure(self) -> bool:
+        return self.kind == provider_pb.PROVIDER_KIND_AZURE_OPENAI
+
+
+def _kwargs(endpoint: ProviderEndpoint, timeout: float) -> dict:
+    common = {"api_key": endpoint.api_key or _PLACEHOLDER_KEY, "timeout": timeout, "max_retries": 0}
+    if endpoint.is_azure:
+        return {
+            **common,
+            "azure_endpoint": endpoint.endpoint,
+            "azure_deployment": endpoint.deployment,
+            "api_version": endpoint.api_version,
+        }
+    base = {**common, "organization": endpoint.organization or None}
+    if endpoint.endpoint:
+        base["base_url"] = endpoint.endpoint
+    return base
+
+
+def sync_client(endpoint: ProviderEndpoint, *, timeout: float) -> openai.OpenAI:
+    if endpoint.is_azure:
+        return openai.AzureOpenAI(**_kwargs(endpoint, timeout))
+    return openai.OpenAI(**_kwargs(endpoint, timeout))
+
+
+def async_client(endpoint: ProviderEndpoint, *, timeout: float) -> openai.AsyncOpenAI:
+    if endpoint.is_azure:
+        return openai.AsyncAzureOpenAI(**_kwargs(endpoint, timeout))
+    return openai.AsyncOpenAI(**_kwargs(endpoint, timeout))

@@ -1,0 +1,130 @@
+"""Input rules for providers: every violation names its field, and nothing is written
+when any rule fails."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlparse
+
+from services.provider_registry.records import ProviderRecord
+from services.runtime.errors import FieldViolation, InvalidArgument
+from synthtasks.v1 import provider_service_pb2 as pb
+
+PROVIDER_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DEPLOYMENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+_MODEL = re.compile(r"^[\w.:/@+-]{1,128}$")
+
+MAX_DISPLAY_NAME = 100
+MAX_KEY_LENGTH = 512
+MAX_REQUESTS_PER_MINUTE = 1_000_000
+MAX_TOKENS_PER_MINUTE = 1_000_000_000
+MAX_CONCURRENT = 10_000
+MAX_CHOICES = 128
+MAX_TIMEOUT_MS = 600_000
+KINDS = (pb.PROVIDER_KIND_OPENAI, pb.PROVIDER_KIND_AZURE_OPENAI, pb.PROVIDER_KIND_OPENAI_COMPATIBLE)
+
+# Servers that ignore `n` (llama.cpp) must say so; hosted APIs honour it.
+DEFAULT_MAX_CHOICES = {
+    pb.PROVIDER_KIND_OPENAI: 8,
+    pb.PROVIDER_KIND_AZURE_OPENAI: 8,
+    pb.PROVIDER_KIND_OPENAI_COMPATIBLE: 1,
+}
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def _check_url(value: str, field: str, violations: list[FieldViolation]) -> None:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        violations.append(FieldViolation(field, "must be an http(s) URL with a host"))
+    elif _has_control_characters(value) or " " in value:
+        violations.append(FieldViolation(field, "must not contain spaces or control characters"))
+
+
+def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_required: bool = True) -> None:
+    """Raise InvalidArgument listing every rule the provider breaks."""
+    v: list[FieldViolation] = []
+    name = record.display_name.strip()
+    if not name:
+        v.append(FieldViolation(f"{prefix}.display_name", "is required"))
+    elif len(name) > MAX_DISPLAY_NAME:
+        v.append(FieldViolation(f"{prefix}.display_name", f"must be at most {MAX_DISPLAY_NAME} characters"))
+    elif _has_control_characters(name):
+        v.append(FieldViolation(f"{prefix}.display_name", "must not contain control characters"))
+    if record.kind not in KINDS:
+        v.append(FieldViolation(f"{prefix}.kind", "must be OPENAI, AZURE_OPENAI or OPENAI_COMPATIBLE"))
+        raise InvalidArgument(v)
+
+    if record.kind == pb.PROVIDER_KIND_AZURE_OPENAI:
+        if not record.endpoint:
+            v.append(FieldViolation(f"{prefix}.endpoint", "is required for Azure OpenAI (the resource URL)"))
+        if not _DEPLOYMENT.match(record.deployment):
+            v.append(FieldViolation(f"{prefix}.deployment", "is required for Azure OpenAI: 1-64 letters, digits, '.', '_' or '-'"))
+        if not _API_VERSION.match(record.api_version):
+            v.append(FieldViolation(f"{prefix}.api_version", "is required for Azure OpenAI, like 2024-06-01"))
+    else:
+        if record.deployment:
+            v.append(FieldViolation(f"{prefix}.deployment", "applies only to Azure OpenAI"))
+        if record.api_version:
+            v.append(FieldViolation(f"{prefix}.api_version", "applies only to Azure OpenAI"))
+        if not record.model:
+            v.append(FieldViolation(f"{prefix}.model", "is required: the default model for generation"))
+    if record.kind == pb.PROVIDER_KIND_OPENAI_COMPATIBLE and not record.endpoint:
+        v.append(FieldViolation(f"{prefix}.endpoint", "is required for an OpenAI-compatible server (its base URL)"))
+    if record.endpoint:
+        _check_url(record.endpoint, f"{prefix}.endpoint", v)
+    if record.model and not _MODEL.match(record.model):
+        v.append(FieldViolation(f"{prefix}.model", "must be 1-128 characters without spaces"))
+    if record.organization and (len(record.organization) > 128 or _has_control_characters(record.organization)):
+        v.append(FieldViolation(f"{prefix}.organization", "must be at most 128 printable characters"))
+
+    if key_required and record.kind != pb.PROVIDER_KIND_OPENAI_COMPATIBLE and not record.api_key:
+        v.append(FieldViolation(f"{prefix}.api_key", "is required for this provider kind"))
+    if record.api_key and (len(record.api_key) > MAX_KEY_LENGTH or any(c.isspace() for c in record.api_key)):
+        v.append(FieldViolation(f"{prefix}.api_key", f"must be at most {MAX_KEY_LENGTH} characters without spaces"))
+
+    for field, value, maximum in (
+        ("requests_per_minute", record.limits.requests_per_minute, MAX_REQUESTS_PER_MINUTE),
+        ("tokens_per_minute", record.limits.tokens_per_minute, MAX_TOKENS_PER_MINUTE),
+        ("max_concurrent_requests", record.limits.max_concurrent_requests, MAX_CONCURRENT),
+    ):
+        if not 0 <= value <= maximum:
+            v.append(FieldViolation(f"{prefix}.limits.{field}", f"must be between 0 (no limit) and {maximum}"))
+    if not 1 <= record.max_choices_per_request <= MAX_CHOICES:
+        v.append(FieldViolation(f"{prefix}.max_choices_per_request", f"must be between 1 and {MAX_CHOICES}"))
+    if not 0 <= record.request_timeout_ms <= MAX_TIMEOUT_MS:
+        v.append(FieldViolation(f"{prefix}.request_timeout", "must be between 0 (default) and 600 seconds"))
+    if v:
+        raise InvalidArgument(v)
+
+
+def check_provider_id(provider_id: str, field: str = "provider_id") -> None:
+    if not PROVIDER_ID.match(provider_id):
+        raise InvalidArgument.field(field, "must match [a-z][a-z0-9-]{0,62}")
+
+
+def provider_id_from_name(name: str, field: str = "name") -> str:
+    prefix, _, provider_id = name.partition("/")
+    if prefix != "providers" or not PROVIDER_ID.match(provider_id):
+        raise InvalidArgument.field(field, "must be a provider name like providers/my-provider")
+    return provider_id
+
+
+def project_id_from_name(name: str, field: str = "project") -> str:
+    prefix, _, project_id = name.partition("/")
+    if prefix != "projects" or not PROJECT_ID.match(project_id):
+        raise InvalidArgument.field(field, "must be a project name like projects/my-project ([a-z0-9][a-z0-9_-]{0,62})")
+    return project_id
+
+
+def slug(display_name: str) -> str:
+    """A provider id derived from a display name ("Azure EU (prod)" -> "azure-eu-prod")."""
+    ascii_name = unicodedata.normalize("NFKD", display_name).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    candidate = words[:50].rstrip("-") or "provider"
+    return candidate if candidate[0].isalpha() else f"p-{candidate}"[:50]

@@ -1,0 +1,69 @@
+"""The registry's domain records, independent of protobuf and SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class Limits:
+    requests_per_minute: int = 0
+    tokens_per_minute: int = 0
+    max_concurrent_requests: int = 0
+
+
+@dataclass
+class Validation:
+    state: int = 0
+    message: str = ""
+    latency_ms: int = 0
+    validated_at: datetime | None = None
+
+
+@dataclass
+class ProviderRecord:
+    id: str
+    display_name: str
+    kind: int
+    endpoint: str = ""
+    deployment: str = ""
+    api_version: str = ""
+    model: str = ""
+    organization: str = ""
+    # Plaintext only on the way in (create/update) and out to workers; never stored.
+    api_key: str = field(default="", repr=False)
+    key_hint: str = ""
+    limits: Limits = field(default_factory=Limits)
+    max_choices_per_request: int = 1
+    request_timeout_ms: int = 0
+    validation: Validation = field(default_factory=Validation)
+    version: int = 1
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return f"providers/{self.id}"
+
+    @property
+    def etag(self) -> str:
+        return str(self.version)
+
+
+@dataclass
+class Assignment:
+    project: str
+    provider: ProviderRecord
+    is_default: bool
+    assigned_at: datetime
+
+
+@dataclass
+class TokenRecord:
+    id: str
+    display_name: str
+    is_admin: bool
+    projects: list[str]
+    token_prefix: str
+    created_at: datetime | None = None

@@ -1,0 +1,155 @@
+"""The provider registry's use cases, on domain records: what the servicer calls after
+turning protobuf into records."""
+
+from __future__ import annotations
+
+import copy
+
+from services.provider_access import ProviderEndpoint
+from services.provider_registry import provider_rules as rules
+from services.provider_registry.live_check import CheckResult, check_connection
+from services.provider_registry.records import Assignment, ProviderRecord, TokenRecord, Validation
+from services.provider_registry.repository import ProviderRepository, TokenRepository
+from services.provider_registry.tokens import display_prefix, new_secret, secret_sha256
+from services.runtime.errors import FailedPrecondition, InvalidArgument
+from synthtasks.v1 import provider_service_pb2 as pb
+
+# Paths UpdateProvider accepts; `kind` is immutable (a different kind is a different provider).
+UPDATABLE_PATHS = {
+    "display_name", "endpoint", "deployment", "api_version", "model", "organization", "api_key",
+    "limits", "limits.requests_per_minute", "limits.tokens_per_minute", "limits.max_concurrent_requests",
+    "max_choices_per_request", "request_timeout",
+}
+_STATE_NAMES = {value: name.removeprefix("VALIDATION_STATE_") for name, value in pb.ValidationState.items()}
+
+
+def _endpoint(record: ProviderRecord) -> ProviderEndpoint:
+    return ProviderEndpoint(
+        kind=record.kind,
+        endpoint=record.endpoint,
+        deployment=record.deployment,
+        api_version=record.api_version,
+        model=record.model,
+        organization=record.organization,
+        api_key=record.api_key,
+    )
+
+
+class Registry:
+    def __init__(self, providers: ProviderRepository, tokens: TokenRepository, *, validation_timeout: float) -> None:
+        self._providers = providers
+        self._tokens = tokens
+        self._timeout = validation_timeout
+
+    # Providers ----------------------------------------------------------------------
+
+    def create_provider(self, record: ProviderRecord, *, provider_id: str, validate_first: bool) -> tuple[ProviderRecord, CheckResult | None]:
+        if not record.max_choices_per_request:
+            record.max_choices_per_request = rules.DEFAULT_MAX_CHOICES.get(record.kind, 1)
+        rules.check_provider(record)
+        if provider_id:
+            rules.check_provider_id(provider_id)
+            record.id = provider_id
+        else:
+            record.id = self._free_id(rules.slug(record.display_name))
+        check = None
+        if validate_first:
+            check = self.test_connection(record)
+            if check.state != pb.VALIDATION_STATE_VALID:
+                raise FailedPrecondition(
+                    f"not saved: validation says {_STATE_NAMES[check.state]}: {check.message}",
+                    reason="VALIDATION_FAILED",
+                )
+        created = self._providers.create(record)
+        if check is not None:
+            created = self._providers.record_validation(created.id, Validation(check.state, check.message, check.latency_ms))
+        return created, check
+
+    def _free_id(self, base: str) -> str:
+        candidate, n = base, 1
+        while self._providers.id_taken(candidate):
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
+    def get_provider(self, provider_id: str) -> ProviderRecord:
+        return self._providers.get(provider_id)
+
+    def list_providers(self, *, after_id: str | None, limit: int) -> list[ProviderRecord]:
+        return self._providers.list(after_id=after_id, limit=limit)
+
+    def update_provider(self, provider_id: str, changes: ProviderRecord, paths: list[str], etag: str) -> ProviderRecord:
+        if not paths:
+            raise InvalidArgument.field("update_mask", "must name the fields to change")
+        unknown = sorted(set(paths) - UPDATABLE_PATHS)
+        if unknown:
+            raise InvalidArgument.field("update_mask", f"cannot update {', '.join(unknown)}")
+
+        def apply(current: ProviderRecord) -> tuple[bool, ProviderRecord]:
+            updated = copy.deepcopy(current)
+            for path in paths:
+                if path.startswith("limits."):
+                    setattr(updated.limits, path.split(".", 1)[1], getattr(changes.limits, path.split(".", 1)[1]))
+                elif path == "limits":
+                    updated.limits = copy.deepcopy(changes.limits)
+                else:
+                    setattr(updated, path, getattr(changes, path))
+            key_changed = "api_key" in paths
+            rules.check_provider(updated, key_required=key_changed)
+            return key_changed, updated
+
+        return self._providers.update(provider_id, etag, apply)
+
+    def delete_provider(self, provider_id: str, *, force: bool, etag: str) -> None:
+        self._providers.delete(provider_id, force=force, etag=etag)
+
+    def validate_provider(self, provider_id: str) -> tuple[CheckResult, ProviderRecord]:
+        check = self.test_connection(self._providers.get_with_key(provider_id))
+        stored = self._providers.record_validation(provider_id, Validation(check.state, check.message, check.latency_ms))
+        return check, stored
+
+    def test_connection(self, record: ProviderRecord) -> CheckResult:
+        if not record.max_choices_per_request:
+            record.max_choices_per_request = 1
+        return check_connection(_endpoint(record), timeout=self._timeout)
+
+    def credential(self, provider_id: str) -> ProviderRecord:
+        return self._providers.get_with_key(provider_id)
+
+    def rotate_master_key(self) -> int:
+        return self._providers.rotate_master_key()
+
+    # Assignments --------------------------------------------------------------------
+
+    def assign(self, project: str, provider_id: str, *, make_default: bool) -> Assignment:
+        return self._providers.assign(project, provider_id, make_default=make_default)
+
+    def unassign(self, project: str, provider_id: str) -> None:
+        self._providers.unassign(project, provider_id)
+
+    def project_providers(self, project: str) -> list[Assignment]:
+        return self._providers.project_providers(project)
+
+    # Tokens -------------------------------------------------------------------------
+
+    def create_token(self, *, display_name: str, is_admin: bool, projects: list[str]) -> tuple[TokenRecord, str]:
+        secret = new_secret()
+        record = self._tokens.create(
+            display_name=display_name,
+            is_admin=is_admin,
+            projects=projects,
+            secret_sha256=secret_sha256(secret),
+            prefix=display_prefix(secret),
+        )
+        return record, secret
+
+    def authenticate(self, token_sha256: str) -> TokenRecord | None:
+        return self._tokens.find_by_hash(token_sha256)
+
+    def list_tokens(self, *, after_id: str | None, limit: int) -> list[TokenRecord]:
+        return self._tokens.list(after_id=after_id, limit=limit)
+
+    def delete_token(self, token_id: str) -> None:
+        self._tokens.delete(token_id)
+
+

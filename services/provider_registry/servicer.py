@@ -1,0 +1,287 @@
+"""Protobuf <-> domain records for the registry's four gRPC services. No SQL, no rules
+here: those live in registry.py, provider_rules.py and repository.py."""
+
+from __future__ import annotations
+
+import re
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.provider_registry import provider_rules as rules
+from services.provider_registry.live_check import CheckResult
+from services.provider_registry.records import Assignment, Limits, ProviderRecord, TokenRecord
+from services.provider_registry.registry import Registry
+from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.pagination import decode_page_token, encode_page_token, page_size
+from synthtasks.internal.v1 import auth_service_pb2, auth_service_pb2_grpc, credential_service_pb2, credential_service_pb2_grpc
+from synthtasks.v1 import provider_service_pb2 as pb
+from synthtasks.v1 import provider_service_pb2_grpc, token_service_pb2, token_service_pb2_grpc
+
+_TOKEN_NAME = re.compile(r"^tokens/([a-f0-9]{16})$")
+
+
+def _timestamp(value) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def record_from_proto(message: pb.Provider) -> ProviderRecord:
+    return ProviderRecord(
+        id="",
+        display_name=message.display_name,
+        kind=message.kind,
+        endpoint=message.endpoint.strip(),
+        deployment=message.deployment.strip(),
+        api_version=message.api_version.strip(),
+        model=message.model.strip(),
+        organization=message.organization.strip(),
+        api_key=message.api_key.strip(),
+        limits=Limits(
+            message.limits.requests_per_minute,
+            message.limits.tokens_per_minute,
+            message.limits.max_concurrent_requests,
+        ),
+        max_choices_per_request=message.max_choices_per_request,
+        request_timeout_ms=message.request_timeout.ToMilliseconds() if message.HasField("request_timeout") else 0,
+    )
+
+
+def provider_to_proto(record: ProviderRecord, *, with_key_hint: bool = True) -> pb.Provider:
+    message = pb.Provider(
+        name=record.name,
+        display_name=record.display_name,
+        kind=record.kind,
+        endpoint=record.endpoint,
+        deployment=record.deployment,
+        api_version=record.api_version,
+        model=record.model,
+        organization=record.organization,
+        key_hint=record.key_hint if with_key_hint else "",
+        limits=pb.ProviderLimits(
+            requests_per_minute=record.limits.requests_per_minute,
+            tokens_per_minute=record.limits.tokens_per_minute,
+            max_concurrent_requests=record.limits.max_concurrent_requests,
+        ),
+        max_choices_per_request=record.max_choices_per_request,
+        create_time=_timestamp(record.created_at),
+        update_time=_timestamp(record.updated_at),
+        etag=record.etag,
+    )
+    if record.request_timeout_ms:
+        message.request_timeout.FromMilliseconds(record.request_timeout_ms)
+    if record.validation.validated_at is not None:
+        validation = record.validation
+        message.last_validation.state = validation.state
+        message.last_validation.message = validation.message
+        message.last_validation.latency.FromMilliseconds(validation.latency_ms)
+        message.last_validation.validate_time.FromDatetime(validation.validated_at)
+    return message
+
+
+def _check_result(check: CheckResult) -> pb.ValidationResult:
+    result = pb.ValidationResult(state=check.state, message=check.message)
+    result.latency.FromMilliseconds(check.latency_ms)
+    result.validate_time.GetCurrentTime()
+    return result
+
+
+def _assignment(assignment: Assignment) -> pb.ProjectProvider:
+    return pb.ProjectProvider(
+        project=f"projects/{assignment.project}",
+        # Members may list their projects' providers: no key hint for them.
+        provider=provider_to_proto(assignment.provider, with_key_hint=False),
+        default=assignment.is_default,
+        assign_time=_timestamp(assignment.assigned_at),
+    )
+
+
+def _token(record: TokenRecord) -> token_service_pb2.ApiToken:
+    return token_service_pb2.ApiToken(
+        name=f"tokens/{record.id}",
+        display_name=record.display_name,
+        role=token_service_pb2.TOKEN_ROLE_ADMIN if record.is_admin else token_service_pb2.TOKEN_ROLE_PROJECT,
+        projects=[f"projects/{p}" for p in record.projects],
+        token_prefix=record.token_prefix,
+        create_time=_timestamp(record.created_at),
+    )
+
+
+def _page(request, records: list, key: str) -> tuple[list, str]:
+    """Split one extra row off to know whether another page exists."""
+    size = page_size(request.page_size)
+    if len(records) > size:
+        return records[:size], encode_page_token({key: getattr(records[size - 1], "id")})
+    return records, ""
+
+
+class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def CreateProvider(self, request: pb.CreateProviderRequest, context: grpc.ServicerContext) -> pb.CreateProviderResponse:
+        created, check = self._registry.create_provider(
+            record_from_proto(request.provider),
+            provider_id=request.provider_id,
+            validate_first=request.validate_first,
+        )
+        response = pb.CreateProviderResponse(provider=provider_to_proto(created))
+        if check is not None:
+            response.validation.CopyFrom(_check_result(check))
+        return response
+
+    def GetProvider(self, request: pb.GetProviderRequest, context: grpc.ServicerContext) -> pb.GetProviderResponse:
+        provider_id = rules.provider_id_from_name(request.name)
+        return pb.GetProviderResponse(provider=provider_to_proto(self._registry.get_provider(provider_id)))
+
+    def ListProviders(self, request: pb.ListProvidersRequest, context: grpc.ServicerContext) -> pb.ListProvidersResponse:
+        size = page_size(request.page_size)
+        position = decode_page_token(request.page_token, keys={"after"})
+        records = self._registry.list_providers(after_id=position["after"] if position else None, limit=size + 1)
+        shown, token = _page(request, records, "after")
+        return pb.ListProvidersResponse(providers=[provider_to_proto(r) for r in shown], next_page_token=token)
+
+    def UpdateProvider(self, request: pb.UpdateProviderRequest, context: grpc.ServicerContext) -> pb.UpdateProviderResponse:
+        provider_id = rules.provider_id_from_name(request.provider.name, "provider.name")
+        updated = self._registry.update_provider(
+            provider_id,
+            record_from_proto(request.provider),
+            list(request.update_mask.paths),
+            request.provider.etag,
+        )
+        return pb.UpdateProviderResponse(provider=provider_to_proto(updated))
+
+    def DeleteProvider(self, request: pb.DeleteProviderRequest, context: grpc.ServicerContext) -> pb.DeleteProviderResponse:
+        self._registry.delete_provider(rules.provider_id_from_name(request.name), force=request.force, etag=request.etag)
+        return pb.DeleteProviderResponse()
+
+    def ValidateProvider(self, request: pb.ValidateProviderRequest, context: grpc.ServicerContext) -> pb.ValidateProviderResponse:
+        check, stored = self._registry.validate_provider(rules.provider_id_from_name(request.name))
+        return pb.ValidateProviderResponse(result=_check_result(check), provider=provider_to_proto(stored))
+
+    def TestProviderConnection(self, request: pb.TestProviderConnectionRequest, context: grpc.ServicerContext) -> pb.TestProviderConnectionResponse:
+        record = record_from_proto(request.provider)
+        record.max_choices_per_request = record.max_choices_per_request or 1
+        if not record.display_name:
+            record.display_name = "unsaved"  # a form may test before naming the provider
+        rules.check_provider(record)
+        return pb.TestProviderConnectionResponse(result=_check_result(self._registry.test_connection(record)))
+
+    def AssignProvider(self, request: pb.AssignProviderRequest, context: grpc.ServicerContext) -> pb.AssignProviderResponse:
+        project, provider_id = self._project_and_provider(request)
+        assignment = self._registry.assign(project, provider_id, make_default=request.default)
+        return pb.AssignProviderResponse(project_provider=_assignment(assignment))
+
+    def UnassignProvider(self, request: pb.UnassignProviderRequest, context: grpc.ServicerContext) -> pb.UnassignProviderResponse:
+        project, provider_id = self._project_and_provider(request)
+        self._registry.unassign(project, provider_id)
+        return pb.UnassignProviderResponse()
+
+    def ListProjectProviders(self, request: pb.ListProjectProvidersRequest, context: grpc.ServicerContext) -> pb.ListProjectProvidersResponse:
+        project = rules.project_id_from_name(request.project)
+        return pb.ListProjectProvidersResponse(
+            project_providers=[_assignment(a) for a in self._registry.project_providers(project)]
+        )
+
+    @staticmethod
+    def _project_and_provider(request) -> tuple[str, str]:
+        violations: list[FieldViolation] = []
+        project = provider_id = ""
+        for parse, value, field in (
+            (rules.project_id_from_name, request.project, "project"),
+            (rules.provider_id_from_name, request.provider, "provider"),
+        ):
+            try:
+                parsed = parse(value, field)
+            except InvalidArgument as error:
+                violations.extend(error.violations)
+                continue
+            if field == "project":
+                project = parsed
+            else:
+                provider_id = parsed
+        if violations:
+            raise InvalidArgument(violations)
+        return project, provider_id
+
+
+class TokenServicer(token_service_pb2_grpc.TokenServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def CreateToken(self, request: token_service_pb2.CreateTokenRequest, context: grpc.ServicerContext) -> token_service_pb2.CreateTokenResponse:
+        token = request.token
+        if token.role not in (token_service_pb2.TOKEN_ROLE_ADMIN, token_service_pb2.TOKEN_ROLE_PROJECT):
+            raise InvalidArgument.field("token.role", "must be TOKEN_ROLE_ADMIN or TOKEN_ROLE_PROJECT")
+        is_admin = token.role == token_service_pb2.TOKEN_ROLE_ADMIN
+        if is_admin and token.projects:
+            raise InvalidArgument.field("token.projects", "an admin token acts in every project; list no projects")
+        if not is_admin and not token.projects:
+            raise InvalidArgument.field("token.projects", "a project token needs at least one project")
+        projects = [rules.project_id_from_name(p, f"token.projects[{i}]") for i, p in enumerate(token.projects)]
+        if len(token.display_name) > 100:
+            raise InvalidArgument.field("token.display_name", "must be at most 100 characters")
+        record, secret = self._registry.create_token(
+            display_name=token.display_name.strip(), is_admin=is_admin, projects=sorted(set(projects))
+        )
+        return token_service_pb2.CreateTokenResponse(token=_token(record), secret=secret)
+
+    def ListTokens(self, request: token_service_pb2.ListTokensRequest, context: grpc.ServicerContext) -> token_service_pb2.ListTokensResponse:
+        size = page_size(request.page_size)
+        position = decode_page_token(request.page_token, keys={"after"})
+        records = self._registry.list_tokens(after_id=position["after"] if position else None, limit=size + 1)
+        shown, next_token = _page(request, records, "after")
+        return token_service_pb2.ListTokensResponse(tokens=[_token(r) for r in shown], next_page_token=next_token)
+
+    def DeleteToken(self, request: token_service_pb2.DeleteTokenRequest, context: grpc.ServicerContext) -> token_service_pb2.DeleteTokenResponse:
+        match = _TOKEN_NAME.match(request.name)
+        if not match:
+            raise InvalidArgument.field("name", "must be a token name like tokens/0123456789abcdef")
+        self._registry.delete_token(match.group(1))
+        return token_service_pb2.DeleteTokenResponse()
+
+
+class CredentialServicer(credential_service_pb2_grpc.CredentialServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def GetProviderCredential(self, request, context: grpc.ServicerContext) -> credential_service_pb2.GetProviderCredentialResponse:
+        record = self._registry.credential(rules.provider_id_from_name(request.name))
+        credential = credential_service_pb2.ProviderCredential(
+            name=record.name,
+            kind=record.kind,
+            endpoint=record.endpoint,
+            deployment=record.deployment,
+            api_version=record.api_version,
+            model=record.model,
+            organization=record.organization,
+            api_key=record.api_key,
+            limits=pb.ProviderLimits(
+                requests_per_minute=record.limits.requests_per_minute,
+                tokens_per_minute=record.limits.tokens_per_minute,
+                max_concurrent_requests=record.limits.max_concurrent_requests,
+            ),
+            max_choices_per_request=record.max_choices_per_request,
+            etag=record.etag,
+        )
+        if record.request_timeout_ms:
+            credential.request_timeout.FromMilliseconds(record.request_timeout_ms)
+        return credential_service_pb2.GetProviderCredentialResponse(credential=credential)
+
+
+class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def AuthenticateToken(self, request, context: grpc.ServicerContext) -> auth_service_pb2.AuthenticateTokenResponse:
+        if not re.fullmatch(r"[0-9a-f]{64}", request.token_sha256):
+            raise InvalidArgument.field("token_sha256", "must be a hex SHA-256 digest")
+        record = self._registry.authenticate(request.token_sha256)
+        if record is None:
+            return auth_service_pb2.AuthenticateTokenResponse(authenticated=False)
+        return auth_service_pb2.AuthenticateTokenResponse(
+            authenticated=True, admin=record.is_admin, projects=record.projects, token=f"tokens/{record.id}"
+        )

@@ -1,0 +1,121 @@
+-- The task store's tables: generation jobs, the outcome of each slot of a job (a
+-- staged text or a failure), and the tasks imported from staged texts.
+--
+-- States are the proto enum names without their prefix ('QUEUED', 'STAGED', …), so
+-- that psql sessions read like the API.
+
+CREATE TABLE generation_jobs (
+    id                  text PRIMARY KEY,
+    -- Newest-first listing and page tokens use this, not create_time: it is unique.
+    seq                 bigserial NOT NULL,
+    project             text NOT NULL,
+    -- NULL when the caller gave none: only real ids take part in idempotency.
+    request_id          text,
+    prompt              text NOT NULL,
+    system_prompt       text NOT NULL DEFAULT '',
+    temperature         double precision NOT NULL,
+    text_count          integer NOT NULL CHECK (text_count > 0),
+    provider            text NOT NULL,
+    model               text NOT NULL DEFAULT '',
+    max_output_tokens   integer NOT NULL DEFAULT 0,
+    seed                bigint,
+    tags                text[] NOT NULL DEFAULT '{}',
+    -- [{"name": "city", "values": ["Paris", "Lyon"]}, …]
+    variables           jsonb NOT NULL DEFAULT '[]',
+    is_unique           boolean NOT NULL DEFAULT false,
+    prompt_hash         text NOT NULL,
+    state               text NOT NULL DEFAULT 'QUEUED'
+                        CHECK (state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
+    produced            integer NOT NULL DEFAULT 0,
+    failed              integer NOT NULL DEFAULT 0,
+    duplicates          integer NOT NULL DEFAULT 0,
+    prompt_tokens       bigint NOT NULL DEFAULT 0,
+    completion_tokens   bigint NOT NULL DEFAULT 0,
+    error_reason        text NOT NULL DEFAULT '',
+    error_message       text NOT NULL DEFAULT '',
+    enqueued            boolean NOT NULL DEFAULT false,
+    -- Bumped by every change that clients can see; the etag is derived from it.
+    version             bigint NOT NULL DEFAULT 1,
+    create_time         timestamptz NOT NULL DEFAULT now(),
+    start_time          timestamptz,
+    end_time            timestamptz,
+    update_time         timestamptz NOT NULL DEFAULT now(),
+    CHECK (produced + failed <= text_count)
+);
+
+-- Concurrent creates with the same request id meet here: the loser's INSERT waits for
+-- the winner's commit, then does nothing and reads the winner's job.
+CREATE UNIQUE INDEX generation_jobs_request_id ON generation_jobs (project, request_id)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX generation_jobs_project_seq ON generation_jobs (project, seq DESC);
+CREATE INDEX generation_jobs_project_state_seq ON generation_jobs (project, state, seq DESC);
+
+CREATE TABLE staged_texts (
+    id                  text PRIMARY KEY,
+    -- Write order. Appends of one project take a project lock while they insert, so
+    -- seq order is also commit order and a reader's snapshot always holds every text
+    -- below its newest one: keyset pages on seq neither skip nor repeat a text.
+    seq                 bigserial NOT NULL,
+    project             text NOT NULL,
+    job_id              text NOT NULL REFERENCES generation_jobs (id),
+    slot                integer NOT NULL CHECK (slot >= 0),
+    text                text NOT NULL,
+    original_text       text NOT NULL,
+    tags                text[] NOT NULL DEFAULT '{}',
+    state               text NOT NULL DEFAULT 'STAGED' CHECK (state IN ('STAGED', 'IMPORTED', 'DISCARDED')),
+    duplicate           boolean NOT NULL DEFAULT false,
+    -- sha256 of the normalized original text (see duplicates.py).
+    normalized_hash     bytea NOT NULL,
+    task_id             text,
+    -- Lineage reported by the worker; the job-level part (provider, temperature,
+    -- seed, prompt hash) is read from generation_jobs.
+    model               text NOT NULL DEFAULT '',
+    variables           jsonb NOT NULL DEFAULT '{}',
+    prompt_tokens       integer NOT NULL DEFAULT 0,
+    completion_tokens   integer NOT NULL DEFAULT 0,
+    finish_reason       text NOT NULL DEFAULT '',
+    latency_us          bigint NOT NULL DEFAULT 0,
+    generate_time       timestamptz,
+    version             bigint NOT NULL DEFAULT 1,
+    create_time         timestamptz NOT NULL DEFAULT now(),
+    update_time         timestamptz NOT NULL DEFAULT now(),
+    -- A slot holds at most one text, whatever workers redeliver.
+    CONSTRAINT staged_texts_job_slot UNIQUE (job_id, slot)
+);
+
+-- Keyset pages (seq DESC) of a project, of one job and of one state read the same
+-- number of index entries on page 1 and on page 1000.
+CREATE INDEX staged_texts_project_seq ON staged_texts (project, seq DESC);
+CREATE INDEX staged_texts_job_seq ON staged_texts (job_id, seq DESC);
+CREATE INDEX staged_texts_project_state_seq ON staged_texts (project, state, seq DESC);
+CREATE INDEX staged_texts_tags ON staged_texts USING gin (tags);
+-- Duplicate detection looks up earlier texts of the project by normalized hash.
+CREATE INDEX staged_texts_project_hash ON staged_texts (project, normalized_hash);
+
+CREATE TABLE failed_slots (
+    job_id              text NOT NULL REFERENCES generation_jobs (id),
+    slot                integer NOT NULL CHECK (slot >= 0),
+    reason              text NOT NULL,
+    message             text NOT NULL DEFAULT '',
+    create_time         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, slot)
+);
+
+CREATE TABLE tasks (
+    id                  text PRIMARY KEY,
+    seq                 bigserial NOT NULL,
+    project             text NOT NULL,
+    text                text NOT NULL,
+    tags                text[] NOT NULL DEFAULT '{}',
+    -- An import creates a staged text's task at most once, even under concurrent imports.
+    staged_text_id      text REFERENCES staged_texts (id),
+    job_id              text REFERENCES generation_jobs (id),
+    version             bigint NOT NULL DEFAULT 1,
+    create_time         timestamptz NOT NULL DEFAULT now(),
+    update_time         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tasks_staged_text UNIQUE (staged_text_id)
+);
+
+CREATE INDEX tasks_project_seq ON tasks (project, seq DESC);
+CREATE INDEX tasks_job_seq ON tasks (job_id, seq DESC);
+CREATE INDEX tasks_tags ON tasks USING gin (tags);

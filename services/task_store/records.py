@@ -1,0 +1,218 @@
+"""The task store's domain records: what the repository returns and the servicer
+turns into protos. Plain dataclasses, independent of protobuf and SQL."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class TextState(str, enum.Enum):
+    STAGED = "STAGED"
+    IMPORTED = "IMPORTED"
+    DISCARDED = "DISCARDED"
+
+
+@dataclass(frozen=True)
+class PromptVariable:
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobError:
+    # A FailureReason name without its prefix ("RATE_LIMITED"), or "" for none.
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job as the gateway asks to create it, already validated."""
+
+    project: str
+    request_id: str
+    prompt: str
+    system_prompt: str
+    temperature: float
+    text_count: int
+    provider: str
+    model: str
+    max_output_tokens: int
+    seed: int | None
+    tags: tuple[str, ...]
+    variables: tuple[PromptVariable, ...]
+    unique: bool
+
+    @property
+    def prompt_hash(self) -> str:
+        """sha256 of the system prompt and the prompt template, as lineage of every text."""
+        return hashlib.sha256(f"{self.system_prompt}\n{self.prompt}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    seq: int
+    project: str
+    request_id: str
+    prompt: str
+    system_prompt: str
+    temperature: float
+    text_count: int
+    provider: str
+    model: str
+    max_output_tokens: int
+    seed: int | None
+    tags: tuple[str, ...]
+    variables: tuple[PromptVariable, ...]
+    unique: bool
+    prompt_hash: str
+    state: JobState
+    produced: int
+    failed: int
+    duplicates: int
+    prompt_tokens: int
+    completion_tokens: int
+    error: JobError | None
+    enqueued: bool
+    version: int
+    create_time: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+    update_time: datetime
+
+
+@dataclass(frozen=True)
+class GeneratedText:
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    latency_us: int
+    generate_time: datetime | None
+    variables: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    """One slot's outcome as a worker reports it: exactly one of text or failure."""
+
+    slot: int
+    text: GeneratedText | None = None
+    failure: JobError | None = None
+    reject_duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class SlotOutcome:
+    slot: int
+    written: bool
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class AppendOutcome:
+    outcomes: list[SlotOutcome]
+    state: JobState
+    # True when this batch filled the last slot and so ended the job.
+    ended_job: bool = False
+
+
+@dataclass(frozen=True)
+class JobWork:
+    job: Job
+    filled_slots: list[int]
+
+
+@dataclass(frozen=True)
+class StagedText:
+    id: str
+    seq: int
+    project: str
+    job_id: str
+    slot: int
+    text: str
+    original_text: str
+    tags: tuple[str, ...]
+    state: TextState
+    duplicate: bool
+    task_id: str | None
+    # Lineage: the job's part …
+    provider: str
+    temperature: float
+    seed: int | None
+    prompt_hash: str
+    # … and the worker's.
+    model: str
+    variables: dict[str, str]
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    latency_us: int
+    generate_time: datetime | None
+    version: int
+    create_time: datetime
+    update_time: datetime
+
+
+@dataclass(frozen=True)
+class TextFilter:
+    """Shared by listing, import and export; None does not filter."""
+
+    job_id: str | None = None
+    state: TextState | None = None
+    tag: str | None = None
+    duplicate: bool | None = None
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class TextChange:
+    """An edit of a staged text: only the fields that are not None change."""
+
+    text: str | None = None
+    tags: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created_count: int
+    already_imported_count: int
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    seq: int
+    project: str
+    text: str
+    tags: tuple[str, ...]
+    staged_text_id: str | None
+    job_id: str | None
+    version: int
+    create_time: datetime
+    update_time: datetime
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of rows and the keyset position after its last row (None at the end)."""
+
+    items: list = field(default_factory=list)
+    next_seq: int | None = None

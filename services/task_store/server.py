@@ -1,0 +1,61 @@
+"""Wiring of the task store: migrations, connection pool, job event listener,
+servicers and the gRPC server (internal calls only)."""
+
+from __future__ import annotations
+
+from services.runtime.database import create_pool
+from services.runtime.migrations import migrate
+from services.runtime.server import BuiltServer, Registration, create_server
+from services.task_store.config import Settings
+from services.task_store.repository import Repository
+from services.task_store.servicer import GenerationServicer, JobStoreServicer, TaskServicer
+from services.task_store.watch import JobEventHub
+from synthtasks.internal.v1 import job_store_service_pb2_grpc
+from synthtasks.v1 import generation_service_pb2_grpc, task_service_pb2_grpc
+
+SERVICE = "task-store"
+MIGRATIONS = "services.task_store.migrations"
+
+
+def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
+    """Migrate the database, then start serving on `address` (default: the settings').
+
+    `stop()` on the result drains calls, then closes the listener and the pool."""
+    migrate(settings.database_url, MIGRATIONS)
+    pool = create_pool(settings.database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+    events = JobEventHub(settings.database_url)
+    try:
+        events.start()
+        repository = Repository(pool)
+        built = create_server(
+            address or settings.listen_address,
+            [
+                Registration(
+                    GenerationServicer(repository, events),
+                    generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
+                    "synthtasks.v1.GenerationService",
+                ),
+                Registration(
+                    TaskServicer(repository),
+                    task_service_pb2_grpc.add_TaskServiceServicer_to_server,
+                    "synthtasks.v1.TaskService",
+                ),
+                Registration(
+                    JobStoreServicer(repository),
+                    job_store_service_pb2_grpc.add_JobStoreServiceServicer_to_server,
+                    "synthtasks.internal.v1.JobStoreService",
+                ),
+            ],
+            service=SERVICE,
+            settings=settings,
+            internal_only=True,
+            max_workers=settings.max_workers,
+        )
+    except BaseException:
+        events.close()
+        pool.close()
+        raise
+    # Watch streams still open when the grace period ends are cancelled; the listener
+    # goes after them, the pool last.
+    built.on_stop.extend([events.close, pool.close])
+    return built

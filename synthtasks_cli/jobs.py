@@ -1,0 +1,162 @@
+"""`synthtasks jobs list|get|watch|cancel`: generation jobs of a project.
+
+A job is named `projects/P/generationJobs/ID`; every command also takes the bare ID
+with `--project P`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+from synthtasks.v1 import generation_service_pb2 as pb
+from synthtasks_cli import names
+from synthtasks_cli.arguments import group, leaf, positive_int
+from synthtasks_cli.context import Context
+from synthtasks_cli.output import details, table, when
+from synthtasks_cli.watch import reason_label, state_label, summary, watch_job
+
+STATES = {
+    "queued": pb.GENERATION_JOB_STATE_QUEUED,
+    "running": pb.GENERATION_JOB_STATE_RUNNING,
+    "succeeded": pb.GENERATION_JOB_STATE_SUCCEEDED,
+    "failed": pb.GENERATION_JOB_STATE_FAILED,
+    "cancelled": pb.GENERATION_JOB_STATE_CANCELLED,
+}
+COLLECTION = "generationJobs"
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    actions = group(commands, "jobs", common, help="follow and cancel generation jobs")
+
+    listing = leaf(actions, "list", common, help="a project's jobs, newest first")
+    listing.add_argument("project", help="project id or projects/ID")
+    listing.add_argument("--state", choices=sorted(STATES), help="only jobs in this state")
+    listing.add_argument("--page-size", type=positive_int, default=50, help="jobs per page (default 50)")
+    listing.add_argument("--page-token", default="", help="continue from a previous page")
+    listing.add_argument("--all", action="store_true", help="every page")
+    listing.set_defaults(run=list_jobs)
+
+    for action, handler, text in (
+        ("get", get_job, "show a job"),
+        ("watch", watch, "follow a job with a progress bar until it ends (exit 1 unless it succeeded)"),
+        ("cancel", cancel_job, "stop a job's further provider calls (staged texts stay)"),
+    ):
+        parser = leaf(actions, action, common, help=text)
+        add_job_argument(parser)
+        parser.set_defaults(run=handler)
+
+
+def add_job_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job", help="projects/P/generationJobs/ID, or ID with --project")
+    parser.add_argument("--project", "-p", help="the project of a bare job id")
+
+
+def job_name(args: argparse.Namespace) -> str:
+    return names.child(args.job, COLLECTION, args.project)
+
+
+def _tokens(job: pb.GenerationJob) -> str:
+    usage = job.usage
+    if not usage.prompt_tokens and not usage.completion_tokens:
+        return ""
+    return f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
+
+
+def job_details(job: pb.GenerationJob) -> Any:
+    counts = job.counts
+    return details(
+        [
+            ("name", job.name),
+            ("state", state_label(job)),
+            ("prompt", job.prompt),
+            ("system prompt", job.system_prompt),
+            ("variables", "; ".join(f"{v.name}={', '.join(v.values)}" for v in job.variables)),
+            ("temperature", f"{job.temperature:g}"),
+            ("texts", f"{counts.produced} produced, {counts.failed} failed, {counts.duplicates} duplicates of {counts.requested or job.text_count}"),
+            ("provider", job.provider or "(project default)"),
+            ("model", job.model),
+            ("max output tokens", job.max_output_tokens or ""),
+            ("seed", job.seed if job.HasField("seed") else ""),
+            ("unique", "yes" if job.unique else ""),
+            ("tags", ", ".join(job.tags)),
+            ("tokens", _tokens(job)),
+            ("error", f"{reason_label(job.error.reason)}: {job.error.message}" if job.error.reason or job.error.message else ""),
+            ("created", when(job.create_time)),
+            ("started", when(job.start_time)),
+            ("ended", when(job.end_time)),
+            ("request id", job.request_id),
+        ]
+    )
+
+
+def job_table(jobs: list[pb.GenerationJob]) -> Any:
+    return table(
+        ["JOB", "STATE", "PRODUCED", "FAILED", "DUPLICATES", "REQUESTED", "PROVIDER", "CREATED", "PROMPT"],
+        [
+            (
+                names.short(j.name),
+                state_label(j),
+                j.counts.produced,
+                j.counts.failed,
+                j.counts.duplicates,
+                j.counts.requested or j.text_count,
+                names.short(j.provider) if j.provider else "default",
+                when(j.create_time),
+                j.prompt if len(j.prompt) <= 60 else j.prompt[:59] + "…",
+            )
+            for j in jobs
+        ],
+    )
+
+
+def list_jobs(ctx: Context, args: argparse.Namespace) -> int:
+    request = pb.ListGenerationJobsRequest(
+        parent=names.project(args.project),
+        page_size=args.page_size,
+        page_token=args.page_token,
+        state=STATES.get(args.state or "", pb.GENERATION_JOB_STATE_UNSPECIFIED),
+    )
+    found: list[pb.GenerationJob] = []
+    while True:
+        reply = ctx.client.call(ctx.client.generation.ListGenerationJobs, request)
+        found.extend(reply.generation_jobs)
+        if not args.all or not reply.next_page_token:
+            break
+        request.page_token = reply.next_page_token
+    next_token = "" if args.all else reply.next_page_token
+
+    def render(console: Console) -> None:
+        console.print(job_table(found) if found else f"No jobs in {request.parent}.")
+        if next_token:
+            console.print(f"More: --page-token {next_token} (or --all)", markup=False)
+
+    ctx.out.result(pb.ListGenerationJobsResponse(generation_jobs=found, next_page_token=next_token), render)
+    return 0
+
+
+def get_job(ctx: Context, args: argparse.Namespace) -> int:
+    reply = ctx.client.call(ctx.client.generation.GetGenerationJob, pb.GetGenerationJobRequest(name=job_name(args)))
+    ctx.out.result(reply, lambda console: console.print(job_details(reply.generation_job)))
+    return 0
+
+
+def follow(ctx: Context, name: str) -> int:
+    """Watch to the end, print the outcome; exit 1 unless the job succeeded."""
+    job = watch_job(ctx.client, name, None if ctx.out.json_mode else ctx.out.err)
+    ctx.out.result(pb.GetGenerationJobResponse(generation_job=job), lambda console: console.print(summary(job), markup=False))
+    return 0 if job.state == pb.GENERATION_JOB_STATE_SUCCEEDED else 1
+
+
+def watch(ctx: Context, args: argparse.Namespace) -> int:
+    return follow(ctx, job_name(args))
+
+
+def cancel_job(ctx: Context, args: argparse.Namespace) -> int:
+    reply = ctx.client.call(ctx.client.generation.CancelGenerationJob, pb.CancelGenerationJobRequest(name=job_name(args)))
+    job = reply.generation_job
+    ctx.out.result(reply, lambda console: console.print(f"{job.name}: {state_label(job)}", markup=False))
+    return 0
+
+

@@ -1,0 +1,60 @@
+"""The argument parser: global options, then one sub-command group per module.
+
+Global options are accepted before or after the sub-command (`synthtasks --json
+providers list` and `synthtasks providers list --json`): every leaf parser gets them
+as a parent with suppressed defaults, so a value given anywhere wins."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import metadata
+
+from synthtasks_cli.arguments import Formatter
+from synthtasks_cli import demo, generate, jobs, projects, providers, stack, tasks, texts, tokens
+
+GROUPS = (providers, projects, tokens, generate, jobs, texts, tasks, stack, demo)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("synthtasks")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--gateway", metavar="ADDRESS",
+        help="gateway host:port (env SYNTHTASKS_GATEWAY_ADDRESS; default: the local stack's, else 127.0.0.1:50051)",
+    )
+    parser.add_argument(
+        "--token",
+        help="bearer token (env SYNTHTASKS_TOKEN; default: the admin token `stack up` stored in the state folder)",
+    )
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="deadline of each gateway call")
+    parser.add_argument("--tls-ca", metavar="FILE", help="CA certificate for TLS to the gateway (env SYNTHTASKS_TLS_CA_FILE)")
+    parser.add_argument("--tls-cert", metavar="FILE", help="client certificate for mTLS (env SYNTHTASKS_TLS_CERT_FILE)")
+    parser.add_argument("--tls-key", metavar="FILE", help="client key for mTLS (env SYNTHTASKS_TLS_KEY_FILE)")
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help="local stack state folder (env SYNTHTASKS_STATE_DIR, default ./.synthtasks)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS, allow_abbrev=False)
+    _add_global_options(common)
+    root = argparse.ArgumentParser(
+        prog="synthtasks",
+        description="Generate synthetic annotation texts with LLMs: a client of the synthtasks gateway.",
+        epilog="Start a local stack with `synthtasks stack up`, or run everything once with `synthtasks demo`.",
+        formatter_class=Formatter,
+        allow_abbrev=False,
+    )
+    _add_global_options(root)
+    root.add_argument("--version", action="version", version=f"synthtasks {_version()}")
+    commands = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in GROUPS:
+        group.register(commands, common)
+    return root

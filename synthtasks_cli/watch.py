@@ -1,0 +1,133 @@
+"""Following a generation job: a live progress bar over WatchGenerationJob.
+
+The bar counts finished slots (produced + failed) against the requested count and
+shows failures, duplicates, tokens used and the rate in texts per second. The stream
+is re-opened when the connection drops (a gateway restart must not lose the watch);
+a job that has ended is read once and returned."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from synthtasks.v1 import generation_service_pb2 as pb
+from synthtasks_cli import names
+from synthtasks_cli.errors import StreamLost
+from synthtasks_cli.gateway import GatewayClient
+from synthtasks_cli.output import enum_label
+
+TERMINAL_STATES = frozenset(
+    {pb.GENERATION_JOB_STATE_SUCCEEDED, pb.GENERATION_JOB_STATE_FAILED, pb.GENERATION_JOB_STATE_CANCELLED}
+)
+# Dropped streams are re-opened this many times in a row before giving up.
+_RECONNECTS = 5
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+
+
+def state_label(job: pb.GenerationJob) -> str:
+    return enum_label(job.state, pb.GenerationJobState, "GENERATION_JOB_STATE_")
+
+
+def reason_label(reason: int) -> str:
+    return enum_label(reason, pb.FailureReason, "FAILURE_REASON_")
+
+
+class _Rate:
+    """Texts per second since the watch first saw the job running (client clock only:
+    the server's clock may differ from ours)."""
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._base = 0
+
+    def update(self, job: pb.GenerationJob) -> float:
+        now = time.monotonic()
+        done = job.counts.produced
+        if self._start is None:
+            if job.state == pb.GENERATION_JOB_STATE_QUEUED:
+                return 0.0
+            self._start, self._base = now, done
+        elapsed = now - self._start
+        return (done - self._base) / elapsed if elapsed > 0.5 else 0.0
+
+
+def _fields(job: pb.GenerationJob, rate: float) -> dict:
+    return {
+        "state": state_label(job),
+        "failed": job.counts.failed,
+        "duplicates": job.counts.duplicates,
+        "tokens": job.usage.prompt_tokens + job.usage.completion_tokens,
+        "rate": rate,
+    }
+
+
+def watch_job(client: GatewayClient, name: str, console: Console | None) -> pb.GenerationJob:
+    """Follow the job until it ends and return its last snapshot; `console=None` shows nothing."""
+    progress = (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:>4.0f}/{task.total:.0f}"),
+            TextColumn("[bold]{task.fields[state]}[/bold]"),
+            TextColumn("failed {task.fields[failed]} · duplicates {task.fields[duplicates]}"),
+            TextColumn("{task.fields[tokens]} tokens"),
+            TextColumn("{task.fields[rate]:.1f} texts/s"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=console is None,
+        )
+    )
+    rate = _Rate()
+    job = pb.GenerationJob(name=name)
+    with progress:
+        bar = progress.add_task(names.short(name), total=None, **_fields(job, 0.0))
+
+        def show(snapshot: pb.GenerationJob) -> None:
+            progress.update(
+                bar,
+                total=snapshot.counts.requested or snapshot.text_count or None,
+                completed=snapshot.counts.produced + snapshot.counts.failed,
+                **_fields(snapshot, rate.update(snapshot)),
+            )
+
+        failures = 0
+        while True:
+            try:
+                for event in client.stream(client.generation.WatchGenerationJob, pb.WatchGenerationJobRequest(name=name)):
+                    failures = 0
+                    job = event.generation_job
+                    show(job)
+                    if job.state in TERMINAL_STATES:
+                        return job
+            except grpc.RpcError as exc:
+                if exc.code() not in _RETRYABLE or failures >= _RECONNECTS:
+                    raise
+            # The stream ended or dropped before the job did: read the job (it may have
+            # ended between two events), then re-open the stream after a short pause.
+            job = client.call(client.generation.GetGenerationJob, pb.GetGenerationJobRequest(name=name)).generation_job
+            show(job)
+            if job.state in TERMINAL_STATES:
+                return job
+            failures += 1
+            if failures > _RECONNECTS:
+                raise StreamLost(f"the watch of {name} kept ending before the job did; follow it with `synthtasks jobs watch {name}`")
+            time.sleep(min(2.0**failures / 4, 5.0))
+
+
+def summary(job: pb.GenerationJob) -> str:
+    """One line: final state, counts, tokens, and the error when there is one."""
+    counts = job.counts
+    line = (
+        f"{job.name} {state_label(job)}: {counts.produced} of {counts.requested or job.text_count} texts produced, "
+        f"{counts.failed} failed, {counts.duplicates} duplicates, "
+        f"{job.usage.prompt_tokens + job.usage.completion_tokens} tokens"
+    )
+    if job.start_time.seconds and job.end_time.seconds:
+        elapsed = (job.end_time.ToDatetime() - job.start_time.ToDatetime()).total_seconds()
+        line += f" in {elapsed:.1f} s"
+    if job.error.reason or job.error.message:
+        line += f"; error {reason_label(job.error.reason)}: {job.error.message}".rstrip(": ")
+    return line

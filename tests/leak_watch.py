@@ -1,0 +1,49 @@
+"""Every API key the suite makes is registered here; at the end of the run no log line
+written during the suite (this process's and every service process's) may contain one."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+from pythonjsonlogger.json import JsonFormatter
+
+_registered: set[str] = set()
+
+
+def register_secret(secret: str) -> str:
+    _registered.add(secret)
+    return secret
+
+
+def registered_secrets() -> frozenset[str]:
+    return frozenset(_registered)
+
+
+class SuiteLog:
+    """All log records of this process as JSON lines (extras included), plus a folder
+    where tests put the logs of processes they start."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._buffer = io.StringIO()
+        self._handler = logging.StreamHandler(self._buffer)
+        self._handler.setFormatter(JsonFormatter("%(levelname)s %(name)s %(message)s"))
+
+    def start(self) -> None:
+        root = logging.getLogger()
+        root.addHandler(self._handler)
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+
+    def stop(self) -> None:
+        logging.getLogger().removeHandler(self._handler)
+
+    def text(self) -> str:
+        files = (p.read_text(errors="replace") for p in sorted(self.folder.rglob("*.log")))
+        return self._buffer.getvalue() + "\n".join(files)
+
+    def leaked(self) -> list[str]:
+        text = self.text()
+        return sorted(secret[:6] + "…" for secret in registered_secrets() if secret in text)

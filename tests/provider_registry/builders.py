@@ -1,0 +1,52 @@
+"""Provider messages for tests, pointing at the suite's fake OpenAI server."""
+
+from __future__ import annotations
+
+import uuid
+
+from synthtasks.v1 import provider_service_pb2 as pb
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.leak_watch import register_secret
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def openai_provider(fake: FakeOpenAIServer, key: str, *, model: str = "gpt-4o-mini", **fields) -> pb.Provider:
+    return pb.Provider(
+        display_name=unique("OpenAI"),
+        kind=pb.PROVIDER_KIND_OPENAI,
+        endpoint=fake.openai_base_url,
+        model=model,
+        api_key=key,
+        **fields,
+    )
+
+
+def azure_provider(fake: FakeOpenAIServer, key: str, *, deployment: str = "gpt4o-deploy", **fields) -> pb.Provider:
+    return pb.Provider(
+        display_name=unique("Azure"),
+        kind=pb.PROVIDER_KIND_AZURE_OPENAI,
+        endpoint=fake.base_url,
+        deployment=deployment,
+        api_version="2024-06-01",
+        api_key=key,
+        **fields,
+    )
+
+
+def compatible_provider(fake: FakeOpenAIServer, key: str = "", *, model: str = "gpt-4o-mini", **fields) -> pb.Provider:
+    return pb.Provider(
+        display_name=unique("Local"),
+        kind=pb.PROVIDER_KIND_OPENAI_COMPATIBLE,
+        endpoint=fake.openai_base_url,
+        model=model,
+        api_key=key,
+        **fields,
+    )
+
+
+def new_key() -> str:
+    """A fresh API key, registered so the suite fails if it ever shows up in a log."""
+    return register_secret("sk-test-" + uuid.uuid4().hex)

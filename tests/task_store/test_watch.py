@@ -1,0 +1,95 @@
+"""WatchGenerationJob: snapshot, one event per text in write order, snapshots on other
+changes, and the end right after the terminal state."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+
+from services.task_store.watch import SAFETY_NET_SECONDS
+from synthtasks.v1 import generation_service_pb2 as generation_pb2
+from tests.task_store.builders import append, create_job, fails_with, failure, text
+
+RUNNING = generation_pb2.GENERATION_JOB_STATE_RUNNING
+
+
+def watch(generation, name: str):
+    return generation.WatchGenerationJob(generation_pb2.WatchGenerationJobRequest(name=name), timeout=20)
+
+
+def test_a_watch_sends_the_snapshot_then_each_text_in_order_and_ends_after_the_terminal_state(generation, jobs, project):
+    job = create_job(jobs, project, text_count=4)
+    stream = watch(generation, job.name)
+    snapshot = next(stream)
+
+    append(jobs, job.name, text(0, "first"), text(1, "second"))
+    first, second = next(stream), next(stream)
+    append(jobs, job.name, failure(2))
+    after_failure = next(stream)
+    append(jobs, job.name, text(3, "last"))
+    rest = list(stream)
+
+    assert snapshot.generation_job.state == generation_pb2.GENERATION_JOB_STATE_QUEUED
+    assert not snapshot.HasField("staged_text")
+    assert [first.staged_text.text, second.staged_text.text] == ["first", "second"]
+    assert first.generation_job.state == RUNNING and second.generation_job.counts.produced == 2
+    assert not after_failure.HasField("staged_text") and after_failure.generation_job.counts.failed == 1
+    assert [event.staged_text.text for event in rest] == ["last", ""]
+    assert rest[0].generation_job.state == RUNNING, "only the last event may report the end"
+    assert rest[-1].generation_job.state == generation_pb2.GENERATION_JOB_STATE_FAILED
+    assert rest[-1].generation_job.counts == generation_pb2.JobCounts(requested=4, produced=3, failed=1)
+    assert stream.code() == grpc.StatusCode.OK
+    assert second.HasField("since_previous")
+
+
+def test_watching_a_finished_job_sends_one_snapshot_and_ends(generation, jobs, project):
+    job = create_job(jobs, project, text_count=1)
+    append(jobs, job.name, text(0, "done"))
+
+    events = list(watch(generation, job.name))
+
+    assert [event.generation_job.state for event in events] == [generation_pb2.GENERATION_JOB_STATE_SUCCEEDED]
+
+
+def test_a_watch_reports_a_cancellation_and_ends(generation, jobs, project):
+    job = create_job(jobs, project, text_count=3)
+    stream = watch(generation, job.name)
+    next(stream)
+
+    generation.CancelGenerationJob(generation_pb2.CancelGenerationJobRequest(name=job.name))
+
+    assert [event.generation_job.state for event in stream] == [generation_pb2.GENERATION_JOB_STATE_CANCELLED]
+
+
+def test_a_new_text_reaches_a_watcher_long_before_the_safety_net_fires(generation, jobs, project):
+    job = create_job(jobs, project, text_count=2)
+    stream = watch(generation, job.name)
+    next(stream)
+
+    started = time.perf_counter()
+    append(jobs, job.name, text(0, "quick"))
+    event = next(stream)
+    elapsed = time.perf_counter() - started
+
+    assert event.staged_text.text == "quick"
+    assert elapsed < SAFETY_NET_SECONDS / 4, f"{elapsed:.3f}s: the notification did not wake the watcher"
+    stream.cancel()
+
+
+def test_a_watch_the_client_cancels_ends(generation, jobs, project):
+    job = create_job(jobs, project, text_count=2)
+    stream = watch(generation, job.name)
+    next(stream)
+
+    stream.cancel()
+
+    with pytest.raises(grpc.RpcError):
+        next(stream)
+    assert stream.code() == grpc.StatusCode.CANCELLED
+
+
+def test_watching_an_unknown_job_is_not_found(generation, project):
+    with fails_with(grpc.StatusCode.NOT_FOUND):
+        next(watch(generation, f"projects/{project}/generationJobs/{'0' * 32}"))
