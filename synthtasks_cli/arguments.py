@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+GLOBAL_OPTIONS_NOTE = (
+    "The global options (--gateway, --token, --json, --timeout, --tls-ca, --tls-cert, --tls-key, "
+    "--state-dir) work here too; see `synthtasks --help`."
+)
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -13,16 +19,17 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def leaf(
-    commands: argparse._SubParsersAction, name: str, common: argparse.ArgumentParser, **kwargs: object
+    commands: argparse._SubParsersAction, name: str, common: argparse.ArgumentParser, **kwargs: Any
 ) -> argparse.ArgumentParser:
     """A sub-command parser that also takes the global options."""
+    kwargs.setdefault("epilog", GLOBAL_OPTIONS_NOTE)
     return commands.add_parser(  # type: ignore[no-any-return]
         name, parents=[common], formatter_class=Formatter, allow_abbrev=False, **kwargs
     )
 
 
 def group(
-    commands: argparse._SubParsersAction, name: str, common: argparse.ArgumentParser, **kwargs: object
+    commands: argparse._SubParsersAction, name: str, common: argparse.ArgumentParser, **kwargs: Any
 ) -> argparse._SubParsersAction:
     """A command group (`providers`, `texts`, …) whose actions are leaves."""
     parser = leaf(commands, name, common, **kwargs)

@@ -3,7 +3,8 @@
     CliError            (root: printed as one `error: …` line, exits with `exit_code`)
     ├── UsageError      bad flags or arguments the parser could not catch (exit 2)
     ├── SetupError      the machine is not ready: Postgres down, port taken, package missing (exit 2)
-    └── StreamLost      a job's watch stream kept ending before the job did
+    ├── StreamLost      a job's watch stream kept ending before the job did
+    └── Interrupted     Ctrl-C where stopping early needs a word of explanation (exit 130)
 
 A `grpc.RpcError` reaching the top is rendered by `describe_rpc_error` (exit 1).
 Nothing here may print a secret: messages go to terminals and CI logs.
@@ -12,8 +13,8 @@ Nothing here may print a secret: messages go to terminals and CI logs.
 from __future__ import annotations
 
 import grpc
-from grpc_status import rpc_status
 from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 
 class CliError(Exception):
@@ -36,6 +37,12 @@ class SetupError(CliError):
 
 class StreamLost(CliError):
     """Raised when WatchGenerationJob keeps ending while the job still runs."""
+
+
+class Interrupted(CliError):
+    """Raised on Ctrl-C when the user should know what goes on without them."""
+
+    exit_code = 130
 
 
 def rpc_details(error: grpc.RpcError) -> tuple[str | None, list[tuple[str, str]]]:
@@ -90,6 +97,9 @@ def describe_rpc_error(error: grpc.RpcError, *, gateway: str = "") -> str:
     line = f"{code_name} {text}".strip()
     if reason and reason != code_name:
         line += f" ({reason})"
+    request_id = getattr(error, "request_id", None)
+    if request_id and code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+        line += f" [request id {request_id}]"
     if code == grpc.StatusCode.UNAUTHENTICATED:
         line += "; pass --token, set SYNTHTASKS_TOKEN, or run `synthtasks stack up` here to get an admin token"
     return _one_line(line)

@@ -11,23 +11,26 @@ state folder, else a default that works with `synthtasks stack up` on this machi
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
-
 from synthtasks.v1 import (
     generation_service_pb2_grpc,
     provider_service_pb2_grpc,
     task_service_pb2_grpc,
     token_service_pb2_grpc,
 )
+
 from synthtasks_cli.errors import UsageError
 from synthtasks_cli.state import StateDir
 
 DEFAULT_GATEWAY = "127.0.0.1:50051"
+# The services log every call under this id (taken from the caller when sent).
+REQUEST_ID_KEY = "x-request-id"
 # Plain reads and writes answer fast; live provider checks wait on the provider (the
 # gateway gives them 30 s) and must not be cut short by the client first.
 UNARY_TIMEOUT_SECONDS = 30.0
@@ -65,7 +68,9 @@ class ClientSettings:
     ) -> ClientSettings:
         env = os.environ if environ is None else environ
         state = StateDir(Path(state_dir).absolute()) if state_dir else StateDir.from_env(dict(env))
-        address = gateway or env.get("SYNTHTASKS_GATEWAY_ADDRESS") or state.stack_info().get("gateway") or DEFAULT_GATEWAY
+        address = (
+            gateway or env.get("SYNTHTASKS_GATEWAY_ADDRESS") or state.stack_info().get("gateway") or DEFAULT_GATEWAY
+        )
         if token:
             found_token, source = token, "--token"
         elif env.get("SYNTHTASKS_TOKEN"):
@@ -156,14 +161,29 @@ class GatewayClient:
     def tasks(self) -> task_service_pb2_grpc.TaskServiceStub:
         return task_service_pb2_grpc.TaskServiceStub(self.channel)
 
+    def _metadata(self) -> tuple[tuple[str, str], tuple[tuple[str, str], ...]]:
+        # Our own request id, so a failed call can be found in the services' logs.
+        request_id = uuid.uuid4().hex
+        return (REQUEST_ID_KEY, request_id), (*self.settings.metadata(), (REQUEST_ID_KEY, request_id))
+
     def call(self, method: Callable[..., Any], request: Any, *, slow: bool = False) -> Any:
         """A unary call with the token and a deadline (longer for live provider checks)."""
         timeout = self.settings.timeout or (SLOW_TIMEOUT_SECONDS if slow else UNARY_TIMEOUT_SECONDS)
-        return method(request, metadata=self.settings.metadata(), timeout=timeout)
+        (_, request_id), metadata = self._metadata()
+        try:
+            return method(request, metadata=metadata, timeout=timeout)
+        except grpc.RpcError as exc:
+            exc.request_id = request_id  # type: ignore[attr-defined]
+            raise
 
     def stream(self, method: Callable[..., Any], request: Any) -> Iterator[Any]:
         """A server stream; no deadline unless --timeout was given (a job may run for hours)."""
-        return method(request, metadata=self.settings.metadata(), timeout=self.settings.timeout)
+        (_, request_id), metadata = self._metadata()
+        try:
+            yield from method(request, metadata=metadata, timeout=self.settings.timeout)
+        except grpc.RpcError as exc:
+            exc.request_id = request_id  # type: ignore[attr-defined]
+            raise
 
     def pages(self, method: Callable[..., Any], request: Any, items: str, *, all_pages: bool = True) -> Iterator[Any]:
         """Every item of an AIP-158 list call, following `next_page_token`."""

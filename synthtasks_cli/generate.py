@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 
 from rich.console import Console
-
 from synthtasks.v1 import generation_service_pb2 as pb
+
 from synthtasks_cli import names
 from synthtasks_cli.arguments import leaf, non_negative_float, non_negative_int, positive_int, variable, variable_file
 from synthtasks_cli.context import Context
@@ -32,15 +32,31 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     prompt.add_argument("--prompt", help="the prompt; {name} placeholders take --var values")
     prompt.add_argument("--prompt-file", metavar="FILE", help="read the prompt from FILE ('-' for stdin)")
     parser.add_argument("--system-prompt", default="", help="system message")
-    parser.add_argument("--temperature", type=non_negative_float, default=DEFAULT_TEMPERATURE, help=f"0 to 2 (default {DEFAULT_TEMPERATURE:g})")
-    parser.add_argument("--count", type=positive_int, default=DEFAULT_COUNT, help=f"how many texts (default {DEFAULT_COUNT})")
+    parser.add_argument(
+        "--temperature",
+        type=non_negative_float,
+        default=DEFAULT_TEMPERATURE,
+        help=f"0 to 2 (default {DEFAULT_TEMPERATURE:g})",
+    )
+    parser.add_argument(
+        "--count", type=positive_int, default=DEFAULT_COUNT, help=f"how many texts (default {DEFAULT_COUNT})"
+    )
     parser.add_argument("--provider", help="provider id (default: the project's default provider)")
     parser.add_argument("--model", default="", help="override the provider's model")
     parser.add_argument("--max-output-tokens", type=non_negative_int, default=0, help="cap on each text's tokens")
     parser.add_argument("--seed", type=int, help="seed passed to the provider")
     parser.add_argument("--tag", action="append", default=[], help="extra tag on every text (repeatable)")
-    parser.add_argument("--var", action="append", type=variable, default=[], metavar="NAME=V1,V2", help="values of {NAME} (repeatable)")
-    parser.add_argument("--var-file", action="append", type=variable_file, default=[], metavar="NAME=PATH", help="values of {NAME}, one per line of PATH (repeatable)")
+    parser.add_argument(
+        "--var", action="append", type=variable, default=[], metavar="NAME=V1,V2", help="values of {NAME} (repeatable)"
+    )
+    parser.add_argument(
+        "--var-file",
+        action="append",
+        type=variable_file,
+        default=[],
+        metavar="NAME=PATH",
+        help="values of {NAME}, one per line of PATH (repeatable)",
+    )
     parser.add_argument("--unique", action="store_true", help="replace duplicates so that COUNT distinct texts arrive")
     parser.add_argument("--request-id", help="idempotency key: the same id returns the same job (default: a fresh one)")
     parser.add_argument("--wait", action="store_true", help="follow the job with a progress bar until it ends")

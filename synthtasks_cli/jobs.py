@@ -9,11 +9,12 @@ import argparse
 from typing import Any
 
 from rich.console import Console
-
 from synthtasks.v1 import generation_service_pb2 as pb
+
 from synthtasks_cli import names
 from synthtasks_cli.arguments import group, leaf, positive_int
 from synthtasks_cli.context import Context
+from synthtasks_cli.errors import Interrupted
 from synthtasks_cli.output import details, table, when
 from synthtasks_cli.watch import reason_label, state_label, summary, watch_job
 
@@ -74,7 +75,11 @@ def job_details(job: pb.GenerationJob) -> Any:
             ("system prompt", job.system_prompt),
             ("variables", "; ".join(f"{v.name}={', '.join(v.values)}" for v in job.variables)),
             ("temperature", f"{job.temperature:g}"),
-            ("texts", f"{counts.produced} produced, {counts.failed} failed, {counts.duplicates} duplicates of {counts.requested or job.text_count}"),
+            (
+                "texts",
+                f"{counts.produced} produced, {counts.failed} failed, {counts.duplicates} duplicates"
+                f" of {counts.requested or job.text_count}",
+            ),
             ("provider", job.provider or "(project default)"),
             ("model", job.model),
             ("max output tokens", job.max_output_tokens or ""),
@@ -82,7 +87,12 @@ def job_details(job: pb.GenerationJob) -> Any:
             ("unique", "yes" if job.unique else ""),
             ("tags", ", ".join(job.tags)),
             ("tokens", _tokens(job)),
-            ("error", f"{reason_label(job.error.reason)}: {job.error.message}" if job.error.reason or job.error.message else ""),
+            (
+                "error",
+                f"{reason_label(job.error.reason)}: {job.error.message}"
+                if job.error.reason or job.error.message
+                else "",
+            ),
             ("created", when(job.create_time)),
             ("started", when(job.start_time)),
             ("ended", when(job.end_time)),
@@ -93,18 +103,17 @@ def job_details(job: pb.GenerationJob) -> Any:
 
 def job_table(jobs: list[pb.GenerationJob]) -> Any:
     return table(
-        ["JOB", "STATE", "PRODUCED", "FAILED", "DUPLICATES", "REQUESTED", "PROVIDER", "CREATED", "PROMPT"],
+        ["JOB", "STATE", "TEXTS", "FAILED", "DUP", "PROVIDER", "CREATED", "PROMPT"],
         [
             (
                 names.short(j.name),
                 state_label(j),
-                j.counts.produced,
+                f"{j.counts.produced}/{j.counts.requested or j.text_count}",
                 j.counts.failed,
                 j.counts.duplicates,
-                j.counts.requested or j.text_count,
                 names.short(j.provider) if j.provider else "default",
                 when(j.create_time),
-                j.prompt if len(j.prompt) <= 60 else j.prompt[:59] + "…",
+                j.prompt if len(j.prompt) <= 40 else j.prompt[:39] + "…",
             )
             for j in jobs
         ],
@@ -144,8 +153,16 @@ def get_job(ctx: Context, args: argparse.Namespace) -> int:
 
 def follow(ctx: Context, name: str) -> int:
     """Watch to the end, print the outcome; exit 1 unless the job succeeded."""
-    job = watch_job(ctx.client, name, None if ctx.out.json_mode else ctx.out.err)
-    ctx.out.result(pb.GetGenerationJobResponse(generation_job=job), lambda console: console.print(summary(job), markup=False))
+    try:
+        job = watch_job(ctx.client, name, None if ctx.out.json_mode else ctx.out.err)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"stopped watching; the job goes on (follow it with: synthtasks jobs watch {name}; "
+            f"stop it with: synthtasks jobs cancel {name})"
+        ) from None
+    ctx.out.result(
+        pb.GetGenerationJobResponse(generation_job=job), lambda console: console.print(summary(job), markup=False)
+    )
     return 0 if job.state == pb.GENERATION_JOB_STATE_SUCCEEDED else 1
 
 
@@ -154,9 +171,9 @@ def watch(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cancel_job(ctx: Context, args: argparse.Namespace) -> int:
-    reply = ctx.client.call(ctx.client.generation.CancelGenerationJob, pb.CancelGenerationJobRequest(name=job_name(args)))
+    reply = ctx.client.call(
+        ctx.client.generation.CancelGenerationJob, pb.CancelGenerationJobRequest(name=job_name(args))
+    )
     job = reply.generation_job
     ctx.out.result(reply, lambda console: console.print(f"{job.name}: {state_label(job)}", markup=False))
     return 0
-
-

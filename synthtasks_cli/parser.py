@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from importlib import metadata
 
-from synthtasks_cli.arguments import Formatter
 from synthtasks_cli import demo, generate, jobs, projects, providers, stack, tasks, texts, tokens
+from synthtasks_cli.arguments import Formatter
 
 GROUPS = (providers, projects, tokens, generate, jobs, texts, tasks, stack, demo)
 
@@ -22,29 +22,37 @@ def _version() -> str:
         return "unknown"
 
 
-def _add_global_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--gateway", metavar="ADDRESS",
+def _add_global_options(parser: argparse.ArgumentParser, *, hidden: bool = False) -> None:
+    """The options of every command; `hidden` keeps sub-command help short (they are
+    listed once, in `synthtasks --help`)."""
+
+    def add(*flags: str, help: str, **kwargs: object) -> None:
+        parser.add_argument(*flags, help=argparse.SUPPRESS if hidden else help, **kwargs)  # type: ignore[arg-type]
+
+    add(
+        "--gateway",
+        metavar="ADDRESS",
         help="gateway host:port (env SYNTHTASKS_GATEWAY_ADDRESS; default: the local stack's, else 127.0.0.1:50051)",
     )
-    parser.add_argument(
+    add(
         "--token",
         help="bearer token (env SYNTHTASKS_TOKEN; default: the admin token `stack up` stored in the state folder)",
     )
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="deadline of each gateway call")
-    parser.add_argument("--tls-ca", metavar="FILE", help="CA certificate for TLS to the gateway (env SYNTHTASKS_TLS_CA_FILE)")
-    parser.add_argument("--tls-cert", metavar="FILE", help="client certificate for mTLS (env SYNTHTASKS_TLS_CERT_FILE)")
-    parser.add_argument("--tls-key", metavar="FILE", help="client key for mTLS (env SYNTHTASKS_TLS_KEY_FILE)")
-    parser.add_argument(
-        "--state-dir", metavar="DIR",
+    add("--json", action="store_true", help="print machine-readable JSON on stdout")
+    add("--timeout", type=float, metavar="SECONDS", help="deadline of each gateway call")
+    add("--tls-ca", metavar="FILE", help="CA certificate for TLS to the gateway (env SYNTHTASKS_TLS_CA_FILE)")
+    add("--tls-cert", metavar="FILE", help="client certificate for mTLS (env SYNTHTASKS_TLS_CERT_FILE)")
+    add("--tls-key", metavar="FILE", help="client key for mTLS (env SYNTHTASKS_TLS_KEY_FILE)")
+    add(
+        "--state-dir",
+        metavar="DIR",
         help="local stack state folder (env SYNTHTASKS_STATE_DIR, default ./.synthtasks)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS, allow_abbrev=False)
-    _add_global_options(common)
+    _add_global_options(common, hidden=True)
     root = argparse.ArgumentParser(
         prog="synthtasks",
         description="Generate synthetic annotation texts with LLMs: a client of the synthtasks gateway.",

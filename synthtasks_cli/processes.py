@@ -4,12 +4,14 @@ pid file each, stopped with SIGTERM then SIGKILL.
 A pid file holds the pid on its first line and the program on its second; a pid whose
 process is gone, or now runs another program (pids are reused), counts as stale and
 its file is removed. Each process leads its own session, so a Ctrl-C in the terminal
-that ran `stack up` does not reach it, and stopping it signals its whole group
-(dramatiq's worker processes included)."""
+that ran `stack up` does not reach it. Stopping sends SIGTERM to the leader, and
+SIGKILL to its whole group (dramatiq's worker processes included) after the grace period."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -123,12 +125,11 @@ class Processes:
         """SIGTERM each process group, wait up to `grace` seconds, SIGKILL what is left.
 
         Returns (name, pid, killed) for every process that was running."""
-        running = [(name, pid) for name in names if (pid := self.pid(name)) is not None]
-        for name in names:
-            if self.pid(name) is None:
-                self.state.pid_file(name).unlink(missing_ok=True)
+        running = [(name, pid) for name in list(names) if (pid := self.pid(name)) is not None]
         for _, pid in running:
-            _signal_group(pid, signal.SIGTERM)
+            # The leader only: it stops its own children its own way (dramatiq's parent
+            # forwards the signal; a second SIGTERM from us would make them hard-exit).
+            _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         left = dict(running)
         while left and time.monotonic() < deadline:
@@ -137,7 +138,7 @@ class Processes:
                 time.sleep(0.1)
         for pid in left.values():
             _signal_group(pid, signal.SIGKILL)
-        for name, pid in left.items():
+        for pid in left.values():
             for _ in range(50):
                 if _is_zombie_or_gone(pid):
                     break
@@ -147,14 +148,16 @@ class Processes:
         return [(name, pid, name in left) for name, pid in running]
 
 
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _signal(pid, sig)
 
 
 def last_log_line(path: Path, *, limit: int = 300) -> str:
@@ -168,7 +171,24 @@ def last_log_line(path: Path, *, limit: int = 300) -> str:
     except OSError:
         return ""
     for line in reversed(lines):
-        text = line.strip()
+        text = _readable(line.strip())
         if text and not text.startswith("--- "):
             return text if len(text) <= limit else text[: limit - 1] + "…"
     return ""
+
+
+def _readable(line: str) -> str:
+    """A JSON log record as `LEVEL message: exception`, other lines as they are."""
+    if not line.startswith("{"):
+        return line
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "message" not in record:
+        return line
+    text = f"{record.get('level', '')} {record['message']}".strip()
+    failure = record.get("exc_info") or record.get("error")
+    if isinstance(failure, str) and failure.strip():
+        text += ": " + failure.strip().splitlines()[-1]
+    return text

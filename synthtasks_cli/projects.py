@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
-
 from synthtasks.v1 import provider_service_pb2 as pb
+
 from synthtasks_cli import names
 from synthtasks_cli.arguments import group, leaf
 from synthtasks_cli.context import Context
@@ -36,7 +36,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
 
 
 def assign_provider(ctx: Context, args: argparse.Namespace) -> int:
-    request = pb.AssignProviderRequest(project=names.project(args.project), provider=names.provider(args.provider), default=args.default)
+    request = pb.AssignProviderRequest(
+        project=names.project(args.project), provider=names.provider(args.provider), default=args.default
+    )
     reply = ctx.client.call(ctx.client.providers.AssignProvider, request)
     suffix = " as its default" if reply.project_provider.default else ""
     ctx.out.result(
@@ -49,7 +51,9 @@ def assign_provider(ctx: Context, args: argparse.Namespace) -> int:
 def unassign_provider(ctx: Context, args: argparse.Namespace) -> int:
     request = pb.UnassignProviderRequest(project=names.project(args.project), provider=names.provider(args.provider))
     reply = ctx.client.call(ctx.client.providers.UnassignProvider, request)
-    ctx.out.result(reply, lambda console: console.print(f"Unassigned {request.provider} from {request.project}", markup=False))
+    ctx.out.result(
+        reply, lambda console: console.print(f"Unassigned {request.provider} from {request.project}", markup=False)
+    )
     return 0
 
 
@@ -71,7 +75,9 @@ def project_providers(ctx: Context, args: argparse.Namespace) -> int:
                         kind_label(item.provider.kind),
                         item.provider.deployment or item.provider.model,
                         "yes" if item.default else "",
-                        validation_label(item.provider.last_validation) if item.provider.last_validation.state else "never",
+                        validation_label(item.provider.last_validation)
+                        if item.provider.last_validation.state
+                        else "never",
                         when(item.assign_time),
                     )
                     for item in reply.project_providers

@@ -15,8 +15,8 @@ from typing import Any, TextIO
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from rich.console import Console
-
 from synthtasks.v1 import provider_service_pb2 as pb
+
 from synthtasks_cli import names
 from synthtasks_cli.arguments import group, leaf, non_negative_float, non_negative_int
 from synthtasks_cli.context import Context
@@ -52,7 +52,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     create = leaf(actions, "create", common, help="add a provider")
     _add_provider_flags(create, with_kind=True, display_name_required=True)
     create.add_argument("--id", dest="provider_id", help="provider id (default: derived from the display name)")
-    create.add_argument("--validate-first", action="store_true", help="refuse to save a credential that fails validation")
+    create.add_argument(
+        "--validate-first", action="store_true", help="refuse to save a credential that fails validation"
+    )
     create.set_defaults(run=create_provider)
 
     listing = leaf(actions, "list", common, help="list providers")
@@ -86,7 +88,9 @@ def _add_provider_flags(parser: argparse.ArgumentParser, *, with_kind: bool, dis
     if with_kind:
         parser.add_argument("--kind", required=True, choices=sorted(KINDS), help="provider kind")
     parser.add_argument("--display-name", required=display_name_required, help="unique human name")
-    parser.add_argument("--endpoint", help="base URL (OpenAI-compatible, e.g. http://127.0.0.1:8080/v1) or Azure resource URL")
+    parser.add_argument(
+        "--endpoint", help="base URL (OpenAI-compatible, e.g. http://127.0.0.1:8080/v1) or Azure resource URL"
+    )
     parser.add_argument("--deployment", help="Azure OpenAI deployment name")
     parser.add_argument("--api-version", help="Azure OpenAI api-version, e.g. 2024-06-01")
     parser.add_argument("--model", help="default model for generation jobs")
@@ -97,7 +101,9 @@ def _add_provider_flags(parser: argparse.ArgumentParser, *, with_kind: bool, dis
     parser.add_argument("--rpm", type=non_negative_int, help="requests per minute, shared by all workers (0: no limit)")
     parser.add_argument("--tpm", type=non_negative_int, help="tokens per minute (0: no limit)")
     parser.add_argument("--max-concurrent", type=non_negative_int, help="concurrent requests at most (0: no limit)")
-    parser.add_argument("--max-choices", type=non_negative_int, help="choices (n) per request; 1 for servers that ignore n")
+    parser.add_argument(
+        "--max-choices", type=non_negative_int, help="choices (n) per request; 1 for servers that ignore n"
+    )
     parser.add_argument("--timeout-seconds", type=non_negative_float, help="per-request timeout of generation calls")
 
 
@@ -111,10 +117,7 @@ def read_api_key(args: argparse.Namespace, *, prompt_if_missing: bool, stdin: Te
         return value
     given = getattr(args, "api_key", None)
     if given == "-" or (given is None and prompt_if_missing and source.isatty()):
-        if source.isatty():
-            value = getpass.getpass("API key (not shown): ").strip()
-        else:
-            value = source.readline().strip()
+        value = (getpass.getpass("API key (not shown): ") if source.isatty() else source.readline()).strip()
         if not value:
             raise UsageError("no API key was given on stdin")
         return value
@@ -177,6 +180,7 @@ def update_from_args(args: argparse.Namespace, *, api_key: str | None) -> tuple[
 
 
 # --- rendering -----------------------------------------------------------------------
+
 
 def kind_label(kind: int) -> str:
     return enum_label(kind, pb.ProviderKind, "PROVIDER_KIND_")
@@ -244,7 +248,10 @@ def provider_rows(providers: list[pb.Provider]) -> Any:
                 p.deployment or p.model,
                 p.endpoint,
                 p.key_hint,
-                (validation_label(p.last_validation) + (f" {when(p.last_validation.validate_time)}" if p.last_validation.state else ""))
+                (
+                    validation_label(p.last_validation)
+                    + (f" {when(p.last_validation.validate_time)}" if p.last_validation.state else "")
+                )
                 if p.last_validation.state
                 else "never",
             )
@@ -255,10 +262,13 @@ def provider_rows(providers: list[pb.Provider]) -> Any:
 
 # --- handlers ------------------------------------------------------------------------
 
+
 def create_provider(ctx: Context, args: argparse.Namespace) -> int:
     needs_key = args.kind in ("openai", "azure")
     provider = provider_from_args(args, api_key=read_api_key(args, prompt_if_missing=needs_key))
-    request = pb.CreateProviderRequest(provider=provider, provider_id=args.provider_id or "", validate_first=args.validate_first)
+    request = pb.CreateProviderRequest(
+        provider=provider, provider_id=args.provider_id or "", validate_first=args.validate_first
+    )
     reply = ctx.client.call(ctx.client.providers.CreateProvider, request, slow=args.validate_first)
 
     def render(console: Console) -> None:
@@ -272,10 +282,14 @@ def create_provider(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def list_providers(ctx: Context, args: argparse.Namespace) -> int:
-    found = list(ctx.client.pages(ctx.client.providers.ListProviders, pb.ListProvidersRequest(page_size=200), "providers"))
+    found = list(
+        ctx.client.pages(ctx.client.providers.ListProviders, pb.ListProvidersRequest(page_size=200), "providers")
+    )
     ctx.out.result(
         pb.ListProvidersResponse(providers=found),
-        lambda console: console.print(provider_rows(found) if found else "No providers yet: add one with `synthtasks providers create`."),
+        lambda console: console.print(
+            provider_rows(found) if found else "No providers yet: add one with `synthtasks providers create`."
+        ),
     )
     return 0
 
@@ -288,7 +302,9 @@ def get_provider(ctx: Context, args: argparse.Namespace) -> int:
 
 def update_provider(ctx: Context, args: argparse.Namespace) -> int:
     provider, mask = update_from_args(args, api_key=read_api_key(args, prompt_if_missing=False))
-    reply = ctx.client.call(ctx.client.providers.UpdateProvider, pb.UpdateProviderRequest(provider=provider, update_mask=mask))
+    reply = ctx.client.call(
+        ctx.client.providers.UpdateProvider, pb.UpdateProviderRequest(provider=provider, update_mask=mask)
+    )
 
     def render(console: Console) -> None:
         console.print(f"Updated {reply.provider.name} ({', '.join(mask.paths)})", markup=False)

@@ -10,12 +10,12 @@ from typing import Any
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 from rich.console import Console
-
 from synthtasks.v1 import task_service_pb2 as pb
+
 from synthtasks_cli import names
 from synthtasks_cli.arguments import group, leaf, positive_int
 from synthtasks_cli.context import Context
-from synthtasks_cli.output import details, table, when
+from synthtasks_cli.output import details, printing, table, when
 from synthtasks_cli.texts import edited_tags
 
 COLLECTION = "tasks"
@@ -91,7 +91,16 @@ def list_tasks(ctx: Context, args: argparse.Namespace) -> int:
             console.print(
                 table(
                     ["TASK ID", "TAGS", "JOB", "CREATED", "TEXT"],
-                    [(names.short(t.name), ", ".join(t.tags), names.short(t.generation_job) if t.generation_job else "", when(t.create_time), t.text) for t in found],
+                    [
+                        (
+                            names.short(t.name),
+                            ", ".join(t.tags),
+                            names.short(t.generation_job) if t.generation_job else "",
+                            when(t.create_time),
+                            t.text,
+                        )
+                        for t in found
+                    ],
                 )
             )
         if next_token:
@@ -102,7 +111,9 @@ def list_tasks(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def get_task(ctx: Context, args: argparse.Namespace) -> int:
-    reply = ctx.client.call(ctx.client.tasks.GetTask, pb.GetTaskRequest(name=names.child(args.name, COLLECTION, args.project)))
+    reply = ctx.client.call(
+        ctx.client.tasks.GetTask, pb.GetTaskRequest(name=names.child(args.name, COLLECTION, args.project))
+    )
     ctx.out.result(reply, lambda console: console.print(task_details(reply.task)))
     return 0
 
@@ -115,12 +126,14 @@ def _change_tags(ctx: Context, args: argparse.Namespace, *, add: list[str], remo
         current = client.call(client.tasks.GetTask, pb.GetTaskRequest(name=name)).task
         change = pb.Task(name=name, etag=current.etag, tags=edited_tags(list(current.tags), add, remove))
         try:
-            reply = client.call(client.tasks.UpdateTask, pb.UpdateTaskRequest(task=change, update_mask=FieldMask(paths=["tags"])))
+            reply = client.call(
+                client.tasks.UpdateTask, pb.UpdateTaskRequest(task=change, update_mask=FieldMask(paths=["tags"]))
+            )
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.ABORTED and attempt < _EDIT_ATTEMPTS:
                 continue
             raise
-        ctx.out.result(reply, lambda console: console.print(task_details(reply.task)))
+        ctx.out.result(reply, printing(task_details(reply.task)))
         return 0
     raise AssertionError("unreachable")  # pragma: no cover
 

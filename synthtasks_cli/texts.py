@@ -16,14 +16,14 @@ from typing import Any
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 from rich.console import Console
-
 from synthtasks.v1 import task_service_pb2 as pb
+
 from synthtasks_cli import names
 from synthtasks_cli.arguments import group, leaf, positive_int
 from synthtasks_cli.context import Context
 from synthtasks_cli.errors import UsageError
 from synthtasks_cli.gateway import GatewayClient
-from synthtasks_cli.output import details, enum_label, seconds, table, when
+from synthtasks_cli.output import details, enum_label, printing, seconds, table, when
 
 COLLECTION = "stagedTexts"
 STATES = {
@@ -78,7 +78,9 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     export = leaf(actions, "export", common, help="download texts as CSV, JSON or JSONL")
     export.add_argument("project", help="project id or projects/ID")
     export.add_argument("--format", choices=sorted(FORMATS), default="csv", help="file format (default csv)")
-    export.add_argument("--out", metavar="FILE", help="where to write ('-' for stdout; default: the server's file name)")
+    export.add_argument(
+        "--out", metavar="FILE", help="where to write ('-' for stdout; default: the server's file name)"
+    )
     add_filter_flags(export)
     export.set_defaults(run=export_texts)
 
@@ -92,7 +94,9 @@ def add_filter_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job", help="only texts of this job (ID or projects/P/generationJobs/ID)")
     parser.add_argument("--state", choices=sorted(STATES), help="only texts in this state")
     parser.add_argument("--tag", help="only texts with this tag")
-    parser.add_argument("--duplicate", action=argparse.BooleanOptionalAction, default=None, help="only (or no) duplicates")
+    parser.add_argument(
+        "--duplicate", action=argparse.BooleanOptionalAction, default=None, help="only (or no) duplicates"
+    )
     parser.add_argument("--query", help="case-insensitive substring of the text")
 
 
@@ -149,7 +153,12 @@ def text_details(text: pb.StagedText) -> Any:
             ("temperature", f"{lineage.temperature:g}" if lineage.generation_job else ""),
             ("seed", lineage.seed if lineage.HasField("seed") else ""),
             ("variables", ", ".join(f"{k}={v}" for k, v in sorted(lineage.variables.items()))),
-            ("tokens", f"{lineage.prompt_tokens} prompt + {lineage.completion_tokens} completion" if lineage.completion_tokens else ""),
+            (
+                "tokens",
+                f"{lineage.prompt_tokens} prompt + {lineage.completion_tokens} completion"
+                if lineage.completion_tokens
+                else "",
+            ),
             ("finish reason", lineage.finish_reason),
             ("latency", seconds(lineage.latency)),
             ("generated", when(lineage.generate_time)),
@@ -159,7 +168,9 @@ def text_details(text: pb.StagedText) -> Any:
     )
 
 
-def fetch_texts(client: GatewayClient, request: pb.ListStagedTextsRequest, *, all_pages: bool) -> tuple[list[pb.StagedText], str]:
+def fetch_texts(
+    client: GatewayClient, request: pb.ListStagedTextsRequest, *, all_pages: bool
+) -> tuple[list[pb.StagedText], str]:
     found: list[pb.StagedText] = []
     while True:
         reply = client.call(client.tasks.ListStagedTexts, request)
@@ -233,7 +244,8 @@ def edit_text(ctx: Context, args: argparse.Namespace) -> int:
             paths.append("tags")
         try:
             reply = client.call(
-                client.tasks.UpdateStagedText, pb.UpdateStagedTextRequest(staged_text=change, update_mask=FieldMask(paths=paths))
+                client.tasks.UpdateStagedText,
+                pb.UpdateStagedTextRequest(staged_text=change, update_mask=FieldMask(paths=paths)),
             )
         except grpc.RpcError as exc:
             # Tag changes are re-applied on the newer version; a text replacement is not,
@@ -241,7 +253,7 @@ def edit_text(ctx: Context, args: argparse.Namespace) -> int:
             if exc.code() == grpc.StatusCode.ABORTED and new_text is None and attempt < _EDIT_ATTEMPTS:
                 continue
             raise
-        ctx.out.result(reply, lambda console: console.print(text_details(reply.staged_text)))
+        ctx.out.result(reply, printing(text_details(reply.staged_text)))
         return 0
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -295,7 +307,9 @@ def import_texts(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def export_to(client: GatewayClient, request: pb.ExportStagedTextsRequest, out: str | None, default_name: str) -> tuple[str, int]:
+def export_to(
+    client: GatewayClient, request: pb.ExportStagedTextsRequest, out: str | None, default_name: str
+) -> tuple[str, int]:
     """Stream the export into `out` chunk by chunk (constant memory); returns (path, bytes).
 
     The file appears only once complete: chunks go to `FILE.part`, renamed at the end,
@@ -336,10 +350,15 @@ def export_to(client: GatewayClient, request: pb.ExportStagedTextsRequest, out: 
 
 def export_texts(ctx: Context, args: argparse.Namespace) -> int:
     project = names.project(args.project)
-    request = pb.ExportStagedTextsRequest(parent=project, filter=filter_from_args(args, project), format=FORMATS[args.format])
+    request = pb.ExportStagedTextsRequest(
+        parent=project, filter=filter_from_args(args, project), format=FORMATS[args.format]
+    )
     path, size = export_to(ctx.client, request, args.out, f"{names.short(project)}-texts.{args.format}")
     if path == "-":
         return 0
     where = Path(path).absolute()
-    ctx.out.result({"file": str(where), "bytes": size}, lambda console: console.print(f"Exported {size} bytes to {where}", markup=False))
+    ctx.out.result(
+        {"file": str(where), "bytes": size},
+        lambda console: console.print(f"Exported {size} bytes to {where}", markup=False),
+    )
     return 0

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
-
 from synthtasks.v1 import token_service_pb2 as pb
+
 from synthtasks_cli import names
 from synthtasks_cli.arguments import group, leaf
 from synthtasks_cli.context import Context
@@ -73,7 +73,14 @@ def list_tokens(ctx: Context, args: argparse.Namespace) -> int:
             table(
                 ["NAME", "DISPLAY NAME", "ROLE", "PROJECTS", "PREFIX", "CREATED"],
                 [
-                    (names.short(t.name), t.display_name, _role(t), ", ".join(names.short(p) for p in t.projects), t.token_prefix, when(t.create_time))
+                    (
+                        names.short(t.name),
+                        t.display_name,
+                        _role(t),
+                        ", ".join(names.short(p) for p in t.projects),
+                        t.token_prefix,
+                        when(t.create_time),
+                    )
                     for t in found
                 ],
             )

@@ -12,8 +12,8 @@ import time
 import grpc
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 from synthtasks.v1 import generation_service_pb2 as pb
+
 from synthtasks_cli import names
 from synthtasks_cli.errors import StreamLost
 from synthtasks_cli.gateway import GatewayClient
@@ -56,6 +56,7 @@ class _Rate:
 
 def _fields(job: pb.GenerationJob, rate: float) -> dict:
     return {
+        "requested": job.counts.requested or job.text_count or "?",
         "state": state_label(job),
         "failed": job.counts.failed,
         "duplicates": job.counts.duplicates,
@@ -66,24 +67,23 @@ def _fields(job: pb.GenerationJob, rate: float) -> dict:
 
 def watch_job(client: GatewayClient, name: str, console: Console | None) -> pb.GenerationJob:
     """Follow the job until it ends and return its last snapshot; `console=None` shows nothing."""
-    progress = (
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:>4.0f}/{task.total:.0f}"),
-            TextColumn("[bold]{task.fields[state]}[/bold]"),
-            TextColumn("failed {task.fields[failed]} · duplicates {task.fields[duplicates]}"),
-            TextColumn("{task.fields[tokens]} tokens"),
-            TextColumn("{task.fields[rate]:.1f} texts/s"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=console is None,
-        )
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:>4.0f}/{task.fields[requested]}"),
+        TextColumn("[bold]{task.fields[state]}[/bold]"),
+        TextColumn("failed {task.fields[failed]} · duplicates {task.fields[duplicates]}"),
+        TextColumn("{task.fields[tokens]} tokens"),
+        TextColumn("{task.fields[rate]:.1f} texts/s"),
+        TimeElapsedColumn(),
+        console=console,
+        # A bar redrawn into a log file or pipe is noise: the summary line says it all.
+        disable=console is None or not console.is_terminal,
     )
     rate = _Rate()
     job = pb.GenerationJob(name=name)
     with progress:
-        bar = progress.add_task(names.short(name), total=None, **_fields(job, 0.0))
+        bar = progress.add_task(names.short(name)[:8], total=None, **_fields(job, 0.0))
 
         def show(snapshot: pb.GenerationJob) -> None:
             progress.update(
@@ -96,7 +96,9 @@ def watch_job(client: GatewayClient, name: str, console: Console | None) -> pb.G
         failures = 0
         while True:
             try:
-                for event in client.stream(client.generation.WatchGenerationJob, pb.WatchGenerationJobRequest(name=name)):
+                for event in client.stream(
+                    client.generation.WatchGenerationJob, pb.WatchGenerationJobRequest(name=name)
+                ):
                     failures = 0
                     job = event.generation_job
                     show(job)
@@ -113,7 +115,9 @@ def watch_job(client: GatewayClient, name: str, console: Console | None) -> pb.G
                 return job
             failures += 1
             if failures > _RECONNECTS:
-                raise StreamLost(f"the watch of {name} kept ending before the job did; follow it with `synthtasks jobs watch {name}`")
+                raise StreamLost(
+                    f"the watch of {name} kept ending before the job did; follow it with `synthtasks jobs watch {name}`"
+                )
             time.sleep(min(2.0**failures / 4, 5.0))
 
 

@@ -52,7 +52,7 @@ class Settings(CommonSettings):
     # --- shared limits
     # A concurrency lease of a process that died frees itself after this long; live
     # processes renew theirs every third of it.
-    lease_ttl_seconds: float = Field(15.0, gt=0.5, le=3600)
+    lease_ttl_seconds: float = Field(10.0, gt=0.5, le=3600)
 
     # --- calls to the task store and the registry
     rpc_timeout_seconds: float = Field(10.0, gt=0, le=300)

@@ -20,7 +20,7 @@ from services.generator_worker.credentials import CredentialCache
 from services.generator_worker.job_store import JobStoreClient
 from services.generator_worker.limiter import SharedLimiter
 from services.generator_worker.provider_clients import ClientCache
-from services.runtime.channels import internal_channel
+from services.runtime.channels import internal_aio_channel
 
 
 @dataclass
@@ -31,7 +31,7 @@ class WorkerContext:
     job_store: JobStoreClient
     credentials: CredentialCache
     clients: ClientCache
-    channels: tuple[grpc.Channel, ...]
+    channels: tuple[grpc.aio.Channel, ...]
 
     @property
     def namespace(self) -> str:
@@ -41,8 +41,8 @@ class WorkerContext:
     def create(cls, settings: Settings) -> WorkerContext:
         """Call on the loop that will use it."""
         client = redis.asyncio.Redis.from_url(settings.redis_url)
-        task_store = internal_channel(settings.task_store_address, settings)
-        registry = internal_channel(settings.registry_address, settings)
+        task_store = internal_aio_channel(settings.task_store_address, settings)
+        registry = internal_aio_channel(settings.registry_address, settings)
         return cls(
             settings=settings,
             redis=client,
@@ -60,7 +60,7 @@ class WorkerContext:
         await self.clients.close()
         await self.redis.aclose()
         for channel in self.channels:
-            channel.close()
+            await channel.close()
 
 
 _contexts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WorkerContext] = weakref.WeakKeyDictionary()

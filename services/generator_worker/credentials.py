@@ -18,7 +18,7 @@ from synthtasks.internal.v1 import credential_service_pb2_grpc
 
 
 class CredentialCache:
-    def __init__(self, channel: grpc.Channel, *, ttl_seconds: float, timeout: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, ttl_seconds: float, timeout: float) -> None:
         self._stub = credential_service_pb2_grpc.CredentialServiceStub(channel)
         self._ttl = ttl_seconds
         self._timeout = timeout

@@ -1,4 +1,4 @@
-"""The worker's client of the task store's JobStoreService, awaitable.
+"""The worker's client of the task store's JobStoreService (asyncio gRPC).
 
 Maps the statuses that matter to the worker: NOT_FOUND (the job is gone) and
 FAILED_PRECONDITION (the job already ended) stop the work on the job; transient failures
@@ -27,7 +27,7 @@ TERMINAL_STATES = frozenset(
 
 
 class JobStoreClient:
-    def __init__(self, channel: grpc.Channel, *, timeout: float) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float) -> None:
         self._stub = job_store_service_pb2_grpc.JobStoreServiceStub(channel)
         self._timeout = timeout
 
@@ -58,7 +58,7 @@ class JobStoreClient:
         except JobStopped:
             pass
 
-    async def _call(self, method: grpc.UnaryUnaryMultiCallable, request, what: str):
+    async def _call(self, method, request, what: str):
         try:
             return await rpc.call_with_retries(method, request, timeout=self._timeout, what=what)
         except grpc.RpcError as error:

@@ -16,7 +16,8 @@ so that a call either gets all of its capacity or none of it:
   reconciles with the usage the provider reported, so over-estimates are given back.
 
 Waiting: `acquire` waits for capacity, it never fails for lack of it. The script says how
-long until its RPM/TPM capacity frees; for concurrency it cannot know (a lease usually
+long until its RPM/TPM capacity frees (the waiter sleeps that long, in steps of at most a
+second so that an abort key is seen); for concurrency it cannot know (a lease usually
 ends by release, not expiry), so the waiter wakes on a local release or polls. An
 asyncio gate per scope lets one coroutine per process talk to Redis at a time (FIFO), so
 64 waiting coroutines cost one Redis call per attempt, not 64.
@@ -50,22 +51,32 @@ local function refill(key, tpm, now)
   if now > ts then level = math.min(tpm, level + (now - ts) * tpm / 60000) end
   return level
 end
+-- Leases this process released since its last call, and the tokens they give back.
+local function apply_releases(concurrency_key, tpm_key, tpm, refund, first, now)
+  for i = first, #ARGV do redis.call('ZREM', concurrency_key, ARGV[i]) end
+  if tpm > 0 and refund ~= 0 and redis.call('EXISTS', tpm_key) == 1 then
+    local level = math.min(tpm, refill(tpm_key, tpm, now) + refund)
+    redis.call('HSET', tpm_key, 'level', tostring(level), 'ts', now)
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
 # KEYS: concurrency zset, rpm zset, tpm hash, abort key
-# ARGV: lease id, lease ttl ms, max concurrent, rpm, rpm window ms, tpm, tokens, check abort key (0/1)
+# ARGV: lease id, lease ttl ms, max concurrent, rpm, rpm window ms, tpm, tokens,
+#       check abort key (0/1), tokens given back, released lease ids...
 # Returns {status, wait_ms, free_slots}: status 1 granted (free_slots = concurrency left,
 # -1 when unlimited), 0 wait (wait_ms: the longest wait among the limits that refused;
 # free_slots = 0 when concurrency refused), -1 the abort key exists.
 _ACQUIRE = (
     _REFILL
     + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if ARGV[8] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0} end
 local lease, ttl = ARGV[1], tonumber(ARGV[2])
 local max_conc, rpm, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local tpm, tokens = tonumber(ARGV[6]), tonumber(ARGV[7])
+apply_releases(KEYS[1], KEYS[3], tpm, tonumber(ARGV[9]), 10, now)
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0} end
 local wait, free, refused = 0, -1, false
 if max_conc > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -114,18 +125,11 @@ return {1, 0, free}
 """
 )
 
-# KEYS: concurrency zset, tpm hash. ARGV: lease id, tpm, tokens to give back (may be negative).
+# KEYS: concurrency zset, tpm hash. ARGV: tpm, tokens given back, released lease ids...
 _RELEASE = (
     _REFILL
     + """
-redis.call('ZREM', KEYS[1], ARGV[1])
-local tpm, refund = tonumber(ARGV[2]), tonumber(ARGV[3])
-if tpm > 0 and refund ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local level = math.min(tpm, refill(KEYS[2], tpm, now) + refund)
-  redis.call('HSET', KEYS[2], 'level', tostring(level), 'ts', now)
-end
+apply_releases(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), 3, now)
 return 1
 """
 )
@@ -168,35 +172,58 @@ class Lease:
 
 
 class _Gate:
-    """Per-scope, per-process: FIFO turn to ask Redis, and a wake-up on local releases."""
+    """Per scope and process: the FIFO turn to ask Redis, a wake-up on local releases,
+    and the releases not yet sent to Redis."""
 
     def __init__(self) -> None:
         self.turn = asyncio.Lock()
         self.released = asyncio.Event()
         # Concurrency was full at our last look: wait for a release before asking again.
         self.full = False
+        self.pending: list[str] = []
+        self.refund = 0
+        self.tokens_per_minute = 0
+        self.flush: asyncio.TimerHandle | None = None
+
+    def take_releases(self) -> tuple[int, list[str]]:
+        released, refund = self.pending, self.refund
+        self.pending, self.refund = [], 0
+        if self.flush is not None:
+            self.flush.cancel()
+            self.flush = None
+        return refund, released
 
 
 class SharedLimiter:
     """Limits shared through Redis by every process using the same namespace.
 
-    One instance per event loop (it holds asyncio primitives and a renewal task)."""
+    One instance per event loop (it holds asyncio primitives and a renewal task).
+
+    A release costs no Redis call of its own when it can be avoided: released leases
+    travel with this process's next acquire of the same scope (when the provider is
+    saturated, a call's release and the next call's grant are one round trip), or are
+    sent after `release_delay_seconds` when no acquire comes first. Other processes thus
+    see freed capacity at most that late."""
 
     def __init__(
         self,
         client: redis.asyncio.Redis,
         namespace: str,
         *,
-        lease_ttl_seconds: float = 15.0,
+        lease_ttl_seconds: float = 10.0,
         window_seconds: float = WINDOW_SECONDS,
         window_margin_seconds: float = WINDOW_MARGIN_SECONDS,
         poll_seconds: float = 0.02,
+        max_step_seconds: float = 1.0,
+        release_delay_seconds: float = 0.005,
     ) -> None:
         self._client = client
         self._namespace = namespace
         self._lease_ttl_ms = int(lease_ttl_seconds * 1000)
         self._window_ms = int((window_seconds + window_margin_seconds) * 1000)
         self._poll_seconds = poll_seconds
+        self._max_step_seconds = max_step_seconds
+        self._release_delay = release_delay_seconds
         self._acquire_script = client.register_script(_ACQUIRE)
         self._release_script = client.register_script(_RELEASE)
         self._renew_script = client.register_script(_RENEW)
@@ -205,6 +232,7 @@ class SharedLimiter:
         self._ids = itertools.count()
         self._prefix = uuid.uuid4().hex[:12]
         self._renewer: asyncio.Task | None = None
+        self._flushes: set[asyncio.Task] = set()
 
     def _keys(self, scope: str) -> tuple[str, str, str]:
         base = f"{self._namespace}:limits:{scope}"
@@ -224,6 +252,7 @@ class SharedLimiter:
                 if gate.full:
                     await self._sleep_until_release(gate, self._poll_seconds)
                 gate.released.clear()
+                refund, released = gate.take_releases()
                 status, wait_ms, free = await self._acquire_script(
                     keys=[concurrency_key, rpm_key, tpm_key, abort_key or concurrency_key],
                     args=[
@@ -235,6 +264,8 @@ class SharedLimiter:
                         limits.tokens_per_minute,
                         lease.tokens,
                         1 if abort_key else 0,
+                        refund,
+                        *released,
                     ],
                 )
                 if status == 1:
@@ -245,34 +276,40 @@ class SharedLimiter:
                 gate.full = False
                 if free == 0 and limits.max_concurrent > 0:
                     # A release ends the wait early; cross-process releases are seen by polling.
-                    wait = min(wait_ms / 1000, self._poll_seconds)
-                    await self._sleep_until_release(gate, wait)
+                    await self._sleep_until_release(gate, min(wait_ms / 1000, self._poll_seconds))
                 else:
-                    await asyncio.sleep(wait_ms / 1000)
+                    # In steps, so that a raised abort key is seen within a step; a local
+                    # release (which may give tokens back) ends the step early.
+                    await self._sleep_until_release(gate, min(wait_ms / 1000, self._max_step_seconds))
         if limits.max_concurrent > 0:
             self._held[lease.id] = lease
             self._ensure_renewer()
         RATE_LIMITER_WAIT_SECONDS.observe(time.perf_counter() - started)
         return lease
 
-    async def release(self, lease: Lease, *, tokens_used: int | None = None) -> None:
+    def release(self, lease: Lease, *, tokens_used: int | None = None) -> None:
         """Give the lease back; `tokens_used` (the provider's reported usage) replaces the
-        estimate taken at acquire (None keeps the estimate)."""
+        estimate taken at acquire (None keeps the estimate). Never blocks: the release
+        reaches Redis with the next acquire of the scope or within release_delay."""
         self._held.pop(lease.id, None)
+        gate = self._gates.setdefault(lease.scope, _Gate())
         refund = 0 if tokens_used is None else lease.tokens - max(0, int(tokens_used))
-        concurrency_key, _, tpm_key = self._keys(lease.scope)
-        try:
-            if lease.limits.max_concurrent > 0 or (lease.limits.tokens_per_minute > 0 and refund):
-                await self._release_script(
-                    keys=[concurrency_key, tpm_key], args=[lease.id, lease.limits.tokens_per_minute, refund]
-                )
-        finally:
-            gate = self._gates.get(lease.scope)
-            if gate is not None:
-                gate.full = False
-                gate.released.set()
+        if lease.limits.max_concurrent > 0:
+            gate.pending.append(lease.id)
+        if lease.limits.tokens_per_minute > 0:
+            gate.refund += refund
+            gate.tokens_per_minute = lease.limits.tokens_per_minute
+        if (gate.pending or gate.refund) and gate.flush is None:
+            gate.flush = asyncio.get_running_loop().call_later(self._release_delay, self._flush_soon, lease.scope)
+        gate.full = False
+        gate.released.set()
 
     async def close(self) -> None:
+        """Send the releases still pending and stop renewing leases."""
+        for scope in list(self._gates):
+            await self._flush(scope)
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
         if self._renewer is not None:
             self._renewer.cancel()
             try:
@@ -280,6 +317,24 @@ class SharedLimiter:
             except asyncio.CancelledError:
                 pass
             self._renewer = None
+
+    def _flush_soon(self, scope: str) -> None:
+        self._gates[scope].flush = None
+        task = asyncio.get_running_loop().create_task(self._flush(scope))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, scope: str) -> None:
+        gate = self._gates[scope]
+        refund, released = gate.take_releases()
+        if not released and not refund:
+            return
+        concurrency_key, _, tpm_key = self._keys(scope)
+        try:
+            await self._release_script(keys=[concurrency_key, tpm_key], args=[gate.tokens_per_minute, refund, *released])
+        except redis.RedisError as error:
+            # Unrenewed, the leases expire within lease_ttl all the same.
+            log.warning("lease release failed", extra={"scope": scope, "error": type(error).__name__})
 
     async def _sleep_until_release(self, gate: _Gate, timeout: float) -> None:
         try:

@@ -62,7 +62,7 @@ class ResultSink:
         return future
 
     def add_extra_tokens(self, prompt_tokens: int, completion_tokens: int) -> None:
-        """Tokens spent on texts that were not kept (refused duplicates); sent with the next flush."""
+        """Tokens spent on replies that hold no text (filtered, empty); sent with the next flush."""
         self._extra_prompt_tokens += prompt_tokens
         self._extra_completion_tokens += completion_tokens
 

@@ -1,6 +1,6 @@
-"""Awaiting calls on the runtime's internal gRPC channels (synchronous `grpc.Channel`s
-carrying the internal credential) from an event loop, without blocking it: the call runs
-as a gRPC future and its completion is handed back to the loop."""
+"""Calls to the task store and the registry from the worker's event loop (asyncio gRPC
+channels, `services.runtime.channels.internal_aio_channel`), with brief retries of the
+failures that are worth retrying at once."""
 
 from __future__ import annotations
 
@@ -23,38 +23,13 @@ RETRYABLE_CODES = frozenset(
 )
 
 
-async def call(method: grpc.UnaryUnaryMultiCallable, request: Any, *, timeout: float) -> Any:
-    """Await one unary call; raises the call's grpc.RpcError."""
-    loop = asyncio.get_running_loop()
-    waiter = loop.create_future()
-    call_future = method.future(request, timeout=timeout)
-
-    def hand_over(done: grpc.Future) -> None:
-        loop.call_soon_threadsafe(_settle, waiter, done)
-
-    call_future.add_done_callback(hand_over)
-    try:
-        return await waiter
-    except asyncio.CancelledError:
-        call_future.cancel()
-        raise
-
-
-def _settle(waiter: asyncio.Future, done: grpc.Future) -> None:
-    if waiter.done():
-        return
-    if done.cancelled():
-        waiter.cancel()
-        return
-    error = done.exception()
-    if error is not None:
-        waiter.set_exception(error)
-    else:
-        waiter.set_result(done.result())
+def status_code(error: grpc.RpcError) -> grpc.StatusCode:
+    code = error.code() if hasattr(error, "code") else None
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
 
 
 async def call_with_retries(
-    method: grpc.UnaryUnaryMultiCallable,
+    method: Any,
     request: Any,
     *,
     timeout: float,
@@ -62,20 +37,17 @@ async def call_with_retries(
     attempts: int = 3,
     backoff_seconds: float = 0.2,
 ) -> Any:
-    """`call`, tried again on RETRYABLE_CODES; after the last attempt those become
-    DependencyUnavailable (the message is retried later). Other codes are raised as they are."""
+    """Await one unary call on an asyncio stub, tried again on RETRYABLE_CODES; after the
+    last attempt those become DependencyUnavailable (the message is retried later). Other
+    codes are raised as they are (grpc.RpcError)."""
     for attempt in range(1, attempts + 1):
         try:
-            return await call(method, request, timeout=timeout)
+            return await method(request, timeout=timeout)
         except grpc.RpcError as error:
-            code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+            code = status_code(error)
             if code not in RETRYABLE_CODES:
                 raise
             if attempt == attempts:
                 raise DependencyUnavailable(f"{what} failed with {code.name}") from None
             await asyncio.sleep(backoff_seconds * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
     raise AssertionError("unreachable")
-
-
-def status_code(error: grpc.RpcError) -> grpc.StatusCode:
-    return error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN

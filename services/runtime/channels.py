@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import grpc
 
+from services.runtime.call_metadata import REQUEST_ID_KEY
 from services.runtime.config import CommonSettings, TlsSettings
-from services.runtime.internal_auth import attach_internal_credential
+from services.runtime.internal_auth import INTERNAL_TOKEN_KEY, attach_internal_credential
+from services.runtime.json_logging import request_id_var
 
 _OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -33,3 +35,40 @@ def internal_channel(address: str, settings: CommonSettings) -> grpc.Channel:
         raw_channel(address, settings),
         attach_internal_credential(settings.internal_token.get_secret_value()),
     )
+
+
+class _AttachMetadataAio(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """The asyncio twin of call_metadata.AttachMetadata: fixed pairs plus the request id."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = [*(details.metadata or ()), *self._pairs]
+        request_id = request_id_var.get()
+        if request_id:
+            metadata.append((REQUEST_ID_KEY, request_id))
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        return await continuation(self._details(client_call_details), request)
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await continuation(self._details(client_call_details), request)
+
+
+def internal_aio_channel(address: str, settings: CommonSettings) -> grpc.aio.Channel:
+    """The asyncio twin of `internal_channel`, for callers on an event loop (the workers).
+
+    Bound to the event loop it is first used on; create it on that loop."""
+    interceptors = [_AttachMetadataAio([(INTERNAL_TOKEN_KEY, settings.internal_token.get_secret_value())])]
+    if settings.tls_ca_file is None:
+        return grpc.aio.insecure_channel(address, options=_OPTIONS, interceptors=interceptors)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=settings.tls_ca_file.read_bytes(),
+        private_key=settings.tls_key_file.read_bytes() if settings.tls_key_file else None,
+        certificate_chain=settings.tls_cert_file.read_bytes() if settings.tls_cert_file else None,
+    )
+    return grpc.aio.secure_channel(address, credentials, options=_OPTIONS, interceptors=interceptors)

@@ -10,10 +10,12 @@ CSV
 - RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled,
   records end with CRLF. Line breaks inside a text stay inside its quoted field.
 - Formula injection: a spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`,
-  tab or carriage return as a formula. Every text cell that starts with one of them
+  tab or carriage return as a formula. Every cell holding model or reviewer text
+  (text, title, tags, original_text, model, finish_reason) that starts with one of them
   gets a leading apostrophe `'` (OWASP's advice), which spreadsheets hide and programs
-  must strip: `"-5 degrees"` is exported as `"'-5 degrees"`. Numbers we format
-  ourselves (temperature, seed, token counts) are left alone: a number is not a formula.
+  must strip: `"-5 degrees"` is exported as `"'-5 degrees"`. Cells we write ourselves
+  (names, state, numbers, the JSON of variables, hashes, times) cannot start a formula:
+  a negative seed such as -3 is a number, not a formula.
 - Columns: name, text, title, tags (joined with `|`; use JSON when tags may contain
   `|`), state, duplicate (true/false), original_text, generation_job, provider, model,
   temperature, seed (empty when none), variables (a JSON object), prompt_hash,
@@ -66,8 +68,9 @@ CSV_COLUMNS = (
     "finish_reason",
     "create_time",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 _BOM = "\ufeff"
+_CSV_BATCH = 16
 
 
 class ExportFormat(enum.Enum):
@@ -121,46 +124,56 @@ def title_of(text: str) -> str:
 
 
 def neutralize_formula(cell: str) -> str:
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+    return "'" + cell if cell[:1] in _FORMULA_STARTS else cell
 
 
 def _csv(texts: Iterable[StagedText]) -> Iterator[str]:
-    """The header first (with the BOM), then one string per record."""
+    """The header first (with the BOM), then the records, `_CSV_BATCH` at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
-    def record(values: Iterable[Any]) -> str:
-        writer.writerow(values)
-        line = buffer.getvalue()
+    def drain() -> str:
+        written = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
-        return line
+        return written
 
-    yield _BOM + record(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS)
+    yield _BOM + drain()
+    cell = neutralize_formula
+    rows: list[tuple[str, ...]] = []
     for text in texts:
-        cell = neutralize_formula
-        yield record(
+        body = cell(text.text)
+        # Names, states, the provider name and the hash are ours and start with a
+        # letter or digit: only cells holding reviewer or model text need the guard.
+        rows.append(
             (
-                cell(staged_text_name(text.project, text.id)),
-                cell(text.text),
+                staged_text_name(text.project, text.id),
+                body,
                 cell(title_of(text.text)),
                 cell("|".join(text.tags)),
-                cell(text.state.value),
+                text.state.value,
                 "true" if text.duplicate else "false",
-                cell(text.original_text),
-                cell(job_name(text.project, text.job_id)),
-                cell(text.provider),
+                body if text.original_text == text.text else cell(text.original_text),
+                job_name(text.project, text.job_id),
+                text.provider,
                 cell(text.model),
                 repr(text.temperature),
                 "" if text.seed is None else str(text.seed),
-                cell(_dumps(text.variables)),
-                cell(text.prompt_hash),
+                _dumps(text.variables),
+                text.prompt_hash,
                 str(text.prompt_tokens),
                 str(text.completion_tokens),
                 cell(text.finish_reason),
                 _timestamp(text.create_time),
             )
         )
+        if len(rows) >= _CSV_BATCH:
+            writer.writerows(rows)
+            rows.clear()
+            yield drain()
+    writer.writerows(rows)
+    yield drain()
 
 
 def _json(texts: Iterable[StagedText]) -> Iterator[str]:

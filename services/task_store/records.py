@@ -140,7 +140,9 @@ class JobWork:
     filled_slots: list[int]
 
 
-@dataclass(frozen=True)
+# Not frozen, but slotted: an export builds 100,000 of these, and a frozen dataclass
+# sets each field through object.__setattr__, three times slower.
+@dataclass(slots=True)
 class StagedText:
     id: str
     seq: int

@@ -13,15 +13,15 @@ Locking, in the one order every method follows (so that none can deadlock anothe
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -58,12 +58,20 @@ _JOB_COLUMNS = sql.SQL(
     " j.error_message, j.enqueued, j.version, j.create_time, j.start_time, j.end_time, j.update_time"
 )
 _TEXT_COLUMNS = sql.SQL(
-    "s.id, s.seq, s.project, s.job_id, s.slot, s.text, s.original_text, s.tags, s.state, s.duplicate,"
+    "s.id, s.seq, s.project, s.job_id, s.slot, s.text, coalesce(s.original_text, s.text) AS original_text,"
+    " s.tags, s.state, s.duplicate,"
     " s.task_id, j.provider, j.temperature, j.seed, j.prompt_hash, s.model, s.variables, s.prompt_tokens,"
     " s.completion_tokens, s.finish_reason, s.latency_us, s.generate_time, s.version, s.create_time,"
     " s.update_time"
 )
 _TEXTS_FROM = sql.SQL("staged_texts s JOIN generation_jobs j ON j.id = s.job_id")
+# Exports read the job's part of the lineage once per job rather than once per row.
+_EXPORT_COLUMNS = sql.SQL(
+    "s.id, s.seq, s.project, s.job_id, s.slot, s.text, coalesce(s.original_text, s.text), s.tags, s.state,"
+    " s.duplicate, s.task_id, s.model, s.variables, s.prompt_tokens, s.completion_tokens, s.finish_reason,"
+    " s.latency_us, s.generate_time, s.version, s.create_time, s.update_time"
+)
+_LINEAGE_CACHE_SIZE = 10_000
 _TASK_COLUMNS = sql.SQL(
     "t.id, t.seq, t.project, t.text, t.tags, t.staged_text_id, t.job_id, t.version, t.create_time, t.update_time"
 )
@@ -239,11 +247,10 @@ class Repository:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"staged_texts:{project}",))
                 hashes = {r.slot: duplicates.fingerprint(r.text.text) for r in texts}
                 cur.execute(
-                    "SELECT DISTINCT normalized_hash FROM staged_texts"
-                    " WHERE project = %s AND normalized_hash = ANY(%s::bytea[])",
+                    "SELECT hash FROM text_fingerprints WHERE project = %s AND hash = ANY(%s::bytea[])",
                     (project, list(set(hashes.values()))),
                 )
-                seen = {bytes(row["normalized_hash"]) for row in cur.fetchall()}
+                seen = {bytes(row["hash"]) for row in cur.fetchall()}
                 for result in texts:
                     digest = hashes[result.slot]
                     is_duplicate = digest in seen
@@ -256,6 +263,11 @@ class Repository:
                     else:
                         to_write.append((result, digest, is_duplicate))
             written_texts = self._insert_texts(cur, job, to_write)
+            if written_texts:
+                cur.execute(
+                    "INSERT INTO text_fingerprints (project, hash) SELECT %s, unnest(%s::bytea[]) ON CONFLICT DO NOTHING",
+                    (project, list({d for r, d, dup in to_write if not dup and r.slot in written_texts})),
+                )
             for result, _, is_duplicate in to_write:
                 outcomes[result.slot] = SlotOutcome(result.slot, result.slot in written_texts, is_duplicate)
             written_failures = self._insert_failures(cur, job_id, failures)
@@ -382,19 +394,38 @@ class Repository:
             )
             return _page([_text(row) for row in cur.fetchall()], limit)
 
-    def iter_texts(self, project: str, text_filter: TextFilter, *, batch: int = 2000) -> Iterator[StagedText]:
+    def iter_texts(self, project: str, text_filter: TextFilter, *, batch: int = 5000) -> Iterator[StagedText]:
         """Every matching text in write order, through a server-side cursor: memory
         stays flat whatever the count. Holds one pooled connection until exhausted or closed."""
         where, params = _text_conditions(project, text_filter)
+        lineage: dict[str, tuple[str, float, int | None, str]] = {}
         with self._pool.connection() as conn:
-            with conn.cursor(name="export_staged_texts", row_factory=dict_row) as cur:
+            jobs = conn.cursor()
+            with conn.cursor(name="export_staged_texts", row_factory=tuple_row) as cur:
                 cur.itersize = batch
                 cur.execute(
-                    sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY s.seq").format(_TEXT_COLUMNS, _TEXTS_FROM, where),
+                    sql.SQL("SELECT {} FROM staged_texts s WHERE {} ORDER BY s.seq").format(_EXPORT_COLUMNS, where),
                     params,
                 )
-                for row in cur:
-                    yield _text(row)
+                for (text_id, seq, text_project, job_id, slot, text, original, tags, state, duplicate, task_id, model,
+                     variables, prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, version,
+                     create_time, update_time) in cur:
+                    job = lineage.get(job_id)
+                    if job is None:
+                        if len(lineage) >= _LINEAGE_CACHE_SIZE:
+                            lineage.clear()
+                        # The named cursor is server-side: the connection is free between fetches.
+                        job = jobs.execute(
+                            "SELECT provider, temperature, seed, prompt_hash FROM generation_jobs WHERE id = %s", (job_id,)
+                        ).fetchone()
+                        lineage[job_id] = job
+                    provider, temperature, seed, prompt_hash = job
+                    yield StagedText(
+                        text_id, seq, text_project, job_id, slot, text, original, tuple(tags), TextState(state),
+                        duplicate, task_id, provider, temperature, seed, prompt_hash, model, variables,
+                        prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, version,
+                        create_time, update_time,
+                    )
 
     def get_text(self, project: str, text_id: str) -> StagedText:
         with self._cursor() as cur:
@@ -413,9 +444,13 @@ class Repository:
             if expected_version is not None and expected_version != row["version"]:
                 raise Aborted(f"{name} changed since it was read (stale etag); read it again and retry")
             cur.execute(
-                "UPDATE staged_texts SET text = coalesce(%s, text), tags = coalesce(%s::text[], tags),"
-                " version = version + 1, update_time = now() WHERE id = %s",
-                (change.text, list(change.tags) if change.tags is not None else None, text_id),
+                # Right-hand sides see the row as it was: the first edit keeps the generated text.
+                "UPDATE staged_texts SET"
+                " original_text = CASE WHEN %(text)s::text IS NULL THEN original_text"
+                " ELSE coalesce(original_text, text) END,"
+                " text = coalesce(%(text)s, text), tags = coalesce(%(tags)s::text[], tags),"
+                " version = version + 1, update_time = now() WHERE id = %(id)s",
+                {"text": change.text, "tags": list(change.tags) if change.tags is not None else None, "id": text_id},
             )
             return self._text_in(cur, project, text_id)
 
@@ -478,8 +513,12 @@ class Repository:
                 where = sql.SQL("s.project = %(project)s AND s.id = ANY(%(ids)s::text[])")
                 params: dict[str, Any] = {"project": project, "ids": ids}
             else:
-                where, params = _text_conditions(project, text_filter or TextFilter())
+                # Import takes STAGED texts whatever the filter says, and counts the
+                # IMPORTED ones it matches: the filter's own state would contradict both.
+                where, params = _text_conditions(project, dataclasses.replace(text_filter or TextFilter(), state=None))
             params["synthetic"] = SYNTHETIC_TAG
+            # A whole project's import sorts its candidates: keep the sort in memory.
+            cur.execute("SET LOCAL work_mem = '64MB'")
             cur.execute(
                 sql.SQL(
                     "WITH candidates AS ("
@@ -605,16 +644,15 @@ class Repository:
             return set()
         texts = [result.text for result, _, _ in rows]
         cur.execute(
-            "INSERT INTO staged_texts (id, project, job_id, slot, text, original_text, tags, duplicate,"
-            " normalized_hash, model, variables, prompt_tokens, completion_tokens, finish_reason, latency_us,"
-            " generate_time)"
-            " SELECT r.id, %(project)s, %(job)s, r.slot, r.text, r.text, %(tags)s::text[], r.duplicate, r.hash,"
-            " r.model, r.variables::jsonb, r.prompt_tokens, r.completion_tokens, r.finish_reason, r.latency_us,"
+            "INSERT INTO staged_texts (id, project, job_id, slot, text, tags, duplicate, model, variables,"
+            " prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time)"
+            " SELECT r.id, %(project)s, %(job)s, r.slot, r.text, %(tags)s::text[], r.duplicate, r.model,"
+            " r.variables::jsonb, r.prompt_tokens, r.completion_tokens, r.finish_reason, r.latency_us,"
             " r.generate_time"
             " FROM unnest(%(ids)s::text[], %(slots)s::int[], %(texts)s::text[], %(duplicates)s::bool[],"
-            " %(hashes)s::bytea[], %(models)s::text[], %(variables)s::text[], %(prompt_tokens)s::int[],"
+            " %(models)s::text[], %(variables)s::text[], %(prompt_tokens)s::int[],"
             " %(completion_tokens)s::int[], %(finish_reasons)s::text[], %(latencies)s::bigint[],"
-            " %(generate_times)s::timestamptz[]) WITH ORDINALITY AS r(id, slot, text, duplicate, hash, model,"
+            " %(generate_times)s::timestamptz[]) WITH ORDINALITY AS r(id, slot, text, duplicate, model,"
             " variables, prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, ord)"
             " ORDER BY r.ord"
             " ON CONFLICT ON CONSTRAINT staged_texts_job_slot DO NOTHING RETURNING slot",
@@ -626,7 +664,6 @@ class Repository:
                 "slots": [result.slot for result, _, _ in rows],
                 "texts": [t.text for t in texts],
                 "duplicates": [is_duplicate for _, _, is_duplicate in rows],
-                "hashes": [digest for _, digest, _ in rows],
                 "models": [t.model or job.model for t in texts],
                 "variables": [json.dumps(t.variables, ensure_ascii=False) for t in texts],
                 "prompt_tokens": [t.prompt_tokens for t in texts],

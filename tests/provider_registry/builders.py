@@ -1,4 +1,5 @@
-"""Provider messages for tests, pointing at the suite's fake OpenAI server."""
+"""Provider messages for tests, pointing at the suite's fake OpenAI server. Keyword
+arguments override any field."""
 
 from __future__ import annotations
 
@@ -13,40 +14,34 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def openai_provider(fake: FakeOpenAIServer, key: str, *, model: str = "gpt-4o-mini", **fields) -> pb.Provider:
-    return pb.Provider(
-        display_name=unique("OpenAI"),
-        kind=pb.PROVIDER_KIND_OPENAI,
-        endpoint=fake.openai_base_url,
-        model=model,
-        api_key=key,
-        **fields,
-    )
-
-
-def azure_provider(fake: FakeOpenAIServer, key: str, *, deployment: str = "gpt4o-deploy", **fields) -> pb.Provider:
-    return pb.Provider(
-        display_name=unique("Azure"),
-        kind=pb.PROVIDER_KIND_AZURE_OPENAI,
-        endpoint=fake.base_url,
-        deployment=deployment,
-        api_version="2024-06-01",
-        api_key=key,
-        **fields,
-    )
-
-
-def compatible_provider(fake: FakeOpenAIServer, key: str = "", *, model: str = "gpt-4o-mini", **fields) -> pb.Provider:
-    return pb.Provider(
-        display_name=unique("Local"),
-        kind=pb.PROVIDER_KIND_OPENAI_COMPATIBLE,
-        endpoint=fake.openai_base_url,
-        model=model,
-        api_key=key,
-        **fields,
-    )
-
-
 def new_key() -> str:
     """A fresh API key, registered so the suite fails if it ever shows up in a log."""
     return register_secret("sk-test-" + uuid.uuid4().hex)
+
+
+def openai_provider(fake: FakeOpenAIServer, key: str, **fields) -> pb.Provider:
+    defaults = dict(
+        display_name=unique("OpenAI"), kind=pb.PROVIDER_KIND_OPENAI, endpoint=fake.openai_base_url, model="gpt-4o-mini"
+    )
+    return pb.Provider(**{**defaults, "api_key": key, **fields})
+
+
+def azure_provider(fake: FakeOpenAIServer, key: str, **fields) -> pb.Provider:
+    defaults = dict(
+        display_name=unique("Azure"),
+        kind=pb.PROVIDER_KIND_AZURE_OPENAI,
+        endpoint=fake.base_url,
+        deployment="gpt4o-deploy",
+        api_version="2024-06-01",
+    )
+    return pb.Provider(**{**defaults, "api_key": key, **fields})
+
+
+def compatible_provider(fake: FakeOpenAIServer, key: str = "", **fields) -> pb.Provider:
+    defaults = dict(
+        display_name=unique("Local"),
+        kind=pb.PROVIDER_KIND_OPENAI_COMPATIBLE,
+        endpoint=fake.openai_base_url,
+        model="gpt-4o-mini",
+    )
+    return pb.Provider(**{**defaults, "api_key": key, **fields})

@@ -78,6 +78,18 @@ def test_importing_twice_creates_each_task_once(jobs, tasks, project):
     assert len(list_tasks(tasks, project)) == 2
 
 
+def test_importing_staged_texts_by_state_twice_counts_the_first_import(jobs, tasks, project):
+    staged_job(jobs, project, ["one", "two"])
+    request = task_pb2.ImportStagedTextsRequest(
+        parent=f"projects/{project}", filter=task_pb2.StagedTextFilter(state=task_pb2.STAGED_TEXT_STATE_STAGED)
+    )
+
+    first, second = tasks.ImportStagedTexts(request), tasks.ImportStagedTexts(request)
+
+    assert (first.created_count, first.already_imported_count) == (2, 0)
+    assert (second.created_count, second.already_imported_count) == (0, 2)
+
+
 def test_eight_concurrent_imports_of_a_job_create_each_task_once(jobs, tasks, db, project):
     job = staged_job(jobs, project, [f"text number {i}" for i in range(300)])
     barrier = threading.Barrier(8)

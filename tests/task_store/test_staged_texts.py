@@ -97,10 +97,13 @@ def test_editing_a_text_keeps_the_original_and_changes_the_etag(jobs, tasks, pro
 
     edited = update(tasks, task_pb2.StagedText(name=before.name, text="The cat sat.", etag=before.etag), "text")
 
+    again = update(tasks, task_pb2.StagedText(name=before.name, text="The cat sat down.", etag=edited.etag), "text")
+
     assert edited.text == "The cat sat." and edited.original_text == "Teh cat sat."
     assert list(edited.tags) == ["animals"], "tags are not in the mask"
     assert edited.etag != before.etag
-    assert tasks.GetStagedText(task_pb2.GetStagedTextRequest(name=before.name)).staged_text == edited
+    assert again.original_text == "Teh cat sat.", "the original is the generated text, not the previous edit"
+    assert tasks.GetStagedText(task_pb2.GetStagedTextRequest(name=before.name)).staged_text == again
 
 
 def test_editing_tags_strips_and_deduplicates_them_in_order(jobs, tasks, project):

@@ -60,12 +60,13 @@ CREATE TABLE staged_texts (
     job_id              text NOT NULL REFERENCES generation_jobs (id),
     slot                integer NOT NULL CHECK (slot >= 0),
     text                text NOT NULL,
-    original_text       text NOT NULL,
+    -- The text as generated; NULL until the first edit (then text differs). Keeping
+    -- rows narrow matters: an import rewrites every row it imports.
+    original_text       text,
     tags                text[] NOT NULL DEFAULT '{}',
     state               text NOT NULL DEFAULT 'STAGED' CHECK (state IN ('STAGED', 'IMPORTED', 'DISCARDED')),
+    -- Its normalized form repeats an earlier text of the project (see duplicates.py).
     duplicate           boolean NOT NULL DEFAULT false,
-    -- sha256 of the normalized original text (see duplicates.py).
-    normalized_hash     bytea NOT NULL,
     task_id             text,
     -- Lineage reported by the worker; the job-level part (provider, temperature,
     -- seed, prompt hash) is read from generation_jobs.
@@ -89,8 +90,15 @@ CREATE INDEX staged_texts_project_seq ON staged_texts (project, seq DESC);
 CREATE INDEX staged_texts_job_seq ON staged_texts (job_id, seq DESC);
 CREATE INDEX staged_texts_project_state_seq ON staged_texts (project, state, seq DESC);
 CREATE INDEX staged_texts_tags ON staged_texts USING gin (tags);
--- Duplicate detection looks up earlier texts of the project by normalized hash.
-CREATE INDEX staged_texts_project_hash ON staged_texts (project, normalized_hash);
+
+-- sha256 of the normalized form of every text a project has seen. Insert-only and
+-- apart from staged_texts, so that imports and edits (which rewrite staged rows)
+-- do not maintain an index they never use.
+CREATE TABLE text_fingerprints (
+    project             text NOT NULL,
+    hash                bytea NOT NULL,
+    PRIMARY KEY (project, hash)
+);
 
 CREATE TABLE failed_slots (
     job_id              text NOT NULL REFERENCES generation_jobs (id),
@@ -108,8 +116,11 @@ CREATE TABLE tasks (
     text                text NOT NULL,
     tags                text[] NOT NULL DEFAULT '{}',
     -- An import creates a staged text's task at most once, even under concurrent imports.
-    staged_text_id      text REFERENCES staged_texts (id),
-    job_id              text REFERENCES generation_jobs (id),
+    -- No foreign keys here: an import inserts up to 100,000 rows in one statement and
+    -- the per-row referential triggers cost a third of its time; the ids come from the
+    -- rows the import has just locked, and staged texts and jobs are never deleted.
+    staged_text_id      text,
+    job_id              text,
     version             bigint NOT NULL DEFAULT 1,
     create_time         timestamptz NOT NULL DEFAULT now(),
     update_time         timestamptz NOT NULL DEFAULT now(),

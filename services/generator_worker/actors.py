@@ -1,0 +1,111 @@
+"""The dramatiq actor of the generator workers, and the broker it runs on.
+
+Run with `synthtasks-worker` (or `dramatiq services.generator_worker.actors`): dramatiq's
+CLI imports this module in every worker process, which builds the broker from the
+environment (Settings) and declares the actor on it.
+
+Concurrency: the actor is async; dramatiq's AsyncIO middleware runs one event loop per
+process and each worker thread hands one message (one slot range) to it at a time. With
+T threads and S slots per message a process has up to T x S slots in hand, all their
+provider calls in flight on the one loop, capped by the provider's shared limits
+(limiter.py). Defaults: T = 8, S = 16 (messages.py), i.e. up to 128 calls wanting to run
+per process - twice a typical provider concurrency limit of 64, so that one message
+waiting on a slow or retried slot does not leave the provider's capacity idle.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq import Retry
+from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
+from dramatiq.middleware import AsyncIO, Middleware
+
+from services.generator_worker.broker import Heartbeat, create_broker
+from services.generator_worker.config import Settings
+from services.generator_worker.context import context_for_running_loop
+from services.generator_worker.errors import BadMessage, DependencyUnavailable
+from services.generator_worker.generation import fill_slot_range
+from services.generator_worker.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
+from services.runtime.json_logging import configure_logging
+
+log = logging.getLogger(__name__)
+
+SERVICE = "generator-worker"
+# A range normally takes seconds; the limit only catches a message stuck for good (it is
+# then retried, redoing only its unfilled slots). Generous because waiting for a
+# provider's per-minute budget is legitimate and can take minutes.
+TIME_LIMIT_MS = 30 * 60 * 1000
+# Infrastructure errors only (task store, registry or Redis down): exponential backoff
+# from 1 s to 60 s, ~15 minutes in all before the message is dead-lettered.
+MAX_RETRIES = 20
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 60_000
+
+
+class _DaemonAsyncIO(AsyncIO):
+    """dramatiq's AsyncIO middleware with a daemon event-loop thread.
+
+    dramatiq's loop thread is not a daemon: when a worker process is told to stop twice
+    (e.g. SIGTERM sent to the whole process group: once directly, once forwarded by the
+    parent) it calls sys.exit without stopping the loop, and the interpreter then waits
+    on that thread forever. A daemon thread lets the exit happen; the normal, graceful
+    stop still stops the loop in after_worker_shutdown."""
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        thread = EventLoopThread(self.logger)
+        thread.daemon = True
+        thread.start(timeout=1.0)
+        set_event_loop_thread(thread)
+
+
+class _ProcessSetup(Middleware):
+    """JSON logging in each worker process (after dramatiq pointed stderr at its log pipe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        configure_logging(SERVICE, self._settings.log_level)
+
+
+settings = Settings()
+broker = create_broker(
+    settings.redis_url,
+    namespace=settings.redis_namespace,
+    heartbeat_timeout_ms=settings.heartbeat_timeout_ms,
+)
+broker.add_middleware(_DaemonAsyncIO())
+broker.add_middleware(Heartbeat(settings.heartbeat_interval_seconds))
+broker.add_middleware(_ProcessSetup(settings))
+dramatiq.set_broker(broker)
+
+
+@dramatiq.actor(
+    actor_name=ACTOR_NAME,
+    queue_name=QUEUE_NAME,
+    broker=broker,
+    max_retries=MAX_RETRIES,
+    min_backoff=MIN_BACKOFF_MS,
+    max_backoff=MAX_BACKOFF_MS,
+    time_limit=TIME_LIMIT_MS,
+    throws=(BadMessage,),
+    # On SIGTERM the running coroutine is cancelled (its capacity given back) and the
+    # message retried elsewhere, instead of holding the shutdown for minutes.
+    notify_shutdown=True,
+)
+async def generate_slots(slot_range: dict[str, Any]) -> None:
+    """Fill one range of slots of one job (see generation.py); idempotent."""
+    try:
+        parsed = SlotRange.from_dict(slot_range)
+    except ValueError as error:
+        raise BadMessage(str(error)) from None
+    try:
+        await fill_slot_range(context_for_running_loop(settings), parsed)
+    except (DependencyUnavailable, redis.RedisError) as error:
+        # Retry without a delay of our own: dramatiq backs off from min to max_backoff.
+        log.warning("retrying later", extra={"job": parsed.job, "first_slot": parsed.first_slot, "error": str(error)})
+        raise Retry(str(error)) from None

@@ -1,0 +1,445 @@
+"""The engine that fills one range of slots of one job.
+
+`fill_slot_range` reads the job and the already-filled slots from the task store (so a
+redelivered range redoes only what is missing), then:
+
+- groups the unfilled slots by their prompt (slots with the same variable values share
+  one) and cuts each group into requests of n = min(max_choices_per_request, remaining)
+  choices; a provider that answers fewer choices than asked (n ignored) gets the rest in
+  further requests;
+- runs every request concurrently under the provider's shared limits, checking the job's
+  stop flag in the same step that grants capacity, i.e. right before each call;
+- retries transient failures (429 honouring Retry-After, 5xx, timeouts, connection
+  errors) with exponential backoff and jitter, a bounded number of times; after the last
+  attempt the slots are recorded as failed with the reason. Permanent failures (400,
+  content filter) fail their slots at once;
+- on a bad key, a missing deployment or model: fetches the credential once more (the
+  key may just have been rotated) and, if that does not help, fails the whole job and
+  raises its stop flag, so every worker stops within seconds instead of after N x retries;
+- appends results in micro-batches (results.py) with their lineage; for `unique` jobs a
+  duplicate is refused by the task store and regenerated, up to `unique_extra_calls`
+  times per slot, the last attempt being kept (flagged) whatever it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.generator_worker.context import WorkerContext
+from services.generator_worker.errors import JobStopped, ProviderMissing
+from services.generator_worker.job_signals import is_job_stopped, mark_job_stopped_async, stop_key
+from services.generator_worker.job_store import TERMINAL_STATES
+from services.generator_worker.limiter import LimiterAborted, Limits
+from services.generator_worker.messages import SlotRange
+from services.generator_worker.prompts import render, slot_variables
+from services.generator_worker.results import ResultSink
+from services.provider_access import FailureKind, ProviderFailure, classify
+from services.runtime.metrics import PROVIDER_REQUEST_SECONDS, PROVIDER_REQUESTS
+from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
+from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
+from synthtasks.v1 import generation_service_pb2 as pb
+from synthtasks.v1 import provider_service_pb2 as provider_pb
+
+log = logging.getLogger(__name__)
+
+_REASONS = {
+    FailureKind.INVALID_KEY: pb.FAILURE_REASON_INVALID_KEY,
+    FailureKind.ENDPOINT_UNREACHABLE: pb.FAILURE_REASON_PROVIDER_UNAVAILABLE,
+    FailureKind.DEPLOYMENT_NOT_FOUND: pb.FAILURE_REASON_DEPLOYMENT_NOT_FOUND,
+    FailureKind.MODEL_NOT_FOUND: pb.FAILURE_REASON_MODEL_NOT_FOUND,
+    FailureKind.RATE_LIMITED: pb.FAILURE_REASON_RATE_LIMITED,
+    FailureKind.TIMEOUT: pb.FAILURE_REASON_TIMEOUT,
+    FailureKind.CONTENT_FILTERED: pb.FAILURE_REASON_CONTENT_FILTERED,
+    FailureKind.SERVER_ERROR: pb.FAILURE_REASON_PROVIDER_ERROR,
+    FailureKind.BAD_REQUEST: pb.FAILURE_REASON_PROVIDER_ERROR,
+    FailureKind.BAD_RESPONSE: pb.FAILURE_REASON_BAD_RESPONSE,
+    FailureKind.ERROR: pb.FAILURE_REASON_PROVIDER_ERROR,
+}
+_KIND_LABELS = {
+    provider_pb.PROVIDER_KIND_OPENAI: "openai",
+    provider_pb.PROVIDER_KIND_AZURE_OPENAI: "azure_openai",
+    provider_pb.PROVIDER_KIND_OPENAI_COMPATIBLE: "openai_compatible",
+}
+# Retry-After is honoured, within reason: a provider asking for an hour gets the slot failed.
+_MAX_RETRY_AFTER_SECONDS = 120.0
+
+
+def failure_reason(kind: FailureKind) -> int:
+    return _REASONS.get(kind, pb.FAILURE_REASON_PROVIDER_ERROR)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 12
+    base_seconds: float = 0.25
+    max_seconds: float = 10.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        if retry_after is not None and retry_after > 0:
+            # A little jitter so that callers told the same Retry-After do not return together.
+            return min(retry_after, _MAX_RETRY_AFTER_SECONDS) * random.uniform(1.0, 1.2)
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Choice:
+    text: str
+    finish_reason: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What one successful request returned, with the request's totals."""
+
+    choices: list[Choice]
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A request that will not be retried (any more): its slots fail with this."""
+
+    reason: int
+    message: str
+
+
+@dataclass
+class _Slot:
+    number: int
+    duplicate_retries: int = 0
+
+
+@dataclass
+class _Prompt:
+    messages: list[dict[str, str]]
+    variables: dict[str, str]
+    slots: list[int] = field(default_factory=list)
+
+
+async def fill_slot_range(context: WorkerContext, slot_range: SlotRange) -> None:
+    """Fill the unfilled slots of `slot_range`. Returns when they are all written (texts
+    or failures), or the job has ended. Raises DependencyUnavailable when the task store,
+    registry or Redis fail (the message is retried later)."""
+    if await is_job_stopped(context.redis, context.namespace, slot_range.job):
+        return
+    try:
+        work = await context.job_store.get_job_work(slot_range.job, slot_range.first_slot, slot_range.slot_count)
+    except JobStopped:
+        return
+    job = work.generation_job
+    if job.state in TERMINAL_STATES:
+        return
+    filled = set(work.filled_slots)
+    todo = [slot for slot in slot_range.slots if slot not in filled and slot < job.text_count]
+    if not todo:
+        return
+    try:
+        credential = await context.credentials.get(job.provider)
+    except ProviderMissing as missing:
+        await _fail_job(context, job.name, pb.FAILURE_REASON_PROVIDER_ERROR, str(missing))
+        return
+    try:
+        await RangeFiller(context, job, credential).run(todo)
+    except JobStopped:
+        log.info("job stopped while filling", extra={"job": job.name, "first_slot": slot_range.first_slot})
+
+
+async def _fail_job(context: WorkerContext, job: str, reason: int, message: str) -> None:
+    """End the whole job, then raise its stop flag so every worker stops."""
+    await context.job_store.fail_job(job, pb.JobError(reason=reason, message=message))
+    await mark_job_stopped_async(context.redis, context.namespace, job, "failed")
+    log.warning(
+        "job failed",
+        extra={"job": job, "reason": pb.FailureReason.Name(reason), "provider_message": message},
+    )
+
+
+class RangeFiller:
+    """Fills given slots of one job; one instance per message."""
+
+    def __init__(self, context: WorkerContext, job: pb.GenerationJob, credential: credential_pb.ProviderCredential) -> None:
+        settings = context.settings
+        self._context = context
+        self._job = job
+        self._credential = credential
+        self._stop_key = stop_key(context.namespace, job.name)
+        self._policy = RetryPolicy(settings.max_attempts, settings.backoff_base_seconds, settings.backoff_max_seconds)
+        self._stopped = False
+        self._refreshed_credential = False
+        self._job_failure_lock = asyncio.Lock()
+        self._sink = ResultSink(
+            context.job_store,
+            job.name,
+            max_batch=settings.append_max_batch,
+            max_delay_seconds=settings.append_max_delay_ms / 1000,
+            on_job_ended=self._job_ended,
+        )
+
+    async def run(self, slots: Sequence[int]) -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for prompt in self._prompts(slots):
+                    n = self._max_choices()
+                    for start in range(0, len(prompt.slots), n):
+                        chunk = [_Slot(number) for number in prompt.slots[start : start + n]]
+                        group.create_task(self._fill(prompt, chunk))
+        except BaseExceptionGroup as group_error:
+            stopped, others = group_error.split(JobStopped)
+            if others is not None:
+                await self._flush_quietly()
+                raise others.exceptions[0] if len(others.exceptions) == 1 else others from None
+            if stopped is not None:
+                self._sink.discard()
+                raise JobStopped(self._job.name) from None
+        if self._stopped:
+            self._sink.discard()
+            raise JobStopped(self._job.name)
+        await self._sink.close()
+
+    def _prompts(self, slots: Sequence[int]) -> list[_Prompt]:
+        variables = [(variable.name, list(variable.values)) for variable in self._job.variables]
+        prompts: dict[tuple, _Prompt] = {}
+        for slot in slots:
+            values = slot_variables(variables, slot, self._job.text_count)
+            key = tuple(sorted(values.items()))
+            prompt = prompts.get(key)
+            if prompt is None:
+                messages = []
+                if self._job.system_prompt:
+                    messages.append({"role": "system", "content": render(self._job.system_prompt, values)})
+                messages.append({"role": "user", "content": render(self._job.prompt, values)})
+                prompt = prompts[key] = _Prompt(messages, values)
+            prompt.slots.append(slot)
+        return list(prompts.values())
+
+    def _max_choices(self) -> int:
+        return max(1, self._credential.max_choices_per_request)
+
+    def _job_ended(self, state: int) -> None:
+        if state != pb.GENERATION_JOB_STATE_SUCCEEDED:
+            self._stopped = True
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self._sink.close()
+        except Exception:  # noqa: BLE001 - the original failure is the one to report
+            log.debug("flush after a failure failed too", extra={"job": self._job.name})
+
+    async def _fill(self, prompt: _Prompt, pending: list[_Slot]) -> None:
+        """Fill `pending` slots that share `prompt`, until each holds a text or a failure."""
+        while pending:
+            n = min(self._max_choices(), len(pending))
+            outcome = await self._call(prompt.messages, n)
+            if isinstance(outcome, Failed):
+                for slot in pending:
+                    self._sink.add(_failure(slot.number, outcome))
+                return
+            taken, pending = pending[: len(outcome.choices)], pending[len(outcome.choices) :]
+            shares = _token_shares(outcome, len(taken))
+            waiting: list[tuple[_Slot, asyncio.Future]] = []
+            for slot, choice, tokens in zip(taken, outcome.choices, shares):
+                result = self._slot_result(slot, choice, outcome, tokens, prompt.variables)
+                if result.HasField("failure"):
+                    # Billed all the same; a refused duplicate, by contrast, is counted by
+                    # the task store from the text it was sent.
+                    self._sink.add_extra_tokens(*tokens)
+                refusable = result.reject_duplicate
+                future = self._sink.add(result, want_outcome=refusable)
+                if refusable:
+                    waiting.append((slot, future))
+            for slot, future in waiting:
+                written = await future
+                if not written.written and written.duplicate:
+                    slot.duplicate_retries += 1
+                    pending.append(slot)
+
+    def _slot_result(
+        self, slot: _Slot, choice: Choice, completion: Completion, tokens: tuple[int, int], variables: dict[str, str]
+    ) -> store_pb.SlotResult:
+        if choice.finish_reason == "content_filter" and not choice.text.strip():
+            return _failure(slot.number, Failed(pb.FAILURE_REASON_CONTENT_FILTERED, "the provider filtered the reply"))
+        if not choice.text.strip():
+            return _failure(slot.number, Failed(pb.FAILURE_REASON_BAD_RESPONSE, "the provider returned an empty text"))
+        now = Timestamp()
+        now.GetCurrentTime()
+        latency = Duration()
+        latency.FromNanoseconds(int(completion.latency_seconds * 1e9))
+        text = store_pb.GeneratedText(
+            text=choice.text,
+            model=completion.model,
+            prompt_tokens=tokens[0],
+            completion_tokens=tokens[1],
+            finish_reason=choice.finish_reason,
+            latency=latency,
+            generate_time=now,
+            variables=variables,
+        )
+        reject = self._job.unique and slot.duplicate_retries < self._context.settings.unique_extra_calls
+        return store_pb.SlotResult(slot=slot.number, text=text, reject_duplicate=reject)
+
+    # --- one request, with retries ---------------------------------------------------
+
+    async def _call(self, messages: list[dict[str, str]], n: int) -> Completion | Failed:
+        """One request of n choices, tried up to max_attempts times."""
+        last: ProviderFailure | None = None
+        for attempt in range(1, self._policy.max_attempts + 1):
+            outcome, credential = await self._attempt(messages, n)
+            if isinstance(outcome, Completion):
+                return outcome
+            last = outcome
+            if outcome.fails_whole_job:
+                # Returns only when a fresher credential is worth a try (else JobStopped).
+                await self._on_job_level_failure(outcome, credential)
+                continue
+            if not outcome.transient or attempt == self._policy.max_attempts:
+                break
+            if outcome.retry_after is not None and outcome.retry_after > _MAX_RETRY_AFTER_SECONDS:
+                break
+            await asyncio.sleep(self._policy.delay(attempt, outcome.retry_after))
+        assert last is not None
+        return Failed(failure_reason(last.kind), last.message)
+
+    async def _attempt(
+        self, messages: list[dict[str, str]], n: int
+    ) -> tuple[Completion | ProviderFailure, credential_pb.ProviderCredential]:
+        """Take capacity, make the call, give the capacity back; also returns the credential used."""
+        if self._stopped:
+            raise JobStopped(self._job.name)
+        credential = self._credential
+        client = self._context.clients.get(credential)
+        kind_label = _KIND_LABELS.get(credential.kind, "unknown")
+        try:
+            lease = await self._context.limiter.acquire(
+                credential.name,
+                _limits(credential),
+                tokens=self._estimate_tokens(messages, n),
+                abort_key=self._stop_key,
+            )
+        except LimiterAborted:
+            self._stopped = True
+            raise JobStopped(self._job.name) from None
+        started = time.perf_counter()
+        tokens_used: int | None = None
+        try:
+            # The raw reply, parsed here: the SDK's pydantic models would cost ~10% of a
+            # worker's CPU per call for the four fields we read.
+            raw = await client.chat.completions.with_raw_response.create(**self._request(credential, messages, n))
+            outcome: Completion | ProviderFailure = _completion(json.loads(raw.content), time.perf_counter() - started)
+            tokens_used = outcome.prompt_tokens + outcome.completion_tokens
+        except Exception as error:  # noqa: BLE001 - every SDK failure is classified
+            outcome = classify(
+                error, azure=credential.kind == provider_pb.PROVIDER_KIND_AZURE_OPENAI, secrets=[credential.api_key]
+            )
+            # A timed-out call may still be billed: keep the estimate; refused ones cost nothing.
+            tokens_used = None if outcome.kind is FailureKind.TIMEOUT else 0
+        finally:
+            self._context.limiter.release(lease, tokens_used=tokens_used)
+        PROVIDER_REQUEST_SECONDS.labels(kind_label).observe(time.perf_counter() - started)
+        PROVIDER_REQUESTS.labels(kind_label, "ok" if isinstance(outcome, Completion) else outcome.kind.value).inc()
+        if isinstance(outcome, Completion) and not outcome.choices:
+            outcome = ProviderFailure(FailureKind.BAD_RESPONSE, "the provider returned no choices")
+        return outcome, credential
+
+    async def _on_job_level_failure(self, failure: ProviderFailure, used: credential_pb.ProviderCredential) -> None:
+        """Return to try again with a fresher credential, or fail the job and raise JobStopped."""
+        async with self._job_failure_lock:
+            if self._stopped:
+                raise JobStopped(self._job.name)
+            if self._credential.etag != used.etag:
+                return  # another request of this range already picked up a new credential
+            if not self._refreshed_credential:
+                self._refreshed_credential = True
+                try:
+                    fresh = await self._context.credentials.refresh(self._job.provider)
+                except ProviderMissing as missing:
+                    fresh = None
+                    failure = ProviderFailure(FailureKind.ERROR, str(missing))
+                if fresh is not None and fresh.etag != used.etag:
+                    self._credential = fresh
+                    return
+            self._stopped = True
+            await _fail_job(self._context, self._job.name, failure_reason(failure.kind), failure.message)
+            raise JobStopped(self._job.name)
+
+    def _request(self, credential: credential_pb.ProviderCredential, messages: list[dict[str, str]], n: int) -> dict:
+        job = self._job
+        request: dict = {
+            "model": job.model or credential.model or credential.deployment,
+            "messages": messages,
+            "temperature": job.temperature,
+        }
+        if n > 1:
+            request["n"] = n
+        if job.max_output_tokens:
+            # OpenAI-compatible servers (vLLM, llama.cpp, Ollama) know the older name.
+            name = "max_tokens" if credential.kind == provider_pb.PROVIDER_KIND_OPENAI_COMPATIBLE else "max_completion_tokens"
+            request[name] = job.max_output_tokens
+        if job.HasField("seed"):
+            request["seed"] = job.seed
+        return request
+
+    def _estimate_tokens(self, messages: list[dict[str, str]], n: int) -> int:
+        # ~4 characters per token for English, plus a few tokens of framing per message.
+        prompt = sum(len(message["content"]) for message in messages) // 4 + 4 * len(messages)
+        per_choice = self._job.max_output_tokens or self._context.settings.default_output_token_estimate
+        return prompt + per_choice * n
+
+
+def _limits(credential: credential_pb.ProviderCredential) -> Limits:
+    limits = credential.limits
+    return Limits(
+        max_concurrent=max(0, limits.max_concurrent_requests),
+        requests_per_minute=max(0, limits.requests_per_minute),
+        tokens_per_minute=max(0, limits.tokens_per_minute),
+    )
+
+
+def _completion(payload: object, latency: float) -> Completion:
+    """The useful part of a chat completion (JSON); raises ValueError when it has another
+    shape (classified as BAD_RESPONSE)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+        raise ValueError("no choices")
+    parsed = []
+    for choice in sorted(payload["choices"], key=lambda c: c.get("index") or 0 if isinstance(c, dict) else 0):
+        if not isinstance(choice, dict):
+            raise ValueError("a choice is not an object")
+        message = choice.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        parsed.append(Choice(content if isinstance(content, str) else "", str(choice.get("finish_reason") or "")))
+    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    return Completion(
+        choices=parsed,
+        model=str(payload.get("model") or ""),
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        latency_seconds=latency,
+    )
+
+
+def _token_shares(completion: Completion, count: int) -> list[tuple[int, int]]:
+    """Split the request's prompt and completion tokens over the `count` texts kept, so
+    that the job's sums stay exact."""
+    if count == 0:
+        return []
+    prompt, prompt_rest = divmod(completion.prompt_tokens, count)
+    done, done_rest = divmod(completion.completion_tokens, count)
+    return [(prompt + (i < prompt_rest), done + (i < done_rest)) for i in range(count)]
+
+
+def _failure(slot: int, failed: Failed) -> store_pb.SlotResult:
+    return store_pb.SlotResult(slot=slot, failure=pb.JobError(reason=failed.reason, message=failed.message))
+

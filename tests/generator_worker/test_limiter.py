@@ -1,0 +1,212 @@
+"""The shared limiter holds provider limits across OS processes, waits instead of
+failing, and frees the capacity of a process that was killed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+import redis.asyncio
+
+from services.generator_worker.limiter import LimiterAborted, Limits, SharedLimiter
+from services.runtime.metrics import RATE_LIMITER_WAIT_SECONDS
+from tests.infrastructure import Infrastructure
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def scope() -> str:
+    return f"providers/limiter-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def sync_redis(infra: Infrastructure) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(infra.redis_url)
+    yield client
+    client.close()
+
+
+def _hammer(infra: Infrastructure, namespace: str, scope: str, mode: str, *options: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.generator_worker.limiter_hammer", mode, "--redis", infra.redis_url,
+         "--namespace", namespace, "--scope", scope, *options],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _result(process: subprocess.Popen, timeout: float = 30) -> dict:
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _run(coroutine_factory, infra: Infrastructure, namespace: str, **limiter_options):
+    async def main():
+        client = redis.asyncio.Redis.from_url(infra.redis_url)
+        limiter = SharedLimiter(client, namespace, **limiter_options)
+        try:
+            return await coroutine_factory(limiter, client)
+        finally:
+            await limiter.close()
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+def test_concurrency_never_exceeds_the_limit_across_two_processes(
+    infra: Infrastructure, redis_namespace: str, scope: str, sync_redis: redis.Redis
+) -> None:
+    hammers = [_hammer(infra, redis_namespace, scope, "concurrency", "--limit", "5", "--tasks", "20", "--seconds", "2")
+               for _ in range(2)]
+    granted = [_result(h)["granted"] for h in hammers]
+
+    assert int(sync_redis.get(f"{redis_namespace}:probe:over") or 0) == 0
+    # Both processes got a share; 5 slots held ~5.5 ms each for 2 s allow ~1,800 grants.
+    assert min(granted) > 100
+    assert sum(granted) > 600
+
+
+def test_requests_per_window_are_exact_across_two_processes(
+    infra: Infrastructure, redis_namespace: str, scope: str, sync_redis: redis.Redis
+) -> None:
+    # 10 requests per 1 s window, for 3.5 s: windows open at ~0, 1, 2 and 3 s.
+    options = ("--limit", "10", "--window", "1", "--margin", "0", "--tasks", "8", "--seconds", "3.5")
+    hammers = [_hammer(infra, redis_namespace, scope, "rpm", *options) for _ in range(2)]
+    total = sum(_result(h)["granted"] for h in hammers)
+
+    grants = sorted(float(g) for g in sync_redis.lrange(f"{redis_namespace}:probe:grants", 0, -1))
+    assert len(grants) == total
+    most_in_a_window = max(
+        sum(1 for other in grants if start <= other < start + 1000) for start in grants
+    )
+    assert most_in_a_window <= 10
+    assert 38 <= total <= 40  # the budget is used, not just respected
+
+
+def test_a_caller_over_the_limit_waits_for_capacity_instead_of_failing(
+    infra: Infrastructure, redis_namespace: str, scope: str
+) -> None:
+    waits_before = RATE_LIMITER_WAIT_SECONDS._sum.get()
+
+    async def scenario(limiter: SharedLimiter, client) -> float:
+        limits = Limits(max_concurrent=1)
+        first = await limiter.acquire(scope, limits)
+
+        async def release_later() -> None:
+            await asyncio.sleep(0.3)
+            limiter.release(first)
+
+        releasing = asyncio.create_task(release_later())
+        started = time.monotonic()
+        second = await limiter.acquire(scope, limits)
+        waited = time.monotonic() - started
+        limiter.release(second)
+        await releasing
+        return waited
+
+    waited = _run(scenario, infra, redis_namespace)
+
+    assert 0.25 <= waited < 0.6
+    assert RATE_LIMITER_WAIT_SECONDS._sum.get() - waits_before >= 0.25
+
+
+def test_a_rate_limited_caller_sleeps_until_the_window_frees(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
+    async def scenario(limiter: SharedLimiter, client) -> float:
+        limits = Limits(requests_per_minute=2)
+        for _ in range(2):
+            limiter.release(await limiter.acquire(scope, limits))
+        started = time.monotonic()
+        limiter.release(await limiter.acquire(scope, limits))
+        return time.monotonic() - started
+
+    waited = _run(scenario, infra, redis_namespace, window_seconds=0.5, window_margin_seconds=0)
+
+    assert 0.4 <= waited < 0.8
+
+
+def test_the_leases_of_a_killed_holder_expire(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
+    holder = _hammer(infra, redis_namespace, scope, "hold", "--limit", "1", "--lease-ttl", "1")
+    try:
+        assert holder.stdout.readline().strip() == "HELD"
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=5)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            holder.kill()
+
+    async def scenario(limiter: SharedLimiter, client) -> float:
+        started = time.monotonic()
+        limiter.release(await limiter.acquire(scope, Limits(max_concurrent=1)))
+        return time.monotonic() - started
+
+    assert _run(scenario, infra, redis_namespace) < 1.5
+
+
+def test_live_holders_renew_their_leases(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
+    async def scenario(limiter: SharedLimiter, client) -> bool:
+        limits = Limits(max_concurrent=1)
+        held = await limiter.acquire(scope, limits)
+        other = SharedLimiter(client, redis_namespace, lease_ttl_seconds=0.6)
+        try:
+            await asyncio.wait_for(other.acquire(scope, limits), 1.5)  # 2.5 ttl: renewed all along
+            return False
+        except TimeoutError:
+            return True
+        finally:
+            await other.close()
+            limiter.release(held)
+
+    assert _run(scenario, infra, redis_namespace, lease_ttl_seconds=0.6)
+
+
+def test_an_abort_key_stops_a_waiting_caller_and_nothing_is_granted(
+    infra: Infrastructure, redis_namespace: str, scope: str
+) -> None:
+    abort_key = f"{redis_namespace}:abort-{uuid.uuid4().hex[:6]}"
+
+    async def scenario(limiter: SharedLimiter, client: redis.asyncio.Redis) -> None:
+        limits = Limits(max_concurrent=1)
+        held = await limiter.acquire(scope, limits, abort_key=abort_key)
+        waiter = asyncio.create_task(limiter.acquire(scope, limits, abort_key=abort_key))
+        await asyncio.sleep(0.1)
+        await client.set(abort_key, "cancelled")
+        with pytest.raises(LimiterAborted):
+            await asyncio.wait_for(waiter, 2)
+        limiter.release(held)
+        with pytest.raises(LimiterAborted):
+            await limiter.acquire(scope, limits, abort_key=abort_key)
+
+    _run(scenario, infra, redis_namespace)
+
+
+def test_tokens_are_reconciled_with_the_reported_usage(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
+    async def scenario(limiter: SharedLimiter, client) -> tuple[float, float]:
+        limits = Limits(tokens_per_minute=1000)
+        first = await limiter.acquire(scope, limits, tokens=600)
+        # 600 of 1000 taken: another 600 must wait ~12 s for the refill...
+        blocked = asyncio.create_task(limiter.acquire(scope, limits, tokens=600))
+        await asyncio.sleep(0.2)
+        assert not blocked.done()
+        # ...until the first call reports that it used only 100.
+        started = time.monotonic()
+        limiter.release(first, tokens_used=100)
+        second = await asyncio.wait_for(blocked, 3)
+        waited = time.monotonic() - started
+        limiter.release(second, tokens_used=600)
+        return waited, 0.0
+
+    waited, _ = _run(scenario, infra, redis_namespace)
+    assert waited < 1.5
