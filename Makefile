@@ -44,7 +44,10 @@ local-llm: $(INSTALLED)
 demo: $(INSTALLED) local-llm
 	$(VENV)/bin/synthtasks demo $(DEMO_ARGS)
 
+# kustomize renders the Kubernetes overlays in the tests; the script is a no-op when
+# kubectl (with kustomize v5) is already on PATH.
 test: $(DEV_INSTALLED)
+	bash deploy/k8s/install-kubectl.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 protos: $(DEV_INSTALLED)

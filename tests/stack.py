@@ -162,10 +162,11 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        """SIGTERM to dramatiq's parent only: it stops its children gracefully itself."""
         if self.process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -57,5 +57,9 @@ class Settings(CommonSettings):
     # --- calls to the task store and the registry
     rpc_timeout_seconds: float = Field(10.0, gt=0, le=300)
     credential_ttl_seconds: float = Field(30.0, ge=0, le=3600)
+    # AppendResults batching: a flush per `append_max_batch` results or `append_max_delay_ms`
+    # after the first unsent one, and at the end of each message (so a one-text job waits
+    # for nothing). 100 ms: about one call per 16-slot message at full speed, and progress
+    # that still looks live.
     append_max_batch: int = Field(16, ge=1, le=1000)
-    append_max_delay_ms: int = Field(50, ge=0, le=10_000)
+    append_max_delay_ms: int = Field(100, ge=0, le=10_000)

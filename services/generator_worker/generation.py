@@ -171,7 +171,9 @@ async def _fail_job(context: WorkerContext, job: str, reason: int, message: str)
 class RangeFiller:
     """Fills given slots of one job; one instance per message."""
 
-    def __init__(self, context: WorkerContext, job: pb.GenerationJob, credential: credential_pb.ProviderCredential) -> None:
+    def __init__(
+        self, context: WorkerContext, job: pb.GenerationJob, credential: credential_pb.ProviderCredential
+    ) -> None:
         settings = context.settings
         self._context = context
         self._job = job
@@ -251,7 +253,7 @@ class RangeFiller:
             taken, pending = pending[: len(outcome.choices)], pending[len(outcome.choices) :]
             shares = _token_shares(outcome, len(taken))
             waiting: list[tuple[_Slot, asyncio.Future]] = []
-            for slot, choice, tokens in zip(taken, outcome.choices, shares):
+            for slot, choice, tokens in zip(taken, outcome.choices, shares, strict=False):
                 result = self._slot_result(slot, choice, outcome, tokens, prompt.variables)
                 if result.HasField("failure"):
                     # Billed all the same; a refused duplicate, by contrast, is counted by
@@ -386,7 +388,11 @@ class RangeFiller:
             request["n"] = n
         if job.max_output_tokens:
             # OpenAI-compatible servers (vLLM, llama.cpp, Ollama) know the older name.
-            name = "max_tokens" if credential.kind == provider_pb.PROVIDER_KIND_OPENAI_COMPATIBLE else "max_completion_tokens"
+            name = (
+                "max_tokens"
+                if credential.kind == provider_pb.PROVIDER_KIND_OPENAI_COMPATIBLE
+                else "max_completion_tokens"
+            )
             request[name] = job.max_output_tokens
         if job.HasField("seed"):
             request["seed"] = job.seed
@@ -442,4 +448,3 @@ def _token_shares(completion: Completion, count: int) -> list[tuple[int, int]]:
 
 def _failure(slot: int, failed: Failed) -> store_pb.SlotResult:
     return store_pb.SlotResult(slot=slot, failure=pb.JobError(reason=failed.reason, message=failed.message))
-

@@ -9,8 +9,8 @@ so that a call either gets all of its capacity or none of it:
 - requests per minute: an exact sliding window (a sorted set of grant times). The window
   is 60 s plus a small margin, because the provider counts arrivals, which lag grants by
   a variable few milliseconds; without the margin two grants exactly 60 s apart can
-  arrive 59.99 s apart. Exact windows allow a burst of the whole minute's budget at once,
-  which is what providers enforce too.
+  arrive 59.99 s apart. An exact window allows a burst of the whole minute's budget at
+  once and never more than the budget in any 60 s - the rule providers count by.
 - tokens per minute: a token bucket of capacity TPM refilled continuously. A call takes
   an estimate (prompt length + max output tokens) up front; after the call the caller
   reconciles with the usage the provider reported, so over-estimates are given back.
@@ -21,6 +21,9 @@ second so that an abort key is seen); for concurrency it cannot know (a lease us
 ends by release, not expiry), so the waiter wakes on a local release or polls. An
 asyncio gate per scope lets one coroutine per process talk to Redis at a time (FIFO), so
 64 waiting coroutines cost one Redis call per attempt, not 64.
+
+Releases cost no round trip of their own: they travel with the process's next acquire
+of the scope, or are sent within 5 ms (SharedLimiter).
 
 Clocks: the script uses Redis's TIME, one clock for every process.
 """
@@ -331,7 +334,9 @@ class SharedLimiter:
             return
         concurrency_key, _, tpm_key = self._keys(scope)
         try:
-            await self._release_script(keys=[concurrency_key, tpm_key], args=[gate.tokens_per_minute, refund, *released])
+            await self._release_script(
+                keys=[concurrency_key, tpm_key], args=[gate.tokens_per_minute, refund, *released]
+            )
         except redis.RedisError as error:
             # Unrenewed, the leases expire within lease_ttl all the same.
             log.warning("lease release failed", extra={"scope": scope, "error": type(error).__name__})

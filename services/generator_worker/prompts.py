@@ -116,4 +116,4 @@ def slot_variables(variables: Sequence[tuple[str, Sequence[str]]], slot: int, te
             window = math.lcm(window, size)
             shift = slot // window if j else 0
             digits.append((slot + shift) % size)
-    return {name: values[digit] for (name, values), digit in zip(variables, digits)}
+    return {name: values[digit] for (name, values), digit in zip(variables, digits, strict=True)}

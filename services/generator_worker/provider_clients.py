@@ -26,18 +26,6 @@ def request_timeout(credential: credential_pb.ProviderCredential, default: float
     return default
 
 
-def endpoint_of(credential: credential_pb.ProviderCredential) -> ProviderEndpoint:
-    return ProviderEndpoint(
-        kind=credential.kind,
-        endpoint=credential.endpoint,
-        deployment=credential.deployment,
-        api_version=credential.api_version,
-        model=credential.model,
-        organization=credential.organization,
-        api_key=credential.api_key,
-    )
-
-
 class ClientCache:
     def __init__(self, *, default_timeout: float) -> None:
         self._default_timeout = default_timeout
@@ -47,7 +35,7 @@ class ClientCache:
         current = self._clients.get(credential.name)
         if current is not None and current[0] == credential.etag:
             return current[1]
-        client = async_client(endpoint_of(credential), timeout=request_timeout(credential, self._default_timeout))
+        client = async_client(ProviderEndpoint.of(credential), timeout=request_timeout(credential, self._default_timeout))
         self._clients[credential.name] = (credential.etag, client)
         if current is not None:
             loop = asyncio.get_running_loop()

@@ -1,6 +1,6 @@
 """Micro-batching of results to the task store: one AppendResults per 16 results or per
-50 ms, whichever comes first, and one at the end of a range, so the task store is not
-called once per text and a one-text job is not delayed either.
+100 ms (Settings.append_*), whichever comes first, and one at the end of a range, so the
+task store is not called once per text and a one-text job is not delayed either.
 
 Flushes run one at a time per sink (results that arrive meanwhile wait for the next
 one). A caller that needs the outcome of its slot (a `unique` job deciding whether to
@@ -30,7 +30,7 @@ class ResultSink:
         job: str,
         *,
         max_batch: int = 16,
-        max_delay_seconds: float = 0.05,
+        max_delay_seconds: float = 0.1,
         on_job_ended: Callable[[int], None] | None = None,
     ) -> None:
         self._job_store = job_store

@@ -5,7 +5,8 @@ retry themselves under the shared rate limits instead of behind the SDK's back."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import openai
 
@@ -30,20 +31,17 @@ class ProviderEndpoint:
     api_key: str = field(default="", repr=False)
 
     @classmethod
-    def from_proto(cls, message: provider_pb.Provider) -> ProviderEndpoint:
-        return cls(
-            kind=message.kind,
-            endpoint=message.endpoint,
-            deployment=message.deployment,
-            api_version=message.api_version,
-            model=message.model,
-            organization=message.organization,
-            api_key=message.api_key,
-        )
+    def of(cls, source: Any) -> ProviderEndpoint:
+        """From anything with the provider's field names: a Provider or ProviderCredential
+        message, or the registry's ProviderRecord."""
+        return cls(**{name: getattr(source, name) for name in _FIELDS})
 
     @property
     def is_azure(self) -> bool:
         return self.kind == provider_pb.PROVIDER_KIND_AZURE_OPENAI
+
+
+_FIELDS = tuple(f.name for f in fields(ProviderEndpoint))
 
 
 def _kwargs(endpoint: ProviderEndpoint, timeout: float) -> dict:

@@ -20,19 +20,9 @@ UPDATABLE_PATHS = {
     "limits", "limits.requests_per_minute", "limits.tokens_per_minute", "limits.max_concurrent_requests",
     "max_choices_per_request", "request_timeout",
 }
+# Mask paths are the proto's field names; the record keeps some under another name.
+_RECORD_ATTRIBUTE = {"request_timeout": "request_timeout_ms"}
 _STATE_NAMES = {value: name.removeprefix("VALIDATION_STATE_") for name, value in pb.ValidationState.items()}
-
-
-def _endpoint(record: ProviderRecord) -> ProviderEndpoint:
-    return ProviderEndpoint(
-        kind=record.kind,
-        endpoint=record.endpoint,
-        deployment=record.deployment,
-        api_version=record.api_version,
-        model=record.model,
-        organization=record.organization,
-        api_key=record.api_key,
-    )
 
 
 class Registry:
@@ -93,7 +83,8 @@ class Registry:
                 elif path == "limits":
                     updated.limits = copy.deepcopy(changes.limits)
                 else:
-                    setattr(updated, path, getattr(changes, path))
+                    attribute = _RECORD_ATTRIBUTE.get(path, path)
+                    setattr(updated, attribute, getattr(changes, attribute))
             key_changed = "api_key" in paths
             rules.check_provider(updated, key_required=key_changed)
             return key_changed, updated
@@ -111,7 +102,7 @@ class Registry:
     def test_connection(self, record: ProviderRecord) -> CheckResult:
         if not record.max_choices_per_request:
             record.max_choices_per_request = 1
-        return check_connection(_endpoint(record), timeout=self._timeout)
+        return check_connection(ProviderEndpoint.of(record), timeout=self._timeout)
 
     def credential(self, provider_id: str) -> ProviderRecord:
         return self._providers.get_with_key(provider_id)

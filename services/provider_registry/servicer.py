@@ -50,6 +50,14 @@ def record_from_proto(message: pb.Provider) -> ProviderRecord:
     )
 
 
+def _limits(record: ProviderRecord) -> pb.ProviderLimits:
+    return pb.ProviderLimits(
+        requests_per_minute=record.limits.requests_per_minute,
+        tokens_per_minute=record.limits.tokens_per_minute,
+        max_concurrent_requests=record.limits.max_concurrent_requests,
+    )
+
+
 def provider_to_proto(record: ProviderRecord, *, with_key_hint: bool = True) -> pb.Provider:
     message = pb.Provider(
         name=record.name,
@@ -61,11 +69,7 @@ def provider_to_proto(record: ProviderRecord, *, with_key_hint: bool = True) -> 
         model=record.model,
         organization=record.organization,
         key_hint=record.key_hint if with_key_hint else "",
-        limits=pb.ProviderLimits(
-            requests_per_minute=record.limits.requests_per_minute,
-            tokens_per_minute=record.limits.tokens_per_minute,
-            max_concurrent_requests=record.limits.max_concurrent_requests,
-        ),
+        limits=_limits(record),
         max_choices_per_request=record.max_choices_per_request,
         create_time=_timestamp(record.created_at),
         update_time=_timestamp(record.updated_at),
@@ -259,11 +263,7 @@ class CredentialServicer(credential_service_pb2_grpc.CredentialServiceServicer):
             model=record.model,
             organization=record.organization,
             api_key=record.api_key,
-            limits=pb.ProviderLimits(
-                requests_per_minute=record.limits.requests_per_minute,
-                tokens_per_minute=record.limits.tokens_per_minute,
-                max_concurrent_requests=record.limits.max_concurrent_requests,
-            ),
+            limits=_limits(record),
             max_choices_per_request=record.max_choices_per_request,
             etag=record.etag,
         )

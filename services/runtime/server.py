@@ -63,7 +63,13 @@ def create_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
         interceptors=interceptors,
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            # Our clients ping every 30 s to keep long watch/export streams alive; the
+            # server's default (one ping per 5 minutes) would answer GOAWAY too_many_pings.
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ],
         maximum_concurrent_rpcs=max_workers * 4,
     )
     health_servicer = health.HealthServicer()

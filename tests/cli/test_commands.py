@@ -276,3 +276,16 @@ def test_the_same_request_id_returns_the_same_job(cli, provider, unique):
     first = cli("generate", project, "--prompt", "p", "--count", "1", "--request-id", "retry-me", "--json").ok().json()
     second = cli("generate", project, "--prompt", "p", "--count", "1", "--request-id", "retry-me", "--json").ok().json()
     assert first["generation_job"]["name"] == second["generation_job"]["name"]
+
+
+def test_following_a_job_that_makes_no_progress_gives_up_after_the_stall_timeout(cli, worker, provider, fake_llm, unique):
+    project = unique("cli-stall")
+    cli("projects", "assign", project, provider, "--default").ok()
+    fake_llm.configure(latency_ms=30_000)  # every call hangs: the job cannot move
+    stalled = cli("generate", project, "--prompt", "p", "--count", "2", "--wait", "--stall-timeout", "3", timeout=60)
+    assert stalled.code == 1
+    assert stalled.stderr.count("\n") == 1
+    assert "made no progress for 3 s" in stalled.stderr
+    job = stalled.stderr.split("error: ", 1)[1].split(" ", 1)[0]
+    fake_llm.configure(latency_ms=0)
+    cli("jobs", "cancel", job).ok()

@@ -22,7 +22,7 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.leak_watch import register_secret
+from tests.leak_watch import new_key
 from tests.stack import Clients, Stack, WorkerProcess, running_workers
 
 TERMINAL = {
@@ -37,11 +37,6 @@ WORKER_ENV = {
     "SYNTHTASKS_LOG_LEVEL": "INFO",
 }
 READY_LINE = "Worker process is ready for action."
-
-
-def new_key() -> str:
-    """A fresh API key, registered so the run fails if it ever shows up in a log."""
-    return register_secret("sk-test-" + uuid.uuid4().hex)
 
 
 @dataclass
@@ -86,14 +81,18 @@ class Generation:
                 api_version="2024-06-01",
             )
         elif kind == "compatible":
-            fields.update(kind=pb.PROVIDER_KIND_OPENAI_COMPATIBLE, endpoint=self.fake.openai_base_url, model="gpt-4o-mini")
+            fields.update(
+                kind=pb.PROVIDER_KIND_OPENAI_COMPATIBLE, endpoint=self.fake.openai_base_url, model="gpt-4o-mini"
+            )
         else:
             raise ValueError(kind)
         if request_timeout_seconds is not None:
             fields["request_timeout"] = duration_pb2.Duration(
                 seconds=int(request_timeout_seconds), nanos=int(request_timeout_seconds % 1 * 1e9)
             )
-        created = self.clients.providers.CreateProvider(pb.CreateProviderRequest(provider=pb.Provider(**fields)), timeout=10)
+        created = self.clients.providers.CreateProvider(
+            pb.CreateProviderRequest(provider=pb.Provider(**fields)), timeout=10
+        )
         self.clients.providers.AssignProvider(
             pb.AssignProviderRequest(project=f"projects/{project}", provider=created.provider.name, default=True),
             timeout=10,
@@ -101,7 +100,9 @@ class Generation:
         return created.provider
 
     def start(self, project: str, text_count: int, **fields) -> gen_pb.GenerationJob:
-        job = gen_pb.GenerationJob(prompt=fields.pop("prompt", "Write one sentence for a test."), text_count=text_count, **fields)
+        job = gen_pb.GenerationJob(
+            prompt=fields.pop("prompt", "Write one sentence for a test."), text_count=text_count, **fields
+        )
         return self.clients.generation.CreateGenerationJob(
             gen_pb.CreateGenerationJobRequest(
                 parent=f"projects/{project}", generation_job=job, request_id=uuid.uuid4().hex
@@ -110,7 +111,9 @@ class Generation:
         ).generation_job
 
     def get(self, name: str) -> gen_pb.GenerationJob:
-        return self.clients.generation.GetGenerationJob(gen_pb.GetGenerationJobRequest(name=name), timeout=10).generation_job
+        return self.clients.generation.GetGenerationJob(
+            gen_pb.GetGenerationJobRequest(name=name), timeout=10
+        ).generation_job
 
     def wait(self, name: str, timeout: float = 60) -> gen_pb.GenerationJob:
         deadline = time.monotonic() + timeout
@@ -167,7 +170,9 @@ def wait_until_ready(workers: list[WorkerProcess], timeout: float = 30) -> None:
     while time.monotonic() < deadline:
         for worker in workers:
             if worker.process.poll() is not None:
-                raise AssertionError(f"worker exited with {worker.process.returncode}: {worker.log_path.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"worker exited with {worker.process.returncode}: {worker.log_path.read_text()[-3000:]}"
+                )
         if all(READY_LINE in worker.log_path.read_text(errors="replace") for worker in workers):
             return
         time.sleep(0.1)

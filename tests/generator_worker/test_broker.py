@@ -27,9 +27,15 @@ def test_a_slot_range_survives_its_dict_form_and_refuses_anything_else() -> None
     original = SlotRange("projects/p/generationJobs/j", 16, 16)
 
     assert SlotRange.from_dict(original.to_dict()) == original
-    for bad in [None, {}, {"job": "x", "first_slot": -1, "slot_count": 1}, {**original.to_dict(), "extra": 1},
-                {"job": "x", "first_slot": 0, "slot_count": 0}, {"job": "", "first_slot": 0, "slot_count": 1},
-                {"job": "x", "first_slot": "0", "slot_count": 1}]:
+    for bad in [
+        None,
+        {},
+        {"job": "x", "first_slot": -1, "slot_count": 1},
+        {**original.to_dict(), "extra": 1},
+        {"job": "x", "first_slot": 0, "slot_count": 0},
+        {"job": "", "first_slot": 0, "slot_count": 1},
+        {"job": "x", "first_slot": "0", "slot_count": 1},
+    ]:
         with pytest.raises(ValueError):
             SlotRange.from_dict(bad)
 
@@ -59,7 +65,9 @@ def _wait_for(condition, timeout: float) -> bool:
     return condition()
 
 
-def test_enqueued_slot_ranges_reach_the_actor_as_dicts(infra: Infrastructure, namespace: str, received: list[dict]) -> None:
+def test_enqueued_slot_ranges_reach_the_actor_as_dicts(
+    infra: Infrastructure, namespace: str, received: list[dict]
+) -> None:
     gateway_side = create_broker(infra.redis_url, namespace=namespace)
     worker_side = create_broker(infra.redis_url, namespace=namespace)
     _declare_recorder(worker_side, received)

@@ -20,7 +20,8 @@ from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
-from tests.generator_worker.conftest import Generation, new_key
+from tests.generator_worker.conftest import Generation
+from tests.leak_watch import new_key
 
 
 @pytest.fixture
@@ -91,7 +92,9 @@ def test_a_range_of_a_stopped_job_calls_no_provider(generation: Generation, sett
     assert generation.fake.stats().completions_served == 0
 
 
-def test_a_worker_holding_a_rotated_key_fetches_the_new_one_and_carries_on(generation: Generation, settings, job_store) -> None:
+def test_a_worker_holding_a_rotated_key_fetches_the_new_one_and_carries_on(
+    generation: Generation, settings, job_store
+) -> None:
     old, rotated = new_key(), new_key()
     generation.fake.configure(api_keys={old})
     provider = generation.provider(generation.new_project(), key=old)
@@ -116,7 +119,9 @@ def test_a_worker_holding_a_rotated_key_fetches_the_new_one_and_carries_on(gener
     assert 1 <= generation.fake.stats().keys_seen_bad <= 5
 
 
-def test_replies_of_the_wrong_shape_fail_their_slots_as_bad_responses(generation: Generation, settings, job_store) -> None:
+def test_replies_of_the_wrong_shape_fail_their_slots_as_bad_responses(
+    generation: Generation, settings, job_store
+) -> None:
     generation.fake.configure(rate_wrong_shape=1.0)
     provider = generation.provider(generation.new_project())
     job = _create_job(job_store, generation.new_project(), provider.name, 3)

@@ -13,7 +13,8 @@ import pytest
 
 from services.runtime.metrics import GRPC_REQUESTS
 from synthtasks.v1 import generation_service_pb2 as gen_pb
-from tests.generator_worker.conftest import Generation, log_dir_for, new_key, started_workers
+from tests.generator_worker.conftest import Generation, log_dir_for, started_workers
+from tests.leak_watch import new_key
 
 REPORTED_MODEL = "gpt-4o-mini-2024-07-18"
 APPEND_RESULTS = "/synthtasks.internal.v1.JobStoreService/AppendResults"
@@ -32,7 +33,9 @@ def workers(stack, suite_log, request):
 
 @pytest.mark.parametrize("max_choices", [1, 4])
 @pytest.mark.parametrize("kind", ["openai", "azure", "compatible"])
-def test_a_job_ends_with_exactly_n_texts_with_their_lineage(generation: Generation, kind: str, max_choices: int) -> None:
+def test_a_job_ends_with_exactly_n_texts_with_their_lineage(
+    generation: Generation, kind: str, max_choices: int
+) -> None:
     project = generation.new_project()
     provider = generation.provider(project, kind, max_choices=max_choices)
     appends_before = append_calls()
@@ -80,7 +83,9 @@ def test_texts_are_spread_evenly_over_the_variables_and_record_their_values(gene
 
     texts = generation.staged(job)
     assert collections.Counter(t.lineage.variables["drug"] for t in texts) == {
-        "aspirin": 4, "ibuprofen": 4, "paracetamol": 4
+        "aspirin": 4,
+        "ibuprofen": 4,
+        "paracetamol": 4,
     }
     # The fake writes about the prompt it got: the text was made from the rendered prompt.
     for text in texts:

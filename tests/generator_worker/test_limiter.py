@@ -39,8 +39,19 @@ def sync_redis(infra: Infrastructure) -> Iterator[redis.Redis]:
 
 def _hammer(infra: Infrastructure, namespace: str, scope: str, mode: str, *options: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.generator_worker.limiter_hammer", mode, "--redis", infra.redis_url,
-         "--namespace", namespace, "--scope", scope, *options],
+        [
+            sys.executable,
+            "-m",
+            "tests.generator_worker.limiter_hammer",
+            mode,
+            "--redis",
+            infra.redis_url,
+            "--namespace",
+            namespace,
+            "--scope",
+            scope,
+            *options,
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -69,8 +80,10 @@ def _run(coroutine_factory, infra: Infrastructure, namespace: str, **limiter_opt
 def test_concurrency_never_exceeds_the_limit_across_two_processes(
     infra: Infrastructure, redis_namespace: str, scope: str, sync_redis: redis.Redis
 ) -> None:
-    hammers = [_hammer(infra, redis_namespace, scope, "concurrency", "--limit", "5", "--tasks", "20", "--seconds", "2")
-               for _ in range(2)]
+    hammers = [
+        _hammer(infra, redis_namespace, scope, "concurrency", "--limit", "5", "--tasks", "20", "--seconds", "2")
+        for _ in range(2)
+    ]
     granted = [_result(h)["granted"] for h in hammers]
 
     assert int(sync_redis.get(f"{redis_namespace}:probe:over") or 0) == 0
@@ -89,9 +102,7 @@ def test_requests_per_window_are_exact_across_two_processes(
 
     grants = sorted(float(g) for g in sync_redis.lrange(f"{redis_namespace}:probe:grants", 0, -1))
     assert len(grants) == total
-    most_in_a_window = max(
-        sum(1 for other in grants if start <= other < start + 1000) for start in grants
-    )
+    most_in_a_window = max(sum(1 for other in grants if start <= other < start + 1000) for start in grants)
     assert most_in_a_window <= 10
     assert 38 <= total <= 40  # the budget is used, not just respected
 
@@ -123,7 +134,9 @@ def test_a_caller_over_the_limit_waits_for_capacity_instead_of_failing(
     assert RATE_LIMITER_WAIT_SECONDS._sum.get() - waits_before >= 0.25
 
 
-def test_a_rate_limited_caller_sleeps_until_the_window_frees(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
+def test_a_rate_limited_caller_sleeps_until_the_window_frees(
+    infra: Infrastructure, redis_namespace: str, scope: str
+) -> None:
     async def scenario(limiter: SharedLimiter, client) -> float:
         limits = Limits(requests_per_minute=2)
         for _ in range(2):

@@ -60,8 +60,12 @@ def test_combinations_get_texts_evenly_when_there_are_fewer_combinations_than_te
     assert max(counts.values()) - min(counts.values()) <= 1
 
 
-@pytest.mark.parametrize(("sizes", "text_count"), [((10, 10), 10), ((4, 4), 6), ((12, 5), 30), ((3, 3, 3), 9), ((7, 2, 5), 11)])
-def test_each_variable_is_spread_evenly_when_combinations_outnumber_texts(sizes: tuple[int, ...], text_count: int) -> None:
+@pytest.mark.parametrize(
+    ("sizes", "text_count"), [((10, 10), 10), ((4, 4), 6), ((12, 5), 30), ((3, 3, 3), 9), ((7, 2, 5), 11)]
+)
+def test_each_variable_is_spread_evenly_when_combinations_outnumber_texts(
+    sizes: tuple[int, ...], text_count: int
+) -> None:
     variables = [(f"v{i}", [f"v{i}-{k}" for k in range(size)]) for i, size in enumerate(sizes)]
     picks = [slot_variables(variables, slot, text_count) for slot in range(text_count)]
 

@@ -16,7 +16,14 @@ from tests.generator_worker.conftest import Generation, log_dir_for, started_wor
 
 def test_our_defaults_fill_in_what_the_command_line_leaves_out() -> None:
     assert dramatiq_arguments([], processes=1, threads=8) == [
-        "services.generator_worker.actors", "--processes", "1", "--threads", "8", "--queues", "generation", "--skip-logging"
+        "services.generator_worker.actors",
+        "--processes",
+        "1",
+        "--threads",
+        "8",
+        "--queues",
+        "generation",
+        "--skip-logging",
     ]
 
 
@@ -39,8 +46,11 @@ def test_metrics_of_every_worker_process_are_served_by_the_command(generation: G
     project = generation.new_project()
     generation.provider(project)
     with started_workers(
-        generation.stack, log_dir_for(suite_log, request), 1,
-        SYNTHTASKS_WORKER_METRICS_PORT=str(port), SYNTHTASKS_WORKER_PROCESSES="2",
+        generation.stack,
+        log_dir_for(suite_log, request),
+        1,
+        SYNTHTASKS_WORKER_METRICS_PORT=str(port),
+        SYNTHTASKS_WORKER_PROCESSES="2",
     ):
         job = generation.wait(generation.start(project, 40).name)
         assert job.state == gen_pb.GENERATION_JOB_STATE_SUCCEEDED

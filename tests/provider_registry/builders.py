@@ -7,16 +7,11 @@ import uuid
 
 from synthtasks.v1 import provider_service_pb2 as pb
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.leak_watch import register_secret
+
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def new_key() -> str:
-    """A fresh API key, registered so the suite fails if it ever shows up in a log."""
-    return register_secret("sk-test-" + uuid.uuid4().hex)
 
 
 def openai_provider(fake: FakeOpenAIServer, key: str, **fields) -> pb.Provider:

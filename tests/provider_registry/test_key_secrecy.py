@@ -20,7 +20,8 @@ from synthtasks.internal.v1 import credential_service_pb2_grpc
 from services.runtime.channels import internal_channel
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import provider_service_pb2_grpc
-from tests.provider_registry.builders import azure_provider, new_key, openai_provider
+from tests.leak_watch import new_key
+from tests.provider_registry.builders import azure_provider, openai_provider
 
 
 def database_dump(url: str) -> str:

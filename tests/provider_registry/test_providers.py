@@ -9,7 +9,8 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from services.runtime.status import error_info_reason
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import token_service_pb2 as token_pb
-from tests.provider_registry.builders import azure_provider, compatible_provider, new_key, openai_provider, unique
+from tests.leak_watch import new_key
+from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider, unique
 
 
 def create(admin, provider: pb.Provider, **request) -> pb.Provider:
@@ -182,3 +183,15 @@ def test_a_deleted_token_stops_working(stack):
     admin.tokens.DeleteToken(token_pb.DeleteTokenRequest(name=created.token.name))
     # The gateway caches identities briefly; a fresh gateway would see the revocation at once.
     assert created.token.name not in {t.name for t in admin.tokens.ListTokens(token_pb.ListTokensRequest(page_size=1000)).tokens}
+
+
+def test_the_request_timeout_and_choices_per_request_can_be_changed(stack, fake_llm):
+    admin = stack.admin()
+    provider = create(admin, compatible_provider(fake_llm))
+    provider.request_timeout.FromSeconds(45)
+    provider.max_choices_per_request = 4
+    updated = admin.providers.UpdateProvider(
+        pb.UpdateProviderRequest(provider=provider, update_mask=FieldMask(paths=["request_timeout", "max_choices_per_request"]))
+    ).provider
+    assert updated.request_timeout.seconds == 45
+    assert updated.max_choices_per_request == 4

@@ -8,7 +8,8 @@ import socket
 import pytest
 
 from synthtasks.v1 import provider_service_pb2 as pb
-from tests.provider_registry.builders import azure_provider, compatible_provider, new_key, openai_provider
+from tests.leak_watch import new_key
+from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider
 
 KINDS = ["openai", "azure", "compatible"]
 
