@@ -75,3 +75,11 @@ def fake_llm(stack):
     stack.fake_llm.configure(**{name: getattr(defaults, name) for name in defaults.__dataclass_fields__})
     stack.fake_llm.reset_stats()
     return stack.fake_llm
+
+
+@pytest.fixture
+def generation(stack, fake_llm):
+    """The public API as the admin, with helpers to run jobs (tests/jobs_harness.py)."""
+    from tests.jobs_harness import Generation
+
+    return Generation(stack, fake_llm, stack.admin())

@@ -20,7 +20,7 @@ from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
-from tests.generator_worker.conftest import Generation
+from tests.jobs_harness import Generation
 from tests.leak_watch import new_key
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from services.runtime.metrics import GRPC_REQUESTS
 from synthtasks.v1 import generation_service_pb2 as gen_pb
-from tests.generator_worker.conftest import Generation, log_dir_for, started_workers
+from tests.jobs_harness import Generation, log_dir_for, started_workers
 from tests.leak_watch import new_key
 
 REPORTED_MODEL = "gpt-4o-mini-2024-07-18"

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from synthtasks.v1 import generation_service_pb2 as gen_pb
-from tests.generator_worker.conftest import Generation, log_dir_for, started_workers
+from tests.jobs_harness import Generation, log_dir_for, started_workers
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from services.generator_worker.__main__ import dramatiq_arguments
 from synthtasks.v1 import generation_service_pb2 as gen_pb
-from tests.generator_worker.conftest import Generation, log_dir_for, started_workers
+from tests.jobs_harness import Generation, log_dir_for, started_workers
 
 
 def test_our_defaults_fill_in_what_the_command_line_leaves_out() -> None:

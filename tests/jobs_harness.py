@@ -1,4 +1,4 @@
-"""Helpers for the generator worker tests: providers and jobs made through the real
+"""Helpers for tests that run generation jobs: providers and jobs made through the real
 gateway of the suite's stack (tests/stack.py), and real `synthtasks-worker` processes.
 
 The fake provider is the stack's in-process FakeOpenAIServer, reset for each test by the
@@ -158,11 +158,6 @@ class Generation:
             token = page.next_page_token
             if not token:
                 return texts
-
-
-@pytest.fixture
-def generation(stack: Stack, fake_llm: FakeOpenAIServer) -> Generation:
-    return Generation(stack, fake_llm, stack.admin())
 
 
 def wait_until_ready(workers: list[WorkerProcess], timeout: float = 30) -> None:
