@@ -82,13 +82,18 @@ CREATE TABLE staged_texts (
     update_time         timestamptz NOT NULL DEFAULT now(),
     -- A slot holds at most one text, whatever workers redeliver.
     CONSTRAINT staged_texts_job_slot UNIQUE (job_id, slot)
-);
+)
+-- Room on each page for a row's new version: with no index on the columns an import,
+-- discard or restore changes (state, task_id, version, update_time), those updates are
+-- HOT and touch no index, which keeps importing 100,000 texts within seconds.
+WITH (fillfactor = 70);
 
--- Keyset pages (seq DESC) of a project, of one job and of one state read the same
--- number of index entries on page 1 and on page 1000.
+-- Keyset pages (seq DESC) of a project and of one job read the same number of index
+-- entries on page 1 and on page 1000. There is deliberately no index on state (it would
+-- make every import update write to every index); a state filter walks the project's
+-- seq index and skips rows of other states.
 CREATE INDEX staged_texts_project_seq ON staged_texts (project, seq DESC);
 CREATE INDEX staged_texts_job_seq ON staged_texts (job_id, seq DESC);
-CREATE INDEX staged_texts_project_state_seq ON staged_texts (project, state, seq DESC);
 CREATE INDEX staged_texts_tags ON staged_texts USING gin (tags);
 
 -- sha256 of the normalized form of every text a project has seen. Insert-only and
