@@ -58,22 +58,29 @@ def _limits(record: ProviderRecord) -> pb.ProviderLimits:
     )
 
 
-def provider_to_proto(record: ProviderRecord, *, with_key_hint: bool = True) -> pb.Provider:
-    message = pb.Provider(
+def _connection(record: ProviderRecord) -> dict:
+    """The fields a Provider and a worker's ProviderCredential have in common."""
+    return dict(
         name=record.name,
-        display_name=record.display_name,
         kind=record.kind,
         endpoint=record.endpoint,
         deployment=record.deployment,
         api_version=record.api_version,
         model=record.model,
         organization=record.organization,
-        key_hint=record.key_hint if with_key_hint else "",
         limits=_limits(record),
         max_choices_per_request=record.max_choices_per_request,
+        etag=record.etag,
+    )
+
+
+def provider_to_proto(record: ProviderRecord, *, with_key_hint: bool = True) -> pb.Provider:
+    message = pb.Provider(
+        **_connection(record),
+        display_name=record.display_name,
+        key_hint=record.key_hint if with_key_hint else "",
         create_time=_timestamp(record.created_at),
         update_time=_timestamp(record.updated_at),
-        etag=record.etag,
     )
     if record.request_timeout_ms:
         message.request_timeout.FromMilliseconds(record.request_timeout_ms)
@@ -254,19 +261,7 @@ class CredentialServicer(credential_service_pb2_grpc.CredentialServiceServicer):
 
     def GetProviderCredential(self, request, context: grpc.ServicerContext) -> credential_service_pb2.GetProviderCredentialResponse:
         record = self._registry.credential(rules.provider_id_from_name(request.name))
-        credential = credential_service_pb2.ProviderCredential(
-            name=record.name,
-            kind=record.kind,
-            endpoint=record.endpoint,
-            deployment=record.deployment,
-            api_version=record.api_version,
-            model=record.model,
-            organization=record.organization,
-            api_key=record.api_key,
-            limits=_limits(record),
-            max_choices_per_request=record.max_choices_per_request,
-            etag=record.etag,
-        )
+        credential = credential_service_pb2.ProviderCredential(**_connection(record), api_key=record.api_key)
         if record.request_timeout_ms:
             credential.request_timeout.FromMilliseconds(record.request_timeout_ms)
         return credential_service_pb2.GetProviderCredentialResponse(credential=credential)

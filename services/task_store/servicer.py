@@ -65,7 +65,7 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
 
     def ListGenerationJobs(self, request, context):
         project = names.parse_project(request.parent, field="parent")
-        state = _job_state(request.state, field="state")
+        state = _state_filter(request.state, generation_pb2.GenerationJobState, JobState, field="state")
         limit = pagination.page_size(request.page_size)
         query = _query_key(request.parent, state.value if state else "")
         page = self._repository.list_jobs(project, state, _page_position(request.page_token, query), limit)
@@ -353,7 +353,7 @@ def _text_filter(given: task_pb2.StagedTextFilter, project: str, *, field: str) 
             if given.generation_job
             else None
         ),
-        state=_text_state(given.state, field=f"{field}.state"),
+        state=_state_filter(given.state, task_pb2.StagedTextState, TextState, field=f"{field}.state"),
         tag=validation.tag(given.tag, field=f"{field}.tag") if given.tag else None,
         duplicate=given.duplicate if given.HasField("duplicate") else None,
         query=validation.query(given.query, field=f"{field}.query") or None,
@@ -373,24 +373,16 @@ def _batch_targets(parent: str, given_names) -> tuple[str, list[tuple[str, str]]
     return project, targets
 
 
-def _job_state(value: int, *, field: str) -> JobState | None:
+def _state_filter(value: int, proto_enum, domain_enum, *, field: str):
+    """The domain state for a proto state enum value; None for the UNSPECIFIED zero."""
     try:
-        name = generation_pb2.GenerationJobState.Name(value)
+        name = proto_enum.Name(value)
     except ValueError:
-        raise InvalidArgument.field(field, f"{value} is not a GenerationJobState") from None
-    if value == generation_pb2.GENERATION_JOB_STATE_UNSPECIFIED:
+        raise InvalidArgument.field(field, f"{value} is not a {proto_enum.DESCRIPTOR.name}") from None
+    if value == 0:
         return None
-    return JobState(name.removeprefix("GENERATION_JOB_STATE_"))
-
-
-def _text_state(value: int, *, field: str) -> TextState | None:
-    try:
-        name = task_pb2.StagedTextState.Name(value)
-    except ValueError:
-        raise InvalidArgument.field(field, f"{value} is not a StagedTextState") from None
-    if value == task_pb2.STAGED_TEXT_STATE_UNSPECIFIED:
-        return None
-    return TextState(name.removeprefix("STAGED_TEXT_STATE_"))
+    prefix = proto_enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return domain_enum(name.removeprefix(prefix))
 
 
 def _export_format(value: int) -> ExportFormat:
