@@ -51,7 +51,10 @@ class WorkerContext:
             credentials=CredentialCache(
                 registry, ttl_seconds=settings.credential_ttl_seconds, timeout=settings.rpc_timeout_seconds
             ),
-            clients=ClientCache(default_timeout=settings.default_request_timeout_seconds),
+            clients=ClientCache(
+                default_timeout=settings.default_request_timeout_seconds,
+                aiohttp=settings.http_transport == "aiohttp",
+            ),
             channels=(task_store, registry),
         )
 

@@ -27,15 +27,20 @@ def request_timeout(credential: credential_pb.ProviderCredential, default: float
 
 
 class ClientCache:
-    def __init__(self, *, default_timeout: float) -> None:
+    def __init__(self, *, default_timeout: float, aiohttp: bool) -> None:
         self._default_timeout = default_timeout
+        self._aiohttp = aiohttp
         self._clients: dict[str, tuple[str, openai.AsyncOpenAI]] = {}
 
     def get(self, credential: credential_pb.ProviderCredential) -> openai.AsyncOpenAI:
         current = self._clients.get(credential.name)
         if current is not None and current[0] == credential.etag:
             return current[1]
-        client = async_client(ProviderEndpoint.of(credential), timeout=request_timeout(credential, self._default_timeout))
+        client = async_client(
+            ProviderEndpoint.of(credential),
+            timeout=request_timeout(credential, self._default_timeout),
+            aiohttp=self._aiohttp,
+        )
         self._clients[credential.name] = (credential.etag, client)
         if current is not None:
             loop = asyncio.get_running_loop()

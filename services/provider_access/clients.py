@@ -65,7 +65,11 @@ def sync_client(endpoint: ProviderEndpoint, *, timeout: float) -> openai.OpenAI:
     return openai.OpenAI(**_kwargs(endpoint, timeout))
 
 
-def async_client(endpoint: ProviderEndpoint, *, timeout: float) -> openai.AsyncOpenAI:
+def async_client(endpoint: ProviderEndpoint, *, timeout: float, aiohttp: bool = False) -> openai.AsyncOpenAI:
+    """`aiohttp`: the SDK's aiohttp transport instead of its default httpx one."""
+    kwargs = _kwargs(endpoint, timeout)
+    if aiohttp:
+        kwargs["http_client"] = openai.DefaultAioHttpClient()
     if endpoint.is_azure:
-        return openai.AsyncAzureOpenAI(**_kwargs(endpoint, timeout))
-    return openai.AsyncOpenAI(**_kwargs(endpoint, timeout))
+        return openai.AsyncAzureOpenAI(**kwargs)
+    return openai.AsyncOpenAI(**kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+import aiohttp
 import openai
 
 _MAX_MESSAGE = 500
@@ -101,6 +102,9 @@ def classify(error: Exception, *, azure: bool, secrets: list[str] | tuple[str, .
     def failure(kind: FailureKind, message: str, **extra) -> ProviderFailure:
         return ProviderFailure(kind, redact(message, secrets)[:_MAX_MESSAGE], **extra)
 
+    connection_error = _aiohttp_connection_error(error)
+    if connection_error is not None:
+        return failure(FailureKind.ENDPOINT_UNREACHABLE, f"cannot connect to the provider: {connection_error}")
     if isinstance(error, openai.APITimeoutError):
         return failure(FailureKind.TIMEOUT, "the provider did not answer in time")
     if isinstance(error, openai.APIConnectionError):
@@ -128,3 +132,16 @@ def classify(error: Exception, *, azure: bool, secrets: list[str] | tuple[str, .
     if isinstance(error, (openai.APIResponseValidationError, ValueError, KeyError, TypeError)):
         return failure(FailureKind.BAD_RESPONSE, f"the provider's answer has an unexpected shape: {type(error).__name__}")
     return failure(FailureKind.ERROR, f"{type(error).__name__}: {error}")
+
+
+def _aiohttp_connection_error(error: Exception) -> aiohttp.ClientConnectionError | None:
+    """The connection failure behind an SDK error raised through the aiohttp transport.
+
+    That transport reports every aiohttp connection error (refused, reset, dropped) as a
+    timeout; only aiohttp's own timeout errors really are one."""
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectionError):
+            return None if isinstance(cause, aiohttp.ServerTimeoutError) else cause
+        cause = cause.__cause__
+    return None
