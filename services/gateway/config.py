@@ -28,3 +28,9 @@ class Settings(CommonSettings):
     slots_per_message: int = Field(16, ge=1, le=1000)
     # How long a token's identity is cached; a revoked token stops working after this.
     auth_cache_seconds: float = Field(30.0, ge=0)
+    # Stalled-job recovery (stalled_jobs.py): an unfinished job without progress for this
+    # long has its slot ranges enqueued again. Longer than any legitimate silence: the
+    # ~15 min a worker retries a message through an outage is what it replaces.
+    stalled_job_seconds: float = Field(1200.0, gt=0)
+    # How often the gateway looks for stalled jobs.
+    stalled_job_check_seconds: float = Field(60.0, gt=0)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import redis
 
 from services.gateway.auth import Authenticator
 from services.gateway.config import Settings
 from services.gateway.job_launcher import JobLauncher
 from services.gateway.servicer import Deadlines, GenerationGateway, ProviderGateway, TaskGateway, TokenGateway
+from services.gateway.stalled_jobs import StalledJobSweeper
 from services.generator_worker.broker import create_broker
 from services.runtime.channels import internal_channel
 from services.runtime.server import BuiltServer, Registration, create_server
@@ -34,9 +37,10 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
         timeout=settings.downstream_timeout_seconds,
     )
     providers = provider_service_pb2_grpc.ProviderServiceStub(registry)
+    job_store = job_store_service_pb2_grpc.JobStoreServiceStub(task_store)
     launcher = JobLauncher(
         providers=providers,
-        job_store=job_store_service_pb2_grpc.JobStoreServiceStub(task_store),
+        job_store=job_store,
         broker=broker,
         redis_client=redis_client,
         redis_namespace=settings.redis_namespace,
@@ -60,5 +64,14 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
         settings=settings,
         internal_only=False,
     )
-    built.on_stop.extend([registry.close, task_store.close, redis_client.close, broker.close])
+    sweeper = StalledJobSweeper(
+        job_store=job_store,
+        broker=broker,
+        slots_per_message=settings.slots_per_message,
+        stalled_for=timedelta(seconds=settings.stalled_job_seconds),
+        interval_seconds=settings.stalled_job_check_seconds,
+        timeout=settings.downstream_timeout_seconds,
+    )
+    sweeper.start()
+    built.on_stop.extend([sweeper.stop, registry.close, task_store.close, redis_client.close, broker.close])
     return built

@@ -43,6 +43,11 @@ JOBS = Counter(
     ["state"],
 )
 
+STALLED_JOBS_RECOVERED = Counter(
+    "synthtasks_stalled_jobs_recovered_total",
+    "Unfinished jobs without progress whose slot ranges the gateway enqueued again.",
+)
+
 
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
     """Expose /metrics; port 0 disables it (tests run many services in one process)."""

@@ -17,6 +17,7 @@ import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -167,6 +168,24 @@ class Repository:
                 {"project": project, "state": state.value if state else None, "before": before_seq, "limit": limit + 1},
             )
             return _page([_job(row) for row in cur.fetchall()], limit)
+
+    def claim_stalled_jobs(self, stalled_for: timedelta, limit: int) -> list[Job]:
+        """Unfinished jobs with no change and no claim for `stalled_for`, oldest first,
+        marked as claimed now. SKIP LOCKED: concurrent callers (several gateways) claim
+        different jobs, and a job being written to is by definition not stalled."""
+        with self._cursor() as cur:
+            cur.execute(
+                sql.SQL(
+                    "UPDATE generation_jobs j SET recover_time = now() WHERE j.id IN ("
+                    " SELECT id FROM generation_jobs WHERE state IN ('QUEUED', 'RUNNING')"
+                    " AND update_time < now() - %(stalled)s"
+                    " AND (recover_time IS NULL OR recover_time < now() - %(stalled)s)"
+                    " ORDER BY update_time LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+                    " RETURNING {}"
+                ).format(_JOB_COLUMNS),
+                {"stalled": stalled_for, "limit": limit},
+            )
+            return sorted((_job(row) for row in cur.fetchall()), key=lambda job: job.update_time)
 
     def get_job_work(self, project: str, job_id: str, first_slot: int, slot_count: int) -> JobWork:
         """The job (QUEUED becomes RUNNING) and the filled slots of [first, first+count)."""

@@ -46,6 +46,8 @@ from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 _ETAG = re.compile(r"v([0-9]{1,18})")
 MAX_FAILURE_MESSAGE = 10_000
+# Stalled jobs handed out per ClaimStalledJobs call.
+_MAX_CLAIMED_JOBS = 1000
 
 
 class GenerationServicer(generation_grpc.GenerationServiceServicer):
@@ -257,6 +259,15 @@ class JobStoreServicer(job_store_grpc.JobStoreServiceServicer):
         if failed:
             JOBS.labels("failed").inc()
         return job_store_pb2.FailJobResponse(generation_job=job_proto(job))
+
+    def ClaimStalledJobs(self, request, context):
+        stalled_for = request.stalled_for.ToTimedelta()
+        if stalled_for.total_seconds() <= 0:
+            raise InvalidArgument.field("stalled_for", "must be positive")
+        if not 1 <= request.max_jobs <= _MAX_CLAIMED_JOBS:
+            raise InvalidArgument.field("max_jobs", f"must be between 1 and {_MAX_CLAIMED_JOBS}")
+        jobs = self._repository.claim_stalled_jobs(stalled_for, request.max_jobs)
+        return job_store_pb2.ClaimStalledJobsResponse(generation_jobs=[job_proto(job) for job in jobs])
 
 
 # -- requests to domain values -------------------------------------------------------------

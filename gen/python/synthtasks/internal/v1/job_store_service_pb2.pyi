@@ -143,3 +143,17 @@ class FailJobResponse(_message.Message):
     GENERATION_JOB_FIELD_NUMBER: _ClassVar[int]
     generation_job: _generation_service_pb2.GenerationJob
     def __init__(self, generation_job: _Optional[_Union[_generation_service_pb2.GenerationJob, _Mapping]] = ...) -> None: ...
+
+class ClaimStalledJobsRequest(_message.Message):
+    __slots__ = ("stalled_for", "max_jobs")
+    STALLED_FOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_JOBS_FIELD_NUMBER: _ClassVar[int]
+    stalled_for: _duration_pb2.Duration
+    max_jobs: int
+    def __init__(self, stalled_for: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_jobs: _Optional[int] = ...) -> None: ...
+
+class ClaimStalledJobsResponse(_message.Message):
+    __slots__ = ("generation_jobs",)
+    GENERATION_JOBS_FIELD_NUMBER: _ClassVar[int]
+    generation_jobs: _containers.RepeatedCompositeFieldContainer[_generation_service_pb2.GenerationJob]
+    def __init__(self, generation_jobs: _Optional[_Iterable[_Union[_generation_service_pb2.GenerationJob, _Mapping]]] = ...) -> None: ...

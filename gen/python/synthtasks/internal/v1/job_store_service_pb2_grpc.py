@@ -62,6 +62,11 @@ class JobStoreServiceStub:
                 request_serializer=synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.FailJobRequest.SerializeToString,
                 response_deserializer=synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.FailJobResponse.FromString,
                 _registered_method=True)
+        self.ClaimStalledJobs = channel.unary_unary(
+                '/synthtasks.internal.v1.JobStoreService/ClaimStalledJobs',
+                request_serializer=synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.ClaimStalledJobsRequest.SerializeToString,
+                response_deserializer=synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.ClaimStalledJobsResponse.FromString,
+                _registered_method=True)
 
 
 class JobStoreServiceServicer:
@@ -104,6 +109,16 @@ class JobStoreServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClaimStalledJobs(self, request, context):
+        """Unfinished jobs without progress for `stalled_for`, claimed for the caller to
+        enqueue again: their messages were lost (dead-lettered during a long outage) or
+        never sent (the gateway died between recording and enqueueing). A claimed job is
+        not returned again before another `stalled_for` has passed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobStoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +146,11 @@ def add_JobStoreServiceServicer_to_server(servicer, server):
                     servicer.FailJob,
                     request_deserializer=synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.FailJobRequest.FromString,
                     response_serializer=synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.FailJobResponse.SerializeToString,
+            ),
+            'ClaimStalledJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimStalledJobs,
+                    request_deserializer=synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.ClaimStalledJobsRequest.FromString,
+                    response_serializer=synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.ClaimStalledJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +291,33 @@ class JobStoreService:
             '/synthtasks.internal.v1.JobStoreService/FailJob',
             synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.FailJobRequest.SerializeToString,
             synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.FailJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimStalledJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/synthtasks.internal.v1.JobStoreService/ClaimStalledJobs',
+            synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.ClaimStalledJobsRequest.SerializeToString,
+            synthtasks_dot_internal_dot_v1_dot_job__store__service__pb2.ClaimStalledJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

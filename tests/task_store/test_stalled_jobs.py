@@ -1,0 +1,85 @@
+"""ClaimStalledJobs: unfinished jobs without progress, each handed to one caller at a
+time. The package's task store holds other tests' jobs too, so each test looks only at
+its own."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+
+from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
+from synthtasks.v1 import generation_service_pb2 as generation_pb2
+from tests.task_store.builders import append, create_job, fails_with, text
+
+STALLED_FOR = timedelta(seconds=0.3)
+
+
+def claim(jobs, *, stalled_for: timedelta = STALLED_FOR, max_jobs: int = 1000) -> list[str]:
+    duration = Duration()
+    duration.FromTimedelta(stalled_for)
+    reply = jobs.ClaimStalledJobs(job_store_pb2.ClaimStalledJobsRequest(stalled_for=duration, max_jobs=max_jobs))
+    return [job.name for job in reply.generation_jobs]
+
+
+def until_stalled() -> None:
+    time.sleep(STALLED_FOR.total_seconds() + 0.1)
+
+
+def test_a_job_without_progress_is_claimed_once_per_period(jobs, project):
+    job = create_job(jobs, project)
+    assert job.name not in claim(jobs)
+
+    until_stalled()
+    assert job.name in claim(jobs)
+    assert job.name not in claim(jobs), "claimed again before another period passed"
+
+    until_stalled()
+    assert job.name in claim(jobs)
+
+
+def test_a_running_job_that_makes_progress_is_not_claimed(jobs, project):
+    job = create_job(jobs, project, text_count=3)
+    until_stalled()
+    append(jobs, job.name, text(0, "A first text."))
+    assert job.name not in claim(jobs)
+
+
+def test_finished_and_cancelled_jobs_are_never_claimed(jobs, generation, project):
+    finished = create_job(jobs, project, text_count=1)
+    append(jobs, finished.name, text(0, "The only text."))
+    cancelled = create_job(jobs, project, text_count=2)
+    generation.CancelGenerationJob(generation_pb2.CancelGenerationJobRequest(name=cancelled.name))
+    until_stalled()
+    claimed = claim(jobs)
+    assert finished.name not in claimed
+    assert cancelled.name not in claimed
+
+
+def test_concurrent_callers_never_claim_the_same_job(jobs, project):
+    mine = {create_job(jobs, project, text_count=1).name for _ in range(20)}
+    until_stalled()
+
+    def claim_all() -> list[str]:
+        taken: list[str] = []
+        while batch := claim(jobs, max_jobs=3):
+            assert len(batch) <= 3
+            taken.extend(batch)
+        return taken
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [name for taken in pool.map(lambda _: claim_all(), range(4)) for name in taken]
+    claimed_mine = [name for name in results if name in mine]
+    assert sorted(claimed_mine) == sorted(mine), "each stalled job claimed exactly once"
+
+
+def test_bad_claims_are_refused_naming_the_field(jobs):
+    with fails_with(grpc.StatusCode.INVALID_ARGUMENT, field="stalled_for"):
+        claim(jobs, stalled_for=timedelta(0))
+    with fails_with(grpc.StatusCode.INVALID_ARGUMENT, field="max_jobs"):
+        claim(jobs, max_jobs=0)
+    with fails_with(grpc.StatusCode.INVALID_ARGUMENT, field="max_jobs"):
+        claim(jobs, max_jobs=1001)
