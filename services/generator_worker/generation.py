@@ -24,7 +24,6 @@ redelivered range redoes only what is missing), then:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -337,10 +336,15 @@ class RangeFiller:
         started = time.perf_counter()
         tokens_used: int | None = None
         try:
-            # The raw reply, parsed here: the SDK's pydantic models would cost ~10% of a
-            # worker's CPU per call for the four fields we read.
-            raw = await client.chat.completions.with_raw_response.create(**self._request(credential, messages, n))
-            outcome: Completion | ProviderFailure = _completion(json.loads(raw.content), time.perf_counter() - started)
+            # The SDK's generic `post` rather than `chat.completions.create`: the same
+            # client, auth, Azure deployment routing, timeouts and error classes, minus
+            # create()'s type-driven transformation of the parameters and its pydantic
+            # parsing of the reply - a third of the SDK's CPU per call, for a request we
+            # build and four fields we read (`cast_to=object`: the decoded JSON).
+            payload = await client.post(
+                "/chat/completions", body=self._request(credential, messages, n), cast_to=object
+            )
+            outcome: Completion | ProviderFailure = _completion(payload, time.perf_counter() - started)
             tokens_used = outcome.prompt_tokens + outcome.completion_tokens
         except Exception as error:  # noqa: BLE001 - every SDK failure is classified
             outcome = classify(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib import resources
 
 import grpc
 import psycopg
@@ -77,4 +78,6 @@ def test_the_migrate_command_creates_and_migrates_a_database(make_database):
 
     assert finished.returncode == 0, finished.stderr
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT name FROM schema_migrations").fetchall() == [("0001_init.sql",)]
+        applied = [name for (name,) in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    shipped = sorted(f.name for f in resources.files(MIGRATIONS).iterdir() if f.name.endswith(".sql"))
+    assert applied == shipped and applied[0] == "0001_init.sql"
