@@ -11,8 +11,9 @@ redelivered range redoes only what is missing), then:
   stop flag in the same step that grants capacity, i.e. right before each call;
 - retries transient failures (429 honouring Retry-After, 5xx, timeouts, connection
   errors) with exponential backoff and jitter, a bounded number of times; after the last
-  attempt the slots are recorded as failed with the reason. Permanent failures (400,
-  content filter) fail their slots at once;
+  attempt the slots are recorded as failed with the reason. A 429 with Retry-After also
+  pauses the provider for every worker (limiter.py). Permanent failures (400, content
+  filter) fail their slots at once;
 - on a bad key, a missing deployment or model: fetches the credential once more (the
   key may just have been rotated) and, if that does not help, fails the whole job and
   raises its stop flag, so every worker stops within seconds instead of after N x retries;
@@ -306,6 +307,11 @@ class RangeFiller:
                 # Returns only when a fresher credential is worth a try (else JobStopped).
                 await self._on_job_level_failure(outcome, credential)
                 continue
+            if outcome.kind is FailureKind.RATE_LIMITED and outcome.retry_after:
+                # The provider's limit is spent for every caller, not just this one.
+                await self._context.limiter.pause(
+                    credential.name, min(outcome.retry_after, _MAX_RETRY_AFTER_SECONDS)
+                )
             if not outcome.transient or attempt == self._policy.max_attempts:
                 break
             if outcome.retry_after is not None and outcome.retry_after > _MAX_RETRY_AFTER_SECONDS:

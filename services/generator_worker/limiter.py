@@ -15,6 +15,11 @@ so that a call either gets all of its capacity or none of it:
   an estimate (prompt length + max output tokens) up front; after the call the caller
   reconciles with the usage the provider reported, so over-estimates are given back.
 
+Besides the limits: a pause. When the provider answers 429 with Retry-After, the caller
+pauses the scope for that long (`pause`) and no process is granted a call until it ends:
+the provider's own limit, whatever ours say, is spent, and calls sent meanwhile would
+only come back 429 too and burn their retries.
+
 Waiting: `acquire` waits for capacity, it never fails for lack of it. The script says how
 long until its RPM/TPM capacity frees (the waiter sleeps that long, in steps of at most a
 second so that an abort key is seen); for concurrency it cannot know (a lease usually
@@ -66,12 +71,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: concurrency zset, rpm zset, tpm hash, abort key
+# KEYS: concurrency zset, rpm zset, tpm hash, abort key, pause key
 # ARGV: lease id, lease ttl ms, max concurrent, rpm, rpm window ms, tpm, tokens,
 #       check abort key (0/1), tokens given back, released lease ids...
 # Returns {status, wait_ms, free_slots}: status 1 granted (free_slots = concurrency left,
-# -1 when unlimited), 0 wait (wait_ms: the longest wait among the limits that refused;
-# free_slots = 0 when concurrency refused), -1 the abort key exists.
+# -1 when unlimited), 0 wait (wait_ms: the longest wait among the limits that refused, or
+# what is left of a pause; free_slots = 0 when concurrency refused), -1 the abort key
+# exists.
 _ACQUIRE = (
     _REFILL
     + """
@@ -80,6 +86,8 @@ local max_conc, rpm, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARG
 local tpm, tokens = tonumber(ARGV[6]), tonumber(ARGV[7])
 apply_releases(KEYS[1], KEYS[3], tpm, tonumber(ARGV[9]), 10, now)
 if ARGV[8] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0} end
+local paused_until = tonumber(redis.call('GET', KEYS[5]) or '0')
+if paused_until > now then return {0, paused_until - now, -1} end
 local wait, free, refused = 0, -1, false
 if max_conc > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -136,6 +144,16 @@ apply_releases(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), 3, now)
 return 1
 """
 )
+
+# KEYS: pause key. ARGV: pause ms. Pauses until now + ms, unless already paused longer.
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ms = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now + ms > current then redis.call('SET', KEYS[1], now + ms, 'PX', ms) end
+return 1
+"""
 
 # KEYS: concurrency zset. ARGV: lease ttl ms, lease ids... Extends leases still held.
 _RENEW = """
@@ -230,6 +248,7 @@ class SharedLimiter:
         self._acquire_script = client.register_script(_ACQUIRE)
         self._release_script = client.register_script(_RELEASE)
         self._renew_script = client.register_script(_RENEW)
+        self._pause_script = client.register_script(_PAUSE)
         self._gates: dict[str, _Gate] = {}
         self._held: dict[str, Lease] = {}
         self._ids = itertools.count()
@@ -240,6 +259,9 @@ class SharedLimiter:
     def _keys(self, scope: str) -> tuple[str, str, str]:
         base = f"{self._namespace}:limits:{scope}"
         return f"{base}:concurrency", f"{base}:rpm", f"{base}:tpm"
+
+    def _pause_key(self, scope: str) -> str:
+        return f"{self._namespace}:limits:{scope}:pause"
 
     async def acquire(self, scope: str, limits: Limits, *, tokens: int = 0, abort_key: str | None = None) -> Lease:
         """Wait until `scope` has capacity for one call of about `tokens` tokens, then take it.
@@ -257,7 +279,7 @@ class SharedLimiter:
                 gate.released.clear()
                 refund, released = gate.take_releases()
                 status, wait_ms, free = await self._acquire_script(
-                    keys=[concurrency_key, rpm_key, tpm_key, abort_key or concurrency_key],
+                    keys=[concurrency_key, rpm_key, tpm_key, abort_key or concurrency_key, self._pause_key(scope)],
                     args=[
                         lease.id,
                         self._lease_ttl_ms,
@@ -306,6 +328,14 @@ class SharedLimiter:
             gate.flush = asyncio.get_running_loop().call_later(self._release_delay, self._flush_soon, lease.scope)
         gate.full = False
         gate.released.set()
+
+    async def pause(self, scope: str, seconds: float) -> None:
+        """Grant no call of `scope`, in any process, for `seconds` (a longer pause already
+        running is kept). Best effort: without Redis the caller's own backoff remains."""
+        try:
+            await self._pause_script(keys=[self._pause_key(scope)], args=[max(1, int(seconds * 1000))])
+        except redis.RedisError as error:
+            log.warning("pausing the provider failed", extra={"scope": scope, "error": type(error).__name__})
 
     async def close(self) -> None:
         """Send the releases still pending and stop renewing leases."""

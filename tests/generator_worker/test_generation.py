@@ -147,3 +147,20 @@ def test_rate_limiting_that_outlasts_every_attempt_fails_the_slot_as_rate_limite
     assert done.error.reason == gen_pb.FAILURE_REASON_RATE_LIMITED
     assert "Rate limit reached" in done.error.message
     assert generation.fake.stats().injected_429s == 3
+
+
+def test_a_429_with_retry_after_pauses_the_provider_for_every_call(generation: Generation, settings, job_store) -> None:
+    """One call at a time, every reply 429 with Retry-After 0.4 s: the next call, of any
+    slot, waits out the pause instead of being refused in its turn."""
+    generation.fake.configure(rate_429=1.0, retry_after_seconds=0.4)
+    provider = generation.provider(generation.new_project(), max_concurrent=1)
+    job = _create_job(job_store, generation.new_project(), provider.name, 3)
+
+    _run(settings.model_copy(update={"max_attempts": 2}), lambda c: fill_slot_range(c, SlotRange(job.name, 0, 3)))
+
+    done = generation.get(job.name)
+    assert (done.counts.failed, done.error.reason) == (3, gen_pb.FAILURE_REASON_RATE_LIMITED)
+    arrivals = generation.fake.stats().arrivals
+    assert len(arrivals) == 6
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    assert min(gaps) >= 0.35, gaps

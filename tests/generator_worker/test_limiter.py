@@ -150,6 +150,27 @@ def test_a_rate_limited_caller_sleeps_until_the_window_frees(
     assert 0.4 <= waited < 0.8
 
 
+def test_a_pause_holds_back_every_process_until_it_ends(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
+    async def scenario(limiter: SharedLimiter, client) -> tuple[float, float]:
+        # Another process's limiter, as another worker would see the pause.
+        other = SharedLimiter(client, redis_namespace)
+        await limiter.pause(scope, 0.6)
+        await limiter.pause(scope, 0.1)  # a shorter pause does not cut the running one
+        started = time.monotonic()
+        lease = await other.acquire(scope, Limits())
+        waited_other = time.monotonic() - started
+        other.release(lease)
+        await other.close()
+        lease = await limiter.acquire(scope, Limits())
+        limiter.release(lease)
+        return waited_other, time.monotonic() - started
+
+    waited_other, waited_after = _run(scenario, infra, redis_namespace)
+
+    assert 0.5 <= waited_other < 1.5
+    assert waited_after - waited_other < 0.2, "the pause is over once it has run its course"
+
+
 def test_the_leases_of_a_killed_holder_expire(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
     holder = _hammer(infra, redis_namespace, scope, "hold", "--limit", "1", "--lease-ttl", "1")
     try:
