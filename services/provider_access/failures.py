@@ -21,6 +21,7 @@ class FailureKind(enum.Enum):
     DEPLOYMENT_NOT_FOUND = "deployment_not_found"
     MODEL_NOT_FOUND = "model_not_found"
     RATE_LIMITED = "rate_limited"
+    QUOTA_EXCEEDED = "quota_exceeded"
     TIMEOUT = "timeout"
     CONTENT_FILTERED = "content_filtered"
     SERVER_ERROR = "server_error"
@@ -36,7 +37,12 @@ _TRANSIENT = {
     FailureKind.ENDPOINT_UNREACHABLE,
 }
 # Failures that hold for every call of the job, not just this one: the job stops at once.
-_FAILS_WHOLE_JOB = {FailureKind.INVALID_KEY, FailureKind.DEPLOYMENT_NOT_FOUND, FailureKind.MODEL_NOT_FOUND}
+_FAILS_WHOLE_JOB = {
+    FailureKind.INVALID_KEY,
+    FailureKind.DEPLOYMENT_NOT_FOUND,
+    FailureKind.MODEL_NOT_FOUND,
+    FailureKind.QUOTA_EXCEEDED,
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,9 @@ def classify(error: Exception, *, azure: bool, secrets: list[str] | tuple[str, .
             if code == "model_not_found" or "model" in message.lower() or not azure:
                 return failure(FailureKind.MODEL_NOT_FOUND, message, status_code=status)
             return failure(FailureKind.ERROR, message, status_code=status)
+        if status == 429 and code == "insufficient_quota":
+            # Out of credit: a 429 too, but no wait will help.
+            return failure(FailureKind.QUOTA_EXCEEDED, message, status_code=status)
         if status == 429:
             return failure(FailureKind.RATE_LIMITED, message, status_code=status, retry_after=_retry_after(error))
         if status >= 500:

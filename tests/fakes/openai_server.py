@@ -51,7 +51,7 @@ _SHUTDOWN_GRACE_SECONDS = 0.5
 _MODEL_CREATED = 1721172741  # the `created` OpenAI reports for gpt-4o-mini
 _SYSTEM_FINGERPRINT = "fp_fake0openai"
 # Checked in this order against one uniform draw, so earlier kinds win when rates sum past 1.
-_FAULT_FIELDS = ("rate_429", "rate_500", "rate_timeout", "rate_wrong_shape", "rate_content_filter")
+_FAULT_FIELDS = ("rate_429", "rate_500", "rate_timeout", "rate_wrong_shape", "rate_content_filter", "rate_no_quota")
 _PHRASES = (
     "the patient reported feeling steadier after the second visit",
     "the customer asked whether the order could ship before Friday",
@@ -93,6 +93,8 @@ class FakeConfig:
     hang_seconds: float = 30.0
     rate_wrong_shape: float = 0.0
     rate_content_filter: float = 0.0
+    # 429 insufficient_quota: the account is out of credit (no Retry-After; retrying is futile).
+    rate_no_quota: float = 0.0
     rpm_limit: int | None = None
     honor_n: bool = True
     distinct_replies: int | None = None
@@ -136,6 +138,7 @@ class FakeStats:
     timeouts: int = 0
     wrong_shapes: int = 0
     content_filtered: int = 0
+    quota_429s: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     keys_seen_bad: int = 0
@@ -319,6 +322,14 @@ class _FakeProvider:
             self.stats.content_filtered += 1
             if azure:
                 return _azure_content_filter()
+        if fault == "rate_no_quota":
+            self.stats.quota_429s += 1
+            return _openai_error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                kind="insufficient_quota",
+                code="insufficient_quota",
+            )
         return self._completion(cfg, body, model, filtered=fault == "rate_content_filter")
 
     def _deny_bad_key(self, request: web.Request, cfg: FakeConfig, *, azure: bool) -> web.Response | None:

@@ -107,24 +107,45 @@ def test_transient_faults_are_retried_until_every_text_is_there(generation: Gene
     assert stats.choices_served == 40
 
 
+def _fails_whole_job_within_seconds(generation: Generation, project: str, reason: int) -> gen_pb.GenerationJob:
+    """A 500-text job that must end FAILED with `reason` in seconds, having written
+    nothing, instead of after 500 texts x retries."""
+    started = time.monotonic()
+    job = generation.wait(generation.start(project, 500).name, timeout=30)
+    elapsed = time.monotonic() - started
+
+    assert job.state == gen_pb.GENERATION_JOB_STATE_FAILED
+    assert job.error.reason == reason
+    assert elapsed < 5
+    assert job.counts.produced == 0
+    return job
+
+
 def test_a_wrong_key_fails_the_whole_job_within_seconds_without_showing_the_key(generation: Generation) -> None:
     good, wrong = new_key(), new_key()
     generation.fake.configure(api_keys={good})
     project = generation.new_project()
     generation.provider(project, key=wrong)
 
-    started = time.monotonic()
-    job = generation.wait(generation.start(project, 500).name, timeout=30)
-    elapsed = time.monotonic() - started
+    job = _fails_whole_job_within_seconds(generation, project, gen_pb.FAILURE_REASON_INVALID_KEY)
 
-    assert job.state == gen_pb.GENERATION_JOB_STATE_FAILED
-    assert job.error.reason == gen_pb.FAILURE_REASON_INVALID_KEY
     assert "Incorrect API key" in job.error.message
     assert wrong not in job.error.message and wrong[-12:] not in job.error.message
-    assert elapsed < 5
     # One wave of calls at most, not 500 texts x retries.
     assert generation.fake.stats().keys_seen_bad < 300
-    assert job.counts.produced == 0
+
+
+def test_an_account_out_of_quota_fails_the_whole_job_within_seconds(generation: Generation) -> None:
+    """OpenAI's 429 insufficient_quota is not a rate limit: no wait helps, so no retries."""
+    generation.fake.configure(rate_no_quota=1.0)
+    project = generation.new_project()
+    generation.provider(project)
+
+    job = _fails_whole_job_within_seconds(generation, project, gen_pb.FAILURE_REASON_QUOTA_EXCEEDED)
+
+    assert "exceeded your current quota" in job.error.message
+    # One wave of calls at most (plus one after the credential refresh), not 500 x retries.
+    assert generation.fake.stats().quota_429s < 300
 
 
 def test_content_filtered_texts_fail_with_the_reason_and_are_not_retried(generation: Generation) -> None:

@@ -27,7 +27,7 @@ def fake() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture
 def provider(fake: FakeOpenAIServer) -> FakeOpenAIServer:
-    fake.configure(rate_429=0.0, rate_timeout=0.0, hang_seconds=30.0, retry_after_seconds=1.0)
+    fake.configure(rate_429=0.0, rate_no_quota=0.0, rate_timeout=0.0, hang_seconds=30.0, retry_after_seconds=1.0)
     return fake
 
 
@@ -119,6 +119,13 @@ def test_a_429_is_rate_limited_with_its_retry_after(provider, transport) -> None
     provider.configure(rate_429=1.0, retry_after_seconds=7.0)
     failure = _complete(_endpoint(provider.base_url), TRANSPORTS[transport])
     assert (failure.kind, failure.status_code, failure.retry_after) == (FailureKind.RATE_LIMITED, 429, 7.0)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_429_for_exhausted_quota_is_not_a_rate_limit_and_ends_the_job(provider, transport) -> None:
+    provider.configure(rate_no_quota=1.0)
+    failure = _complete(_endpoint(provider.base_url), TRANSPORTS[transport])
+    assert (failure.kind, failure.transient, failure.fails_whole_job) == (FailureKind.QUOTA_EXCEEDED, False, True)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -34,6 +34,7 @@ class FailureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILURE_REASON_BAD_RESPONSE: _ClassVar[FailureReason]
     FAILURE_REASON_DUPLICATE: _ClassVar[FailureReason]
     FAILURE_REASON_PROVIDER_UNAVAILABLE: _ClassVar[FailureReason]
+    FAILURE_REASON_QUOTA_EXCEEDED: _ClassVar[FailureReason]
 GENERATION_JOB_STATE_UNSPECIFIED: GenerationJobState
 GENERATION_JOB_STATE_QUEUED: GenerationJobState
 GENERATION_JOB_STATE_RUNNING: GenerationJobState
@@ -51,6 +52,7 @@ FAILURE_REASON_PROVIDER_ERROR: FailureReason
 FAILURE_REASON_BAD_RESPONSE: FailureReason
 FAILURE_REASON_DUPLICATE: FailureReason
 FAILURE_REASON_PROVIDER_UNAVAILABLE: FailureReason
+FAILURE_REASON_QUOTA_EXCEEDED: FailureReason
 
 class PromptVariable(_message.Message):
     __slots__ = ("name", "values")
