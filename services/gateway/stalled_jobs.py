@@ -96,3 +96,6 @@ class StalledJobSweeper:
             except (grpc.RpcError, redis.RedisError) as error:
                 # The outage that stalled the jobs may not be over: try again next round.
                 log.warning("stalled-job sweep failed", extra={"error": str(error)})
+            except Exception:
+                # Anything else is a bug; logged, and the sweeper lives on for the next round.
+                log.exception("stalled-job sweep failed")
