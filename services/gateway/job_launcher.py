@@ -69,12 +69,16 @@ class JobLauncher:
             timeout=timeout,
         )
         if not created.enqueued:
-            ranges = slot_ranges(created.generation_job.name, created.generation_job.text_count, self._slots_per_message)
-            enqueue_slot_ranges(self._broker, ranges)
-            self._job_store.MarkJobEnqueued(store_pb.MarkJobEnqueuedRequest(name=created.generation_job.name), timeout=timeout)
+            self.enqueue(created.generation_job, timeout)
         if created.created:
             JOBS.labels("created").inc()
         return created.generation_job
+
+    def enqueue(self, job: pb.GenerationJob, timeout: float) -> None:
+        """Enqueue every slot range of a recorded job, then record that it is enqueued.
+        Also how stalled jobs are enqueued again (stalled_jobs.py)."""
+        enqueue_slot_ranges(self._broker, slot_ranges(job.name, job.text_count, self._slots_per_message))
+        self._job_store.MarkJobEnqueued(store_pb.MarkJobEnqueuedRequest(name=job.name), timeout=timeout)
 
     def _resolve_provider(self, project_id: str, requested: str, timeout: float) -> provider_pb.Provider:
         assigned = self._providers.ListProjectProviders(

@@ -66,8 +66,7 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
     )
     sweeper = StalledJobSweeper(
         job_store=job_store,
-        broker=broker,
-        slots_per_message=settings.slots_per_message,
+        launcher=launcher,
         stalled_for=timedelta(seconds=settings.stalled_job_seconds),
         interval_seconds=settings.stalled_job_check_seconds,
         timeout=settings.downstream_timeout_seconds,

@@ -20,11 +20,9 @@ from datetime import timedelta
 
 import grpc
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from google.protobuf.duration_pb2 import Duration
 
-from services.generator_worker.broker import enqueue_slot_ranges
-from services.generator_worker.messages import slot_ranges
+from services.gateway.job_launcher import JobLauncher
 from services.runtime.metrics import STALLED_JOBS_RECOVERED
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
@@ -40,15 +38,13 @@ class StalledJobSweeper:
         self,
         *,
         job_store: job_store_service_pb2_grpc.JobStoreServiceStub,
-        broker: RedisBroker,
-        slots_per_message: int,
+        launcher: JobLauncher,
         stalled_for: timedelta,
         interval_seconds: float,
         timeout: float,
     ) -> None:
         self._job_store = job_store
-        self._broker = broker
-        self._slots_per_message = slots_per_message
+        self._launcher = launcher
         self._stalled_for = Duration()
         self._stalled_for.FromTimedelta(stalled_for)
         self._interval = interval_seconds
@@ -73,8 +69,7 @@ class StalledJobSweeper:
                 timeout=self._timeout,
             ).generation_jobs
             for job in claimed:
-                enqueue_slot_ranges(self._broker, slot_ranges(job.name, job.text_count, self._slots_per_message))
-                self._job_store.MarkJobEnqueued(store_pb.MarkJobEnqueuedRequest(name=job.name), timeout=self._timeout)
+                self._launcher.enqueue(job, self._timeout)
                 STALLED_JOBS_RECOVERED.inc()
                 log.warning(
                     "re-enqueued a stalled job",
