@@ -294,9 +294,9 @@ class FakeProvider:
 class Api:
     def __init__(self, address: str, token: str) -> None:
         import grpc
+        from synthtasks.v1 import generation_service_pb2_grpc, provider_service_pb2_grpc
 
         from services.runtime.call_metadata import bearer
-        from synthtasks.v1 import generation_service_pb2_grpc, provider_service_pb2_grpc
 
         self.channel = grpc.intercept_channel(grpc.insecure_channel(address), bearer(token))
         self.providers = provider_service_pb2_grpc.ProviderServiceStub(self.channel)

@@ -62,7 +62,9 @@ def stack(make_database, infra: Infrastructure, redis_namespace: str):
     tests keep apart by using projects of their own."""
     from tests.stack import running_stack
 
-    with running_stack(make_database=make_database, redis_url=infra.redis_url, redis_namespace=redis_namespace) as running:
+    with running_stack(
+        make_database=make_database, redis_url=infra.redis_url, redis_namespace=redis_namespace
+    ) as running:
         yield running
 
 

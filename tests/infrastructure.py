@@ -31,7 +31,9 @@ def infrastructure() -> Iterator[Infrastructure]:
     mode = os.environ.get(INFRA_SETTING, "local")
     if mode == "local":
         yield Infrastructure(
-            postgres_url=os.environ.get("SYNTHTASKS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+            postgres_url=os.environ.get(
+                "SYNTHTASKS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+            ),
             redis_url=os.environ.get("SYNTHTASKS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         )
     elif mode == "testcontainers":

@@ -17,10 +17,10 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import duration_pb2
-
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import task_service_pb2 as task_pb
+
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.leak_watch import new_key
 from tests.stack import Clients, Stack, WorkerProcess, running_workers

@@ -17,6 +17,12 @@ from typing import Any
 
 import grpc
 from cryptography.fernet import Fernet
+from synthtasks.v1 import (
+    generation_service_pb2_grpc,
+    provider_service_pb2_grpc,
+    task_service_pb2_grpc,
+    token_service_pb2_grpc,
+)
 
 from services.gateway.config import Settings as GatewaySettings
 from services.gateway.server import build_server as build_gateway
@@ -27,12 +33,6 @@ from services.runtime.call_metadata import bearer
 from services.runtime.server import BuiltServer
 from services.task_store.config import Settings as TaskStoreSettings
 from services.task_store.server import build_server as build_task_store
-from synthtasks.v1 import (
-    generation_service_pb2_grpc,
-    provider_service_pb2_grpc,
-    task_service_pb2_grpc,
-    token_service_pb2_grpc,
-)
 from tests.fakes.openai_server import FakeOpenAIServer
 
 LOOPBACK = "127.0.0.1"
@@ -141,7 +141,14 @@ def running_stack(*, make_database, redis_url: str, redis_namespace: str, **gate
         _, admin_token = registry_admin.create_token(display_name="suite admin", is_admin=True, projects=[])
         pool.close()
         stack = Stack(
-            gateway, registry, task_store, registry_settings, task_store_settings, gateway_settings, fake_llm, admin_token
+            gateway,
+            registry,
+            task_store,
+            registry_settings,
+            task_store_settings,
+            gateway_settings,
+            fake_llm,
+            admin_token,
         )
         try:
             yield stack
@@ -174,7 +181,9 @@ class WorkerProcess:
 
 
 @contextlib.contextmanager
-def running_workers(stack: Stack, log_dir: Path, *, count: int = 1, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Iterator[list[WorkerProcess]]:
+def running_workers(
+    stack: Stack, log_dir: Path, *, count: int = 1, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[list[WorkerProcess]]:
     """Start `count` real worker processes (each `synthtasks-worker`) against the stack."""
     env = {**os.environ, **stack.service_environment(), **(extra_env or {})}
     workers: list[WorkerProcess] = []

@@ -26,6 +26,10 @@ def test_the_generated_code_is_fresh(tmp_path):
 def test_every_generated_file_is_tracked_by_git():
     """An untracked generated file would pass the comparison above locally but be missing in CI."""
     listed = subprocess.run(
-        ["git", "ls-files", "--others", "--exclude-standard", "gen"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "ls-files", "--others", "--exclude-standard", "gen"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert listed.stdout.strip() == "", f"untracked generated files: {listed.stdout}"

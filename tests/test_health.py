@@ -7,9 +7,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from synthtasks.internal.v1 import credential_service_pb2, credential_service_pb2_grpc
 
 from services.runtime.healthcheck import check
-from synthtasks.internal.v1 import credential_service_pb2, credential_service_pb2_grpc
 
 
 @pytest.mark.parametrize("service", ["gateway", "registry", "task_store"])

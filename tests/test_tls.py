@@ -14,14 +14,14 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from synthtasks.v1 import provider_service_pb2 as pb
+from synthtasks.v1 import provider_service_pb2_grpc
 
 from services.provider_registry.config import Settings as RegistrySettings
 from services.provider_registry.server import build_server
 from services.runtime.channels import internal_channel
 from services.runtime.config import TlsSettings
 from services.runtime.healthcheck import check
-from synthtasks.v1 import provider_service_pb2 as pb
-from synthtasks.v1 import provider_service_pb2_grpc
 
 
 def _name(common_name: str) -> x509.Name:
@@ -36,7 +36,7 @@ def _write_key(key, path: Path) -> None:
 
 def _issue(ca_key, ca_cert, common_name: str, folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -59,7 +59,7 @@ def pki(tmp_path_factory) -> dict[str, Path]:
     """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate."""
     folder = tmp_path_factory.mktemp("pki")
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(_name("synthtasks test CA"))
@@ -117,17 +117,15 @@ def test_a_client_with_a_certificate_from_the_ca_is_served_over_tls(pki, tls_reg
 
 
 def test_a_plaintext_client_is_refused(tls_registry):
-    with grpc.insecure_channel(tls_registry) as channel:
-        with pytest.raises(grpc.RpcError) as raised:
-            list_providers(channel)
+    with grpc.insecure_channel(tls_registry) as channel, pytest.raises(grpc.RpcError) as raised:
+        list_providers(channel)
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_a_tls_client_without_a_client_certificate_is_refused(pki, tls_registry):
     credentials = grpc.ssl_channel_credentials(root_certificates=pki["ca"].read_bytes())
-    with grpc.secure_channel(tls_registry, credentials) as channel:
-        with pytest.raises(grpc.RpcError) as raised:
-            list_providers(channel)
+    with grpc.secure_channel(tls_registry, credentials) as channel, pytest.raises(grpc.RpcError) as raised:
+        list_providers(channel)
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from synthtasks.internal.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 from services.runtime.errors import PermissionDenied, Unauthenticated
-from synthtasks.internal.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,7 @@ class Authenticator:
             reply = self._stub.AuthenticateToken(
                 auth_service_pb2.AuthenticateTokenRequest(token_sha256=digest), timeout=self._timeout
             )
-            found = (
-                Principal(reply.admin, frozenset(reply.projects), reply.token) if reply.authenticated else None
-            )
+            found = Principal(reply.admin, frozenset(reply.projects), reply.token) if reply.authenticated else None
             with self._lock:
                 if len(self._cache) > 10_000:
                     self._cache.clear()

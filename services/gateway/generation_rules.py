@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 import re
 
+from synthtasks.v1 import generation_service_pb2 as pb
+
 from services.generator_worker.prompts import PromptSyntaxError, placeholders
 from services.runtime.errors import FieldViolation, InvalidArgument
-from synthtasks.v1 import generation_service_pb2 as pb
 
 _PROVIDER_NAME = re.compile(r"^providers/[a-z][a-z0-9-]{0,62}$")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -33,11 +34,17 @@ def check_generation_job(job: pb.GenerationJob, *, max_text_count: int, max_prom
     if not 1 <= job.text_count <= max_text_count:
         v.append(FieldViolation(f + "text_count", f"must be between 1 and {max_text_count}"))
     if not 0 <= job.max_output_tokens <= MAX_OUTPUT_TOKENS:
-        v.append(FieldViolation(f + "max_output_tokens", f"must be between 0 (provider default) and {MAX_OUTPUT_TOKENS}"))
+        v.append(
+            FieldViolation(f + "max_output_tokens", f"must be between 0 (provider default) and {MAX_OUTPUT_TOKENS}")
+        )
     if len(job.model) > MAX_MODEL_CHARS or any(c.isspace() for c in job.model):
         v.append(FieldViolation(f + "model", f"must be at most {MAX_MODEL_CHARS} characters without spaces"))
     if job.provider and not _PROVIDER_NAME.match(job.provider):
-        v.append(FieldViolation(f + "provider", "must be a provider name like providers/my-provider, or empty for the default"))
+        v.append(
+            FieldViolation(
+                f + "provider", "must be a provider name like providers/my-provider, or empty for the default"
+            )
+        )
     if len(request_id) > MAX_REQUEST_ID:
         v.append(FieldViolation("request_id", f"must be at most {MAX_REQUEST_ID} characters"))
     v.extend(_variable_violations(job))

@@ -13,6 +13,11 @@ import logging
 
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
+from synthtasks.internal.v1 import job_store_service_pb2_grpc
+from synthtasks.v1 import generation_service_pb2 as pb
+from synthtasks.v1 import provider_service_pb2 as provider_pb
+from synthtasks.v1 import provider_service_pb2_grpc
 
 from services.gateway.generation_rules import check_generation_job
 from services.generator_worker.broker import enqueue_slot_ranges
@@ -20,11 +25,6 @@ from services.generator_worker.job_signals import mark_job_stopped
 from services.generator_worker.messages import slot_ranges
 from services.runtime.errors import FailedPrecondition
 from services.runtime.metrics import JOBS
-from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
-from synthtasks.internal.v1 import job_store_service_pb2_grpc
-from synthtasks.v1 import generation_service_pb2 as pb
-from synthtasks.v1 import provider_service_pb2 as provider_pb
-from synthtasks.v1 import provider_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,9 @@ class JobLauncher:
         provider = self._resolve_provider(project_id, job.provider, timeout)
         job.provider = provider.name
         if not job.model:
-            job.model = provider.deployment if provider.kind == provider_pb.PROVIDER_KIND_AZURE_OPENAI else provider.model
+            job.model = (
+                provider.deployment if provider.kind == provider_pb.PROVIDER_KIND_AZURE_OPENAI else provider.model
+            )
         created = self._job_store.CreateJob(
             store_pb.CreateJobRequest(parent=request.parent, generation_job=job, request_id=request.request_id),
             timeout=timeout,

@@ -5,6 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import redis
+from synthtasks.internal.v1 import auth_service_pb2_grpc, job_store_service_pb2_grpc
+from synthtasks.v1 import (
+    generation_service_pb2_grpc,
+    provider_service_pb2_grpc,
+    task_service_pb2_grpc,
+    token_service_pb2_grpc,
+)
 
 from services.gateway.auth import Authenticator
 from services.gateway.config import Settings
@@ -14,13 +21,6 @@ from services.gateway.stalled_jobs import StalledJobSweeper
 from services.generator_worker.broker import create_broker
 from services.runtime.channels import internal_channel
 from services.runtime.server import BuiltServer, Registration, create_server
-from synthtasks.internal.v1 import auth_service_pb2_grpc, job_store_service_pb2_grpc
-from synthtasks.v1 import (
-    generation_service_pb2_grpc,
-    provider_service_pb2_grpc,
-    task_service_pb2_grpc,
-    token_service_pb2_grpc,
-)
 
 SERVICE = "gateway"
 
@@ -51,14 +51,28 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
     built = create_server(
         address or settings.listen_address,
         [
-            Registration(ProviderGateway(auth, providers, deadlines), provider_service_pb2_grpc.add_ProviderServiceServicer_to_server, "synthtasks.v1.ProviderService"),
-            Registration(TokenGateway(auth, token_service_pb2_grpc.TokenServiceStub(registry), deadlines), token_service_pb2_grpc.add_TokenServiceServicer_to_server, "synthtasks.v1.TokenService"),
             Registration(
-                GenerationGateway(auth, generation_service_pb2_grpc.GenerationServiceStub(task_store), launcher, deadlines),
+                ProviderGateway(auth, providers, deadlines),
+                provider_service_pb2_grpc.add_ProviderServiceServicer_to_server,
+                "synthtasks.v1.ProviderService",
+            ),
+            Registration(
+                TokenGateway(auth, token_service_pb2_grpc.TokenServiceStub(registry), deadlines),
+                token_service_pb2_grpc.add_TokenServiceServicer_to_server,
+                "synthtasks.v1.TokenService",
+            ),
+            Registration(
+                GenerationGateway(
+                    auth, generation_service_pb2_grpc.GenerationServiceStub(task_store), launcher, deadlines
+                ),
                 generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
                 "synthtasks.v1.GenerationService",
             ),
-            Registration(TaskGateway(auth, task_service_pb2_grpc.TaskServiceStub(task_store), deadlines), task_service_pb2_grpc.add_TaskServiceServicer_to_server, "synthtasks.v1.TaskService"),
+            Registration(
+                TaskGateway(auth, task_service_pb2_grpc.TaskServiceStub(task_store), deadlines),
+                task_service_pb2_grpc.add_TaskServiceServicer_to_server,
+                "synthtasks.v1.TaskService",
+            ),
         ],
         service=SERVICE,
         settings=settings,

@@ -10,19 +10,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+from synthtasks.v1 import (
+    generation_service_pb2 as gen_pb,
+)
+from synthtasks.v1 import (
+    generation_service_pb2_grpc,
+    provider_service_pb2_grpc,
+    task_service_pb2_grpc,
+    token_service_pb2_grpc,
+)
+from synthtasks.v1 import (
+    provider_service_pb2 as provider_pb,
+)
+from synthtasks.v1 import (
+    task_service_pb2 as task_pb,
+)
 
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.job_launcher import JobLauncher
 from services.gateway.names import project_of_child, project_of_parent
-from synthtasks.v1 import (
-    generation_service_pb2 as gen_pb,
-    generation_service_pb2_grpc,
-    provider_service_pb2 as provider_pb,
-    provider_service_pb2_grpc,
-    task_service_pb2 as task_pb,
-    task_service_pb2_grpc,
-    token_service_pb2_grpc,
-)
 
 
 class Deadlines:
@@ -54,7 +60,9 @@ def _relay(call: Any, context: grpc.ServicerContext) -> Iterator[Any]:
 
 
 class ProviderGateway(provider_service_pb2_grpc.ProviderServiceServicer):
-    def __init__(self, auth: Authenticator, registry: provider_service_pb2_grpc.ProviderServiceStub, deadlines: Deadlines) -> None:
+    def __init__(
+        self, auth: Authenticator, registry: provider_service_pb2_grpc.ProviderServiceStub, deadlines: Deadlines
+    ) -> None:
         self._auth = auth
         self._registry = registry
         self._deadlines = deadlines
@@ -108,7 +116,9 @@ class ProviderGateway(provider_service_pb2_grpc.ProviderServiceServicer):
 
 
 class TokenGateway(token_service_pb2_grpc.TokenServiceServicer):
-    def __init__(self, auth: Authenticator, registry: token_service_pb2_grpc.TokenServiceStub, deadlines: Deadlines) -> None:
+    def __init__(
+        self, auth: Authenticator, registry: token_service_pb2_grpc.TokenServiceStub, deadlines: Deadlines
+    ) -> None:
         self._auth = auth
         self._registry = registry
         self._deadlines = deadlines

@@ -21,12 +21,12 @@ from datetime import timedelta
 import grpc
 import redis
 from google.protobuf.duration_pb2 import Duration
-
-from services.gateway.job_launcher import JobLauncher
-from services.runtime.metrics import STALLED_JOBS_RECOVERED
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as pb
+
+from services.gateway.job_launcher import JobLauncher
+from services.runtime.metrics import STALLED_JOBS_RECOVERED
 
 log = logging.getLogger(__name__)
 

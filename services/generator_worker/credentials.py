@@ -10,11 +10,11 @@ import asyncio
 import time
 
 import grpc
+from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
+from synthtasks.internal.v1 import credential_service_pb2_grpc
 
 from services.generator_worker import rpc
 from services.generator_worker.errors import DependencyUnavailable, ProviderMissing
-from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
-from synthtasks.internal.v1 import credential_service_pb2_grpc
 
 
 class CredentialCache:

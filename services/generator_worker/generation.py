@@ -33,6 +33,10 @@ from dataclasses import dataclass, field
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
+from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
+from synthtasks.v1 import generation_service_pb2 as pb
+from synthtasks.v1 import provider_service_pb2 as provider_pb
 
 from services.generator_worker.context import WorkerContext
 from services.generator_worker.errors import JobStopped, ProviderMissing
@@ -44,10 +48,6 @@ from services.generator_worker.prompts import render, slot_variables
 from services.generator_worker.results import ResultSink
 from services.provider_access import FailureKind, ProviderFailure, classify
 from services.runtime.metrics import PROVIDER_REQUEST_SECONDS, PROVIDER_REQUESTS
-from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
-from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
-from synthtasks.v1 import generation_service_pb2 as pb
-from synthtasks.v1 import provider_service_pb2 as provider_pb
 
 log = logging.getLogger(__name__)
 
@@ -310,9 +310,7 @@ class RangeFiller:
                 continue
             if outcome.kind is FailureKind.RATE_LIMITED and outcome.retry_after:
                 # The provider's limit is spent for every caller, not just this one.
-                await self._context.limiter.pause(
-                    credential.name, min(outcome.retry_after, _MAX_RETRY_AFTER_SECONDS)
-                )
+                await self._context.limiter.pause(credential.name, min(outcome.retry_after, _MAX_RETRY_AFTER_SECONDS))
             if not outcome.transient or attempt == self._policy.max_attempts:
                 break
             if outcome.retry_after is not None and outcome.retry_after > _MAX_RETRY_AFTER_SECONDS:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import grpc
-
-from services.generator_worker import rpc
-from services.generator_worker.errors import DependencyUnavailable, JobStopped
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as pb
+
+from services.generator_worker import rpc
+from services.generator_worker.errors import DependencyUnavailable, JobStopped
 
 TERMINAL_STATES = frozenset(
     {

@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 
 import openai
+from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
 
 from services.provider_access import ProviderEndpoint, async_client
-from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
 
 _CLOSE_GRACE_SECONDS = 5.0
 

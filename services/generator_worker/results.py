@@ -12,10 +12,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
+
 from services.generator_worker.errors import JobStopped
 from services.generator_worker.job_store import TERMINAL_STATES, JobStoreClient
 from services.runtime.metrics import GENERATION_TEXTS
-from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import openai
-
 from synthtasks.v1 import provider_service_pb2 as provider_pb
 
 # OpenAI-compatible servers (llama.cpp, vLLM, Ollama) often need no key, but the SDK

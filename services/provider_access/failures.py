@@ -139,7 +139,9 @@ def classify(error: Exception, *, azure: bool, secrets: list[str] | tuple[str, .
             return failure(FailureKind.CONTENT_FILTERED, message, status_code=status)
         return failure(FailureKind.BAD_REQUEST, message, status_code=status)
     if isinstance(error, (openai.APIResponseValidationError, ValueError, KeyError, TypeError)):
-        return failure(FailureKind.BAD_RESPONSE, f"the provider's answer has an unexpected shape: {type(error).__name__}")
+        return failure(
+            FailureKind.BAD_RESPONSE, f"the provider's answer has an unexpected shape: {type(error).__name__}"
+        )
     return failure(FailureKind.ERROR, f"{type(error).__name__}: {error}")
 
 

@@ -15,7 +15,9 @@ from services.runtime.server import run_until_signalled
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="synthtasks-provider-registry", description="The synthtasks provider registry.")
+    parser = argparse.ArgumentParser(
+        prog="synthtasks-provider-registry", description="The synthtasks provider registry."
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="migrate, then serve gRPC (default)")
     commands.add_parser("migrate", help="create the database if missing and apply migrations")

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 
 import openai
+from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.provider_access import FailureKind, ProviderEndpoint, classify, sync_client
-from synthtasks.v1 import provider_service_pb2 as pb
 
 _STATE_OF = {
     FailureKind.INVALID_KEY: pb.VALIDATION_STATE_INVALID_KEY,

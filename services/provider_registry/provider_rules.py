@@ -7,9 +7,10 @@ import re
 import unicodedata
 from urllib.parse import urlparse
 
+from synthtasks.v1 import provider_service_pb2 as pb
+
 from services.provider_registry.records import ProviderRecord
 from services.runtime.errors import FieldViolation, InvalidArgument
-from synthtasks.v1 import provider_service_pb2 as pb
 
 PROVIDER_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -64,7 +65,11 @@ def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_requ
         if not record.endpoint:
             v.append(FieldViolation(f"{prefix}.endpoint", "is required for Azure OpenAI (the resource URL)"))
         if not _DEPLOYMENT.match(record.deployment):
-            v.append(FieldViolation(f"{prefix}.deployment", "is required for Azure OpenAI: 1-64 letters, digits, '.', '_' or '-'"))
+            v.append(
+                FieldViolation(
+                    f"{prefix}.deployment", "is required for Azure OpenAI: 1-64 letters, digits, '.', '_' or '-'"
+                )
+            )
         if not _API_VERSION.match(record.api_version):
             v.append(FieldViolation(f"{prefix}.api_version", "is required for Azure OpenAI, like 2024-06-01"))
     else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+from synthtasks.v1 import provider_service_pb2 as pb
+
 from services.provider_access import ProviderEndpoint
 from services.provider_registry import provider_rules as rules
 from services.provider_registry.live_check import CheckResult, check_connection
@@ -12,13 +14,22 @@ from services.provider_registry.records import Assignment, ProviderRecord, Token
 from services.provider_registry.repository import ProviderRepository, TokenRepository
 from services.provider_registry.tokens import display_prefix, new_secret, secret_sha256
 from services.runtime.errors import FailedPrecondition, InvalidArgument
-from synthtasks.v1 import provider_service_pb2 as pb
 
 # Paths UpdateProvider accepts; `kind` is immutable (a different kind is a different provider).
 UPDATABLE_PATHS = {
-    "display_name", "endpoint", "deployment", "api_version", "model", "organization", "api_key",
-    "limits", "limits.requests_per_minute", "limits.tokens_per_minute", "limits.max_concurrent_requests",
-    "max_choices_per_request", "request_timeout",
+    "display_name",
+    "endpoint",
+    "deployment",
+    "api_version",
+    "model",
+    "organization",
+    "api_key",
+    "limits",
+    "limits.requests_per_minute",
+    "limits.tokens_per_minute",
+    "limits.max_concurrent_requests",
+    "max_choices_per_request",
+    "request_timeout",
 }
 # Mask paths are the proto's field names; the record keeps some under another name.
 _RECORD_ATTRIBUTE = {"request_timeout": "request_timeout_ms"}
@@ -33,7 +44,9 @@ class Registry:
 
     # Providers ----------------------------------------------------------------------
 
-    def create_provider(self, record: ProviderRecord, *, provider_id: str, validate_first: bool) -> tuple[ProviderRecord, CheckResult | None]:
+    def create_provider(
+        self, record: ProviderRecord, *, provider_id: str, validate_first: bool
+    ) -> tuple[ProviderRecord, CheckResult | None]:
         if not record.max_choices_per_request:
             record.max_choices_per_request = rules.DEFAULT_MAX_CHOICES.get(record.kind, 1)
         rules.check_provider(record)
@@ -52,7 +65,9 @@ class Registry:
                 )
         created = self._providers.create(record)
         if check is not None:
-            created = self._providers.record_validation(created.id, Validation(check.state, check.message, check.latency_ms))
+            created = self._providers.record_validation(
+                created.id, Validation(check.state, check.message, check.latency_ms)
+            )
         return created, check
 
     def _free_id(self, base: str) -> str:
@@ -96,7 +111,9 @@ class Registry:
 
     def validate_provider(self, provider_id: str) -> tuple[CheckResult, ProviderRecord]:
         check = self.test_connection(self._providers.get_with_key(provider_id))
-        stored = self._providers.record_validation(provider_id, Validation(check.state, check.message, check.latency_ms))
+        stored = self._providers.record_validation(
+            provider_id, Validation(check.state, check.message, check.latency_ms)
+        )
         return check, stored
 
     def test_connection(self, record: ProviderRecord) -> CheckResult:
@@ -142,5 +159,3 @@ class Registry:
 
     def delete_token(self, token_id: str) -> None:
         self._tokens.delete(token_id)
-
-

@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from services.provider_registry.key_vault import KeyVault, key_hint
 from services.provider_registry.records import Assignment, Limits, ProviderRecord, TokenRecord, Validation
-from services.runtime.errors import AlreadyExists, Aborted, FailedPrecondition, NotFound
+from services.runtime.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
 
 _PROVIDER_COLUMNS = """
     id, display_name, kind, endpoint, deployment, api_version, model, organization, key_hint,
@@ -71,10 +71,21 @@ class ProviderRepository:
                     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     RETURNING {_PROVIDER_COLUMNS}""",
                     (
-                        record.id, record.display_name.strip(), record.kind, record.endpoint, record.deployment,
-                        record.api_version, record.model, record.organization, self._encrypted(record.api_key),
-                        key_hint(record.api_key), record.limits.requests_per_minute, record.limits.tokens_per_minute,
-                        record.limits.max_concurrent_requests, record.max_choices_per_request, record.request_timeout_ms,
+                        record.id,
+                        record.display_name.strip(),
+                        record.kind,
+                        record.endpoint,
+                        record.deployment,
+                        record.api_version,
+                        record.model,
+                        record.organization,
+                        self._encrypted(record.api_key),
+                        key_hint(record.api_key),
+                        record.limits.requests_per_minute,
+                        record.limits.tokens_per_minute,
+                        record.limits.max_concurrent_requests,
+                        record.max_choices_per_request,
+                        record.request_timeout_ms,
                     ),
                 )
                 return _provider(cur.fetchone())
@@ -141,11 +152,20 @@ class ProviderRepository:
                         version = version + 1, updated_at = now()
                     WHERE id = %s RETURNING {_PROVIDER_COLUMNS}""",
                     (
-                        updated.display_name.strip(), updated.endpoint, updated.deployment, updated.api_version,
-                        updated.model, updated.organization, encrypted, hint,
-                        updated.limits.requests_per_minute, updated.limits.tokens_per_minute,
-                        updated.limits.max_concurrent_requests, updated.max_choices_per_request,
-                        updated.request_timeout_ms, provider_id,
+                        updated.display_name.strip(),
+                        updated.endpoint,
+                        updated.deployment,
+                        updated.api_version,
+                        updated.model,
+                        updated.organization,
+                        encrypted,
+                        hint,
+                        updated.limits.requests_per_minute,
+                        updated.limits.tokens_per_minute,
+                        updated.limits.max_concurrent_requests,
+                        updated.max_choices_per_request,
+                        updated.request_timeout_ms,
+                        provider_id,
                     ),
                 )
                 return _provider(cur.fetchone())
@@ -221,7 +241,9 @@ class ProviderRepository:
             ).fetchone()
             is_default = make_default or not has_default
             if make_default:
-                cur.execute("UPDATE project_providers SET is_default = false WHERE project = %s AND is_default", (project,))
+                cur.execute(
+                    "UPDATE project_providers SET is_default = false WHERE project = %s AND is_default", (project,)
+                )
             cur.execute(
                 """INSERT INTO project_providers (project, provider_id, is_default) VALUES (%s, %s, %s)
                 ON CONFLICT (project, provider_id) DO UPDATE SET is_default = project_providers.is_default OR EXCLUDED.is_default""",
@@ -255,7 +277,9 @@ class TokenRepository:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
-    def create(self, *, display_name: str, is_admin: bool, projects: list[str], secret_sha256: str, prefix: str) -> TokenRecord:
+    def create(
+        self, *, display_name: str, is_admin: bool, projects: list[str], secret_sha256: str, prefix: str
+    ) -> TokenRecord:
         token_id = uuid.uuid4().hex[:16]
         with self._pool.connection() as conn:
             row = conn.execute(

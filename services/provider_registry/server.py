@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from synthtasks.internal.v1 import auth_service_pb2_grpc, credential_service_pb2_grpc
+from synthtasks.v1 import provider_service_pb2_grpc, token_service_pb2_grpc
+
 from services.provider_registry.config import Settings
 from services.provider_registry.key_vault import KeyVault
 from services.provider_registry.registry import Registry
@@ -10,8 +13,6 @@ from services.provider_registry.servicer import AuthServicer, CredentialServicer
 from services.runtime.database import create_pool
 from services.runtime.migrations import migrate
 from services.runtime.server import BuiltServer, Registration, create_server
-from synthtasks.internal.v1 import auth_service_pb2_grpc, credential_service_pb2_grpc
-from synthtasks.v1 import provider_service_pb2_grpc, token_service_pb2_grpc
 
 SERVICE = "provider-registry"
 MIGRATIONS = "services.provider_registry.migrations"
@@ -34,10 +35,26 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
     built = create_server(
         address or settings.listen_address,
         [
-            Registration(ProviderServicer(registry), provider_service_pb2_grpc.add_ProviderServiceServicer_to_server, "synthtasks.v1.ProviderService"),
-            Registration(TokenServicer(registry), token_service_pb2_grpc.add_TokenServiceServicer_to_server, "synthtasks.v1.TokenService"),
-            Registration(CredentialServicer(registry), credential_service_pb2_grpc.add_CredentialServiceServicer_to_server, "synthtasks.internal.v1.CredentialService"),
-            Registration(AuthServicer(registry), auth_service_pb2_grpc.add_AuthServiceServicer_to_server, "synthtasks.internal.v1.AuthService"),
+            Registration(
+                ProviderServicer(registry),
+                provider_service_pb2_grpc.add_ProviderServiceServicer_to_server,
+                "synthtasks.v1.ProviderService",
+            ),
+            Registration(
+                TokenServicer(registry),
+                token_service_pb2_grpc.add_TokenServiceServicer_to_server,
+                "synthtasks.v1.TokenService",
+            ),
+            Registration(
+                CredentialServicer(registry),
+                credential_service_pb2_grpc.add_CredentialServiceServicer_to_server,
+                "synthtasks.internal.v1.CredentialService",
+            ),
+            Registration(
+                AuthServicer(registry),
+                auth_service_pb2_grpc.add_AuthServiceServicer_to_server,
+                "synthtasks.internal.v1.AuthService",
+            ),
         ],
         service=SERVICE,
         settings=settings,

@@ -7,6 +7,14 @@ import re
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from synthtasks.internal.v1 import (
+    auth_service_pb2,
+    auth_service_pb2_grpc,
+    credential_service_pb2,
+    credential_service_pb2_grpc,
+)
+from synthtasks.v1 import provider_service_pb2 as pb
+from synthtasks.v1 import provider_service_pb2_grpc, token_service_pb2, token_service_pb2_grpc
 
 from services.provider_registry import provider_rules as rules
 from services.provider_registry.live_check import CheckResult
@@ -14,9 +22,6 @@ from services.provider_registry.records import Assignment, Limits, ProviderRecor
 from services.provider_registry.registry import Registry
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.pagination import decode_page_token, encode_page_token, page_size
-from synthtasks.internal.v1 import auth_service_pb2, auth_service_pb2_grpc, credential_service_pb2, credential_service_pb2_grpc
-from synthtasks.v1 import provider_service_pb2 as pb
-from synthtasks.v1 import provider_service_pb2_grpc, token_service_pb2, token_service_pb2_grpc
 
 _TOKEN_NAME = re.compile(r"^tokens/([a-f0-9]{16})$")
 
@@ -125,7 +130,7 @@ def _page(request, records: list, key: str) -> tuple[list, str]:
     """Split one extra row off to know whether another page exists."""
     size = page_size(request.page_size)
     if len(records) > size:
-        return records[:size], encode_page_token({key: getattr(records[size - 1], "id")})
+        return records[:size], encode_page_token({key: records[size - 1].id})
     return records, ""
 
 
@@ -133,7 +138,9 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
-    def CreateProvider(self, request: pb.CreateProviderRequest, context: grpc.ServicerContext) -> pb.CreateProviderResponse:
+    def CreateProvider(
+        self, request: pb.CreateProviderRequest, context: grpc.ServicerContext
+    ) -> pb.CreateProviderResponse:
         created, check = self._registry.create_provider(
             record_from_proto(request.provider),
             provider_id=request.provider_id,
@@ -148,14 +155,18 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
         provider_id = rules.provider_id_from_name(request.name)
         return pb.GetProviderResponse(provider=provider_to_proto(self._registry.get_provider(provider_id)))
 
-    def ListProviders(self, request: pb.ListProvidersRequest, context: grpc.ServicerContext) -> pb.ListProvidersResponse:
+    def ListProviders(
+        self, request: pb.ListProvidersRequest, context: grpc.ServicerContext
+    ) -> pb.ListProvidersResponse:
         size = page_size(request.page_size)
         position = decode_page_token(request.page_token, keys={"after"})
         records = self._registry.list_providers(after_id=position["after"] if position else None, limit=size + 1)
         shown, token = _page(request, records, "after")
         return pb.ListProvidersResponse(providers=[provider_to_proto(r) for r in shown], next_page_token=token)
 
-    def UpdateProvider(self, request: pb.UpdateProviderRequest, context: grpc.ServicerContext) -> pb.UpdateProviderResponse:
+    def UpdateProvider(
+        self, request: pb.UpdateProviderRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateProviderResponse:
         provider_id = rules.provider_id_from_name(request.provider.name, "provider.name")
         updated = self._registry.update_provider(
             provider_id,
@@ -165,15 +176,23 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
         )
         return pb.UpdateProviderResponse(provider=provider_to_proto(updated))
 
-    def DeleteProvider(self, request: pb.DeleteProviderRequest, context: grpc.ServicerContext) -> pb.DeleteProviderResponse:
-        self._registry.delete_provider(rules.provider_id_from_name(request.name), force=request.force, etag=request.etag)
+    def DeleteProvider(
+        self, request: pb.DeleteProviderRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteProviderResponse:
+        self._registry.delete_provider(
+            rules.provider_id_from_name(request.name), force=request.force, etag=request.etag
+        )
         return pb.DeleteProviderResponse()
 
-    def ValidateProvider(self, request: pb.ValidateProviderRequest, context: grpc.ServicerContext) -> pb.ValidateProviderResponse:
+    def ValidateProvider(
+        self, request: pb.ValidateProviderRequest, context: grpc.ServicerContext
+    ) -> pb.ValidateProviderResponse:
         check, stored = self._registry.validate_provider(rules.provider_id_from_name(request.name))
         return pb.ValidateProviderResponse(result=_check_result(check), provider=provider_to_proto(stored))
 
-    def TestProviderConnection(self, request: pb.TestProviderConnectionRequest, context: grpc.ServicerContext) -> pb.TestProviderConnectionResponse:
+    def TestProviderConnection(
+        self, request: pb.TestProviderConnectionRequest, context: grpc.ServicerContext
+    ) -> pb.TestProviderConnectionResponse:
         record = record_from_proto(request.provider)
         record.max_choices_per_request = record.max_choices_per_request or 1
         if not record.display_name:
@@ -181,17 +200,23 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
         rules.check_provider(record)
         return pb.TestProviderConnectionResponse(result=_check_result(self._registry.test_connection(record)))
 
-    def AssignProvider(self, request: pb.AssignProviderRequest, context: grpc.ServicerContext) -> pb.AssignProviderResponse:
+    def AssignProvider(
+        self, request: pb.AssignProviderRequest, context: grpc.ServicerContext
+    ) -> pb.AssignProviderResponse:
         project, provider_id = self._project_and_provider(request)
         assignment = self._registry.assign(project, provider_id, make_default=request.default)
         return pb.AssignProviderResponse(project_provider=_assignment(assignment))
 
-    def UnassignProvider(self, request: pb.UnassignProviderRequest, context: grpc.ServicerContext) -> pb.UnassignProviderResponse:
+    def UnassignProvider(
+        self, request: pb.UnassignProviderRequest, context: grpc.ServicerContext
+    ) -> pb.UnassignProviderResponse:
         project, provider_id = self._project_and_provider(request)
         self._registry.unassign(project, provider_id)
         return pb.UnassignProviderResponse()
 
-    def ListProjectProviders(self, request: pb.ListProjectProvidersRequest, context: grpc.ServicerContext) -> pb.ListProjectProvidersResponse:
+    def ListProjectProviders(
+        self, request: pb.ListProjectProvidersRequest, context: grpc.ServicerContext
+    ) -> pb.ListProjectProvidersResponse:
         project = rules.project_id_from_name(request.project)
         return pb.ListProjectProvidersResponse(
             project_providers=[_assignment(a) for a in self._registry.project_providers(project)]
@@ -223,7 +248,9 @@ class TokenServicer(token_service_pb2_grpc.TokenServiceServicer):
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
-    def CreateToken(self, request: token_service_pb2.CreateTokenRequest, context: grpc.ServicerContext) -> token_service_pb2.CreateTokenResponse:
+    def CreateToken(
+        self, request: token_service_pb2.CreateTokenRequest, context: grpc.ServicerContext
+    ) -> token_service_pb2.CreateTokenResponse:
         token = request.token
         if token.role not in (token_service_pb2.TOKEN_ROLE_ADMIN, token_service_pb2.TOKEN_ROLE_PROJECT):
             raise InvalidArgument.field("token.role", "must be TOKEN_ROLE_ADMIN or TOKEN_ROLE_PROJECT")
@@ -240,14 +267,18 @@ class TokenServicer(token_service_pb2_grpc.TokenServiceServicer):
         )
         return token_service_pb2.CreateTokenResponse(token=_token(record), secret=secret)
 
-    def ListTokens(self, request: token_service_pb2.ListTokensRequest, context: grpc.ServicerContext) -> token_service_pb2.ListTokensResponse:
+    def ListTokens(
+        self, request: token_service_pb2.ListTokensRequest, context: grpc.ServicerContext
+    ) -> token_service_pb2.ListTokensResponse:
         size = page_size(request.page_size)
         position = decode_page_token(request.page_token, keys={"after"})
         records = self._registry.list_tokens(after_id=position["after"] if position else None, limit=size + 1)
         shown, next_token = _page(request, records, "after")
         return token_service_pb2.ListTokensResponse(tokens=[_token(r) for r in shown], next_page_token=next_token)
 
-    def DeleteToken(self, request: token_service_pb2.DeleteTokenRequest, context: grpc.ServicerContext) -> token_service_pb2.DeleteTokenResponse:
+    def DeleteToken(
+        self, request: token_service_pb2.DeleteTokenRequest, context: grpc.ServicerContext
+    ) -> token_service_pb2.DeleteTokenResponse:
         match = _TOKEN_NAME.match(request.name)
         if not match:
             raise InvalidArgument.field("name", "must be a token name like tokens/0123456789abcdef")
@@ -259,7 +290,9 @@ class CredentialServicer(credential_service_pb2_grpc.CredentialServiceServicer):
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
 
-    def GetProviderCredential(self, request, context: grpc.ServicerContext) -> credential_service_pb2.GetProviderCredentialResponse:
+    def GetProviderCredential(
+        self, request, context: grpc.ServicerContext
+    ) -> credential_service_pb2.GetProviderCredentialResponse:
         record = self._registry.credential(rules.provider_id_from_name(request.name))
         credential = credential_service_pb2.ProviderCredential(**_connection(record), api_key=record.api_key)
         if record.request_timeout_ms:

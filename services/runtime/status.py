@@ -44,9 +44,7 @@ def status_for(error: ServiceError) -> grpc.Status:
 
 def passthrough_status(error: grpc.RpcError) -> grpc.Status:
     """The status a downstream call failed with, to be returned to our own caller."""
-    trailing = tuple(
-        (key, value) for key, value in (error.trailing_metadata() or ()) if key == _DETAILS_KEY
-    )
+    trailing = tuple((key, value) for key, value in (error.trailing_metadata() or ()) if key == _DETAILS_KEY)
     return PassthroughStatus(error.code(), error.details() or "", trailing)
 
 

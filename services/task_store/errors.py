@@ -1,7 +1,7 @@
 """Errors of the task store beyond the shared ones (services.runtime.errors).
 
-    ServiceError
-    └── Unimplemented       UNIMPLEMENTED: an RPC of a shared service that another service serves
+ServiceError
+└── Unimplemented       UNIMPLEMENTED: an RPC of a shared service that another service serves
 """
 
 from __future__ import annotations

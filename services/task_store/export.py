@@ -39,7 +39,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from services.task_store.names import job_name, staged_text_name
@@ -96,7 +96,7 @@ def export_chunks(
 ) -> Iterator[Chunk]:
     """The file, in chunks; the first (sent before any row is read, so the download
     starts at once) names the content type and file name."""
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     encoder = {ExportFormat.CSV: _csv, ExportFormat.JSON: _json, ExportFormat.JSONL: _jsonl}[export_format]
     parts = encoder(texts)
     yield Chunk(
@@ -224,4 +224,4 @@ def _dumps(value: Any) -> str:
 
 
 def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

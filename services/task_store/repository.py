@@ -426,24 +426,66 @@ class Repository:
                     sql.SQL("SELECT {} FROM staged_texts s WHERE {} ORDER BY s.seq").format(_EXPORT_COLUMNS, where),
                     params,
                 )
-                for (text_id, seq, text_project, job_id, slot, text, original, tags, state, duplicate, task_id, model,
-                     variables, prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, version,
-                     create_time, update_time) in cur:
+                for (
+                    text_id,
+                    seq,
+                    text_project,
+                    job_id,
+                    slot,
+                    text,
+                    original,
+                    tags,
+                    state,
+                    duplicate,
+                    task_id,
+                    model,
+                    variables,
+                    prompt_tokens,
+                    completion_tokens,
+                    finish_reason,
+                    latency_us,
+                    generate_time,
+                    version,
+                    create_time,
+                    update_time,
+                ) in cur:
                     job = lineage.get(job_id)
                     if job is None:
                         if len(lineage) >= _LINEAGE_CACHE_SIZE:
                             lineage.clear()
                         # The named cursor is server-side: the connection is free between fetches.
                         job = jobs.execute(
-                            "SELECT provider, temperature, seed, prompt_hash FROM generation_jobs WHERE id = %s", (job_id,)
+                            "SELECT provider, temperature, seed, prompt_hash FROM generation_jobs WHERE id = %s",
+                            (job_id,),
                         ).fetchone()
                         lineage[job_id] = job
                     provider, temperature, seed, prompt_hash = job
                     yield StagedText(
-                        text_id, seq, text_project, job_id, slot, text, original, tuple(tags), TextState(state),
-                        duplicate, task_id, provider, temperature, seed, prompt_hash, model, variables,
-                        prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, version,
-                        create_time, update_time,
+                        text_id,
+                        seq,
+                        text_project,
+                        job_id,
+                        slot,
+                        text,
+                        original,
+                        tuple(tags),
+                        TextState(state),
+                        duplicate,
+                        task_id,
+                        provider,
+                        temperature,
+                        seed,
+                        prompt_hash,
+                        model,
+                        variables,
+                        prompt_tokens,
+                        completion_tokens,
+                        finish_reason,
+                        latency_us,
+                        generate_time,
+                        version,
+                        create_time,
+                        update_time,
                     )
 
     def get_text(self, project: str, text_id: str) -> StagedText:
@@ -473,9 +515,7 @@ class Repository:
             )
             return self._text_in(cur, project, text_id)
 
-    def set_texts_state(
-        self, project: str, targets: Sequence[tuple[str, str]], state: TextState
-    ) -> list[StagedText]:
+    def set_texts_state(self, project: str, targets: Sequence[tuple[str, str]], state: TextState) -> list[StagedText]:
         """Discard or restore texts; `targets` are (request field, text id) pairs.
 
         All or nothing: an unknown or imported text refuses the whole batch."""

@@ -3,6 +3,9 @@ servicers and the gRPC server (internal calls only)."""
 
 from __future__ import annotations
 
+from synthtasks.internal.v1 import job_store_service_pb2_grpc
+from synthtasks.v1 import generation_service_pb2_grpc, task_service_pb2_grpc
+
 from services.runtime.database import create_pool
 from services.runtime.migrations import migrate
 from services.runtime.server import BuiltServer, Registration, create_server
@@ -10,8 +13,6 @@ from services.task_store.config import Settings
 from services.task_store.repository import Repository
 from services.task_store.servicer import GenerationServicer, JobStoreServicer, TaskServicer
 from services.task_store.watch import JobEventHub
-from synthtasks.internal.v1 import job_store_service_pb2_grpc
-from synthtasks.v1 import generation_service_pb2_grpc, task_service_pb2_grpc
 
 SERVICE = "task-store"
 MIGRATIONS = "services.task_store.migrations"

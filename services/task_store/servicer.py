@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
+from synthtasks.internal.v1 import job_store_service_pb2_grpc as job_store_grpc
+from synthtasks.v1 import generation_service_pb2 as generation_pb2
+from synthtasks.v1 import generation_service_pb2_grpc as generation_grpc
+from synthtasks.v1 import task_service_pb2 as task_pb2
+from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 from services.runtime import pagination
 from services.runtime.errors import InvalidArgument
@@ -37,12 +43,6 @@ from services.task_store.records import (
 )
 from services.task_store.repository import Repository
 from services.task_store.watch import JobEventHub, follow_job
-from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
-from synthtasks.internal.v1 import job_store_service_pb2_grpc as job_store_grpc
-from synthtasks.v1 import generation_service_pb2 as generation_pb2
-from synthtasks.v1 import generation_service_pb2_grpc as generation_grpc
-from synthtasks.v1 import task_service_pb2 as task_pb2
-from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 _ETAG = re.compile(r"v([0-9]{1,18})")
 MAX_FAILURE_MESSAGE = 10_000
@@ -63,7 +63,9 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
 
     def GetGenerationJob(self, request, context):
         ref = names.parse_job(request.name, field="name")
-        return generation_pb2.GetGenerationJobResponse(generation_job=job_proto(self._repository.get_job(*ref_key(ref))))
+        return generation_pb2.GetGenerationJobResponse(
+            generation_job=job_proto(self._repository.get_job(*ref_key(ref)))
+        )
 
     def ListGenerationJobs(self, request, context):
         project = names.parse_project(request.parent, field="parent")
@@ -79,9 +81,14 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
         ref = names.parse_job(request.name, field="name")
         previous: datetime | None = None
         for event in follow_job(
-            self._repository, self._events, ref.project, ref.id, is_active=context.is_active, on_stop=context.add_callback
+            self._repository,
+            self._events,
+            ref.project,
+            ref.id,
+            is_active=context.is_active,
+            on_stop=context.add_callback,
         ):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             response = generation_pb2.WatchGenerationJobResponse(generation_job=job_proto(event.job))
             if event.text is not None:
                 response.staged_text.CopyFrom(staged_text_proto(event.text))
@@ -173,7 +180,9 @@ class TaskServicer(task_grpc.TaskServiceServicer):
         page = self._repository.list_tasks(
             project, tag=tag, job_id=job_id, before_seq=_page_position(request.page_token, query), limit=limit
         )
-        return task_pb2.ListTasksResponse(tasks=[task_proto(task) for task in page.items], next_page_token=_next_token(page, query))
+        return task_pb2.ListTasksResponse(
+            tasks=[task_proto(task) for task in page.items], next_page_token=_next_token(page, query)
+        )
 
     def GetTask(self, request, context):
         ref = names.parse_task(request.name, field="name")
@@ -193,7 +202,7 @@ class TaskServicer(task_grpc.TaskServiceServicer):
         export_format = _export_format(request.format)
         texts = self._repository.iter_texts(project, text_filter)
         try:
-            for chunk in export_chunks(texts, export_format, project=project, now=datetime.now(timezone.utc)):
+            for chunk in export_chunks(texts, export_format, project=project, now=datetime.now(UTC)):
                 yield task_pb2.ExportStagedTextsResponse(
                     data=chunk.data, content_type=chunk.content_type, file_name=chunk.file_name
                 )
@@ -287,7 +296,9 @@ def _new_job(project: str, job: generation_pb2.GenerationJob, request_id: str) -
             raise InvalidArgument.field(f"{field}.variables[{index}].name", f"repeats the variable {name!r}")
         seen_names.add(name)
         variables.append(
-            PromptVariable(name, validation.variable_values(variable.values, field=f"{field}.variables[{index}].values"))
+            PromptVariable(
+                name, validation.variable_values(variable.values, field=f"{field}.variables[{index}].values")
+            )
         )
     return NewJob(
         project=project,
@@ -319,7 +330,11 @@ def _slot_results(results) -> list[SlotResult]:
         outcome = result.WhichOneof("outcome")
         if outcome == "text":
             converted.append(
-                SlotResult(result.slot, text=_generated_text(result.text, f"{field}.text"), reject_duplicate=result.reject_duplicate)
+                SlotResult(
+                    result.slot,
+                    text=_generated_text(result.text, f"{field}.text"),
+                    reject_duplicate=result.reject_duplicate,
+                )
             )
         elif outcome == "failure":
             converted.append(SlotResult(result.slot, failure=_job_error(result.failure, field=f"{field}.failure")))
@@ -339,7 +354,7 @@ def _generated_text(text: job_store_pb2.GeneratedText, field: str) -> GeneratedT
         completion_tokens=validation.non_negative(text.completion_tokens, field=f"{field}.completion_tokens"),
         finish_reason=validation.short_string(text.finish_reason, field=f"{field}.finish_reason"),
         latency_us=latency.ToMicroseconds(),
-        generate_time=text.generate_time.ToDatetime(tzinfo=timezone.utc) if text.HasField("generate_time") else None,
+        generate_time=text.generate_time.ToDatetime(tzinfo=UTC) if text.HasField("generate_time") else None,
         variables=validation.variables_map(dict(text.variables), field=f"{field}.variables"),
     )
 
@@ -401,7 +416,8 @@ def _export_format(value: int) -> ExportFormat:
         name = task_pb2.ExportFormat.Name(value)
     except ValueError:
         raise InvalidArgument.field(
-            "format", f"{value} is not an ExportFormat; use EXPORT_FORMAT_CSV, EXPORT_FORMAT_JSON or EXPORT_FORMAT_JSONL"
+            "format",
+            f"{value} is not an ExportFormat; use EXPORT_FORMAT_CSV, EXPORT_FORMAT_JSON or EXPORT_FORMAT_JSONL",
         ) from None
     if value == task_pb2.EXPORT_FORMAT_UNSPECIFIED:
         return ExportFormat.CSV
@@ -543,4 +559,3 @@ def task_proto(task: Task) -> task_pb2.Task:
         create_time=_timestamp(task.create_time),
         etag=_etag(task.version),
     )
-

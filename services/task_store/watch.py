@@ -137,7 +137,9 @@ class JobEventHub:
             except psycopg.Error as error:
                 if self._closed.is_set():
                     return
-                log.warning("job event listener lost its connection; reconnecting", extra={"error": type(error).__name__})
+                log.warning(
+                    "job event listener lost its connection; reconnecting", extra={"error": type(error).__name__}
+                )
                 self._ring_all()
                 self._closed.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

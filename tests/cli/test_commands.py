@@ -278,7 +278,9 @@ def test_the_same_request_id_returns_the_same_job(cli, provider, unique):
     assert first["generation_job"]["name"] == second["generation_job"]["name"]
 
 
-def test_following_a_job_that_makes_no_progress_gives_up_after_the_stall_timeout(cli, worker, provider, fake_llm, unique):
+def test_following_a_job_that_makes_no_progress_gives_up_after_the_stall_timeout(
+    cli, worker, provider, fake_llm, unique
+):
     project = unique("cli-stall")
     cli("projects", "assign", project, provider, "--default").ok()
     fake_llm.configure(latency_ms=30_000)  # every call hangs: the job cannot move

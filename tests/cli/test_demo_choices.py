@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from synthtasks.v1 import provider_service_pb2 as pb
+
 from synthtasks_cli import demo, llm_servers
 from synthtasks_cli.errors import SetupError
 from synthtasks_cli.llm_servers import LlmServer
@@ -38,7 +38,9 @@ def test_without_cloud_credentials_the_local_llm_is_used_when_installed(monkeypa
 
 
 def test_without_cloud_credentials_or_llama_cpp_the_error_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(demo, "llama_cpp_ready", lambda: "llama-cpp-python is not installed; install it with `make demo`")
+    monkeypatch.setattr(
+        demo, "llama_cpp_ready", lambda: "llama-cpp-python is not installed; install it with `make demo`"
+    )
     with pytest.raises(SetupError, match="set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT.*make demo") as failure:
         demo.choose_llm(demo_args(), {})
     assert failure.value.exit_code == 2
@@ -61,7 +63,10 @@ def test_the_azure_provider_defaults_the_api_version():
         "azure-key",
     )
     assert provider.api_version == "2024-06-01"
-    assert demo.cloud_plan("azure", {**AZURE, "AZURE_OPENAI_API_VERSION": "2024-10-21"}).provider.api_version == "2024-10-21"
+    assert (
+        demo.cloud_plan("azure", {**AZURE, "AZURE_OPENAI_API_VERSION": "2024-10-21"}).provider.api_version
+        == "2024-10-21"
+    )
 
 
 def test_the_local_server_is_registered_as_one_request_at_a_time_and_one_choice_per_request():

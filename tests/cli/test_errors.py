@@ -167,4 +167,6 @@ def test_an_unreadable_tls_ca_file_is_one_line(tmp_path, monkeypatch):
     err = io.StringIO()
     code = run(["--tls-ca", str(tmp_path / "missing.pem"), "providers", "list"], stdout=io.StringIO(), stderr=err)
     assert code == 2
-    assert err.getvalue() == f"error: cannot read the TLS CA file {tmp_path / 'missing.pem'}: No such file or directory\n"
+    assert (
+        err.getvalue() == f"error: cannot read the TLS CA file {tmp_path / 'missing.pem'}: No such file or directory\n"
+    )

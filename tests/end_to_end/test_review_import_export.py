@@ -12,11 +12,11 @@ import json
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-
-from services.runtime.status import error_info_reason
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
+
+from services.runtime.status import error_info_reason
 from tests.jobs_harness import log_dir_for, started_workers
 
 TEXTS = 6
@@ -46,9 +46,11 @@ def test_generate_review_import_and_export_through_the_gateway(stack, generation
     parent = f"projects/{project}"
     generation.provider(project, "compatible")
     member = stack.clients(
-        stack.admin().tokens.CreateToken(
+        stack.admin()
+        .tokens.CreateToken(
             token_pb.CreateTokenRequest(token=token_pb.ApiToken(role=token_pb.TOKEN_ROLE_PROJECT, projects=[parent]))
-        ).secret
+        )
+        .secret
     )
 
     # Generate, and watch the job to its end.
@@ -81,14 +83,16 @@ def test_generate_review_import_and_export_through_the_gateway(stack, generation
         timeout=10,
     ).staged_texts
     assert sorted(t.name for t in staged) == sorted(streamed)
-    assert [t.create_time.ToNanoseconds() for t in staged] == sorted((t.create_time.ToNanoseconds() for t in staged), reverse=True)
+    assert [t.create_time.ToNanoseconds() for t in staged] == sorted(
+        (t.create_time.ToNanoseconds() for t in staged), reverse=True
+    )
     assert all(list(t.tags) == ["batch-1"] and t.lineage.generation_job == job.name for t in staged)
     assert sorted(t.lineage.variables["drug"] for t in staged) == sorted(DRUGS * 2)
 
     # Edit one text and its tags; the original stays beside it; a stale etag is refused.
     edited, discarded = staged[0], staged[1]
     change = task_pb.StagedText(
-        name=edited.name, etag=edited.etag, text="Edited, with a comma: and \"quotes\".", tags=["batch-1", "reviewed"]
+        name=edited.name, etag=edited.etag, text='Edited, with a comma: and "quotes".', tags=["batch-1", "reviewed"]
     )
     after_edit = member.tasks.UpdateStagedText(
         task_pb.UpdateStagedTextRequest(staged_text=change, update_mask=FieldMask(paths=["text", "tags"])), timeout=10
@@ -101,9 +105,13 @@ def test_generate_review_import_and_export_through_the_gateway(stack, generation
     assert raised.value.code() == grpc.StatusCode.ABORTED
 
     # Discard one, import the rest (every STAGED text of the job), twice.
-    member.tasks.DiscardStagedTexts(task_pb.DiscardStagedTextsRequest(parent=parent, names=[discarded.name]), timeout=10)
+    member.tasks.DiscardStagedTexts(
+        task_pb.DiscardStagedTextsRequest(parent=parent, names=[discarded.name]), timeout=10
+    )
     job_filter = task_pb.StagedTextFilter(generation_job=job.name, state=task_pb.STAGED_TEXT_STATE_STAGED)
-    imported = member.tasks.ImportStagedTexts(task_pb.ImportStagedTextsRequest(parent=parent, filter=job_filter), timeout=10)
+    imported = member.tasks.ImportStagedTexts(
+        task_pb.ImportStagedTextsRequest(parent=parent, filter=job_filter), timeout=10
+    )
     assert (imported.created_count, imported.already_imported_count) == (TEXTS - 1, 0)
     kept = [t.name for t in staged if t.name != discarded.name]
     again = member.tasks.ImportStagedTexts(task_pb.ImportStagedTextsRequest(parent=parent, names=kept), timeout=10)
@@ -118,7 +126,9 @@ def test_generate_review_import_and_export_through_the_gateway(stack, generation
     assert all("synthetic" in t.tags for t in tasks)
     stripped = task_pb.Task(name=by_source[edited.name].name, tags=["batch-1"])
     with pytest.raises(grpc.RpcError) as raised:
-        member.tasks.UpdateTask(task_pb.UpdateTaskRequest(task=stripped, update_mask=FieldMask(paths=["tags"])), timeout=10)
+        member.tasks.UpdateTask(
+            task_pb.UpdateTaskRequest(task=stripped, update_mask=FieldMask(paths=["tags"])), timeout=10
+        )
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_info_reason(raised.value) == "SYNTHETIC_TAG_REQUIRED"
 

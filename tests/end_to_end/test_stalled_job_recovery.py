@@ -11,11 +11,11 @@ import uuid
 import pytest
 import redis
 from prometheus_client import REGISTRY
-
-from services.runtime.channels import internal_channel
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as gen_pb
+
+from services.runtime.channels import internal_channel
 from tests.jobs_harness import Generation, log_dir_for, started_workers
 from tests.stack import running_stack
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
+
 from tests.stack import Clients
 
 PROJECT = "authz-project"
@@ -41,33 +41,109 @@ def _stream(service: str, method: str, request) -> Callable[[Clients], object]:
 
 
 RPCS = [
-    Rpc("CreateProvider", _unary("providers", "CreateProvider", pb.CreateProviderRequest(provider=pb.Provider())), True),
+    Rpc(
+        "CreateProvider", _unary("providers", "CreateProvider", pb.CreateProviderRequest(provider=pb.Provider())), True
+    ),
     Rpc("GetProvider", _unary("providers", "GetProvider", pb.GetProviderRequest(name="providers/nope")), True),
     Rpc("ListProviders", _unary("providers", "ListProviders", pb.ListProvidersRequest()), True),
-    Rpc("UpdateProvider", _unary("providers", "UpdateProvider", pb.UpdateProviderRequest(provider=pb.Provider(name="providers/nope"))), True),
+    Rpc(
+        "UpdateProvider",
+        _unary("providers", "UpdateProvider", pb.UpdateProviderRequest(provider=pb.Provider(name="providers/nope"))),
+        True,
+    ),
     Rpc("DeleteProvider", _unary("providers", "DeleteProvider", pb.DeleteProviderRequest(name="providers/nope")), True),
-    Rpc("ValidateProvider", _unary("providers", "ValidateProvider", pb.ValidateProviderRequest(name="providers/nope")), True),
-    Rpc("TestProviderConnection", _unary("providers", "TestProviderConnection", pb.TestProviderConnectionRequest(provider=pb.Provider())), True),
-    Rpc("AssignProvider", _unary("providers", "AssignProvider", pb.AssignProviderRequest(project=P, provider="providers/nope")), True),
-    Rpc("UnassignProvider", _unary("providers", "UnassignProvider", pb.UnassignProviderRequest(project=P, provider="providers/nope")), True),
-    Rpc("ListProjectProviders", _unary("providers", "ListProjectProviders", pb.ListProjectProvidersRequest(project=P)), False),
+    Rpc(
+        "ValidateProvider",
+        _unary("providers", "ValidateProvider", pb.ValidateProviderRequest(name="providers/nope")),
+        True,
+    ),
+    Rpc(
+        "TestProviderConnection",
+        _unary("providers", "TestProviderConnection", pb.TestProviderConnectionRequest(provider=pb.Provider())),
+        True,
+    ),
+    Rpc(
+        "AssignProvider",
+        _unary("providers", "AssignProvider", pb.AssignProviderRequest(project=P, provider="providers/nope")),
+        True,
+    ),
+    Rpc(
+        "UnassignProvider",
+        _unary("providers", "UnassignProvider", pb.UnassignProviderRequest(project=P, provider="providers/nope")),
+        True,
+    ),
+    Rpc(
+        "ListProjectProviders",
+        _unary("providers", "ListProjectProviders", pb.ListProjectProvidersRequest(project=P)),
+        False,
+    ),
     Rpc("CreateToken", _unary("tokens", "CreateToken", token_pb.CreateTokenRequest(token=token_pb.ApiToken())), True),
     Rpc("ListTokens", _unary("tokens", "ListTokens", token_pb.ListTokensRequest()), True),
-    Rpc("DeleteToken", _unary("tokens", "DeleteToken", token_pb.DeleteTokenRequest(name="tokens/0000000000000000")), True),
-    Rpc("CreateGenerationJob", _unary("generation", "CreateGenerationJob", gen_pb.CreateGenerationJobRequest(parent=P)), False),
-    Rpc("GetGenerationJob", _unary("generation", "GetGenerationJob", gen_pb.GetGenerationJobRequest(name=f"{P}/generationJobs/nope")), False),
-    Rpc("ListGenerationJobs", _unary("generation", "ListGenerationJobs", gen_pb.ListGenerationJobsRequest(parent=P)), False),
-    Rpc("WatchGenerationJob", _stream("generation", "WatchGenerationJob", gen_pb.WatchGenerationJobRequest(name=f"{P}/generationJobs/nope")), False),
-    Rpc("CancelGenerationJob", _unary("generation", "CancelGenerationJob", gen_pb.CancelGenerationJobRequest(name=f"{P}/generationJobs/nope")), False),
+    Rpc(
+        "DeleteToken",
+        _unary("tokens", "DeleteToken", token_pb.DeleteTokenRequest(name="tokens/0000000000000000")),
+        True,
+    ),
+    Rpc(
+        "CreateGenerationJob",
+        _unary("generation", "CreateGenerationJob", gen_pb.CreateGenerationJobRequest(parent=P)),
+        False,
+    ),
+    Rpc(
+        "GetGenerationJob",
+        _unary("generation", "GetGenerationJob", gen_pb.GetGenerationJobRequest(name=f"{P}/generationJobs/nope")),
+        False,
+    ),
+    Rpc(
+        "ListGenerationJobs",
+        _unary("generation", "ListGenerationJobs", gen_pb.ListGenerationJobsRequest(parent=P)),
+        False,
+    ),
+    Rpc(
+        "WatchGenerationJob",
+        _stream("generation", "WatchGenerationJob", gen_pb.WatchGenerationJobRequest(name=f"{P}/generationJobs/nope")),
+        False,
+    ),
+    Rpc(
+        "CancelGenerationJob",
+        _unary("generation", "CancelGenerationJob", gen_pb.CancelGenerationJobRequest(name=f"{P}/generationJobs/nope")),
+        False,
+    ),
     Rpc("ListStagedTexts", _unary("tasks", "ListStagedTexts", task_pb.ListStagedTextsRequest(parent=P)), False),
-    Rpc("GetStagedText", _unary("tasks", "GetStagedText", task_pb.GetStagedTextRequest(name=f"{P}/stagedTexts/nope")), False),
-    Rpc("UpdateStagedText", _unary("tasks", "UpdateStagedText", task_pb.UpdateStagedTextRequest(staged_text=task_pb.StagedText(name=f"{P}/stagedTexts/nope"))), False),
-    Rpc("DiscardStagedTexts", _unary("tasks", "DiscardStagedTexts", task_pb.DiscardStagedTextsRequest(parent=P)), False),
-    Rpc("RestoreStagedTexts", _unary("tasks", "RestoreStagedTexts", task_pb.RestoreStagedTextsRequest(parent=P)), False),
-    Rpc("ImportStagedTexts", _unary("tasks", "ImportStagedTexts", task_pb.ImportStagedTextsRequest(parent=P, names=[f"{P}/stagedTexts/nope"])), False),
+    Rpc(
+        "GetStagedText",
+        _unary("tasks", "GetStagedText", task_pb.GetStagedTextRequest(name=f"{P}/stagedTexts/nope")),
+        False,
+    ),
+    Rpc(
+        "UpdateStagedText",
+        _unary(
+            "tasks",
+            "UpdateStagedText",
+            task_pb.UpdateStagedTextRequest(staged_text=task_pb.StagedText(name=f"{P}/stagedTexts/nope")),
+        ),
+        False,
+    ),
+    Rpc(
+        "DiscardStagedTexts", _unary("tasks", "DiscardStagedTexts", task_pb.DiscardStagedTextsRequest(parent=P)), False
+    ),
+    Rpc(
+        "RestoreStagedTexts", _unary("tasks", "RestoreStagedTexts", task_pb.RestoreStagedTextsRequest(parent=P)), False
+    ),
+    Rpc(
+        "ImportStagedTexts",
+        _unary(
+            "tasks", "ImportStagedTexts", task_pb.ImportStagedTextsRequest(parent=P, names=[f"{P}/stagedTexts/nope"])
+        ),
+        False,
+    ),
     Rpc("ListTasks", _unary("tasks", "ListTasks", task_pb.ListTasksRequest(parent=P)), False),
     Rpc("GetTask", _unary("tasks", "GetTask", task_pb.GetTaskRequest(name=f"{P}/tasks/nope")), False),
-    Rpc("UpdateTask", _unary("tasks", "UpdateTask", task_pb.UpdateTaskRequest(task=task_pb.Task(name=f"{P}/tasks/nope"))), False),
+    Rpc(
+        "UpdateTask",
+        _unary("tasks", "UpdateTask", task_pb.UpdateTaskRequest(task=task_pb.Task(name=f"{P}/tasks/nope"))),
+        False,
+    ),
     Rpc("ExportStagedTexts", _stream("tasks", "ExportStagedTexts", task_pb.ExportStagedTextsRequest(parent=P)), False),
 ]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import grpc
 import pytest
 import redis
+from synthtasks.v1 import generation_service_pb2 as gen_pb
+from synthtasks.v1 import token_service_pb2 as token_pb
 
 from services.generator_worker.messages import QUEUE_NAME
 from services.runtime.status import error_info_reason, field_violations
-from synthtasks.v1 import generation_service_pb2 as gen_pb
-from synthtasks.v1 import token_service_pb2 as token_pb
 
 VARIABLE = gen_pb.PromptVariable
 
@@ -68,12 +68,18 @@ BAD_JOBS = [
     ),
     (
         "variable not in the prompt",
-        {"prompt": "About {drug}.", "variables": [VARIABLE(name="drug", values=["a"]), VARIABLE(name="dose", values=["1"])]},
+        {
+            "prompt": "About {drug}.",
+            "variables": [VARIABLE(name="drug", values=["a"]), VARIABLE(name="dose", values=["1"])],
+        },
         "generation_job.variables[1].name",
     ),
     (
         "variable declared twice",
-        {"prompt": "About {drug}.", "variables": [VARIABLE(name="drug", values=["a"]), VARIABLE(name="drug", values=["b"])]},
+        {
+            "prompt": "About {drug}.",
+            "variables": [VARIABLE(name="drug", values=["a"]), VARIABLE(name="drug", values=["b"])],
+        },
         "generation_job.variables[1].name",
     ),
     ("empty tag", {"tags": [""]}, "generation_job.tags[0]"),
@@ -132,9 +138,15 @@ def test_the_same_request_id_returns_the_same_job_and_enqueues_once(stack, gener
 
 
 def test_a_project_token_cannot_start_a_job_in_another_project(stack, generation, project):
-    secret = stack.admin().tokens.CreateToken(
-        token_pb.CreateTokenRequest(token=token_pb.ApiToken(role=token_pb.TOKEN_ROLE_PROJECT, projects=["projects/elsewhere"]))
-    ).secret
+    secret = (
+        stack.admin()
+        .tokens.CreateToken(
+            token_pb.CreateTokenRequest(
+                token=token_pb.ApiToken(role=token_pb.TOKEN_ROLE_PROJECT, projects=["projects/elsewhere"])
+            )
+        )
+        .secret
+    )
     request = gen_pb.CreateGenerationJobRequest(
         parent=f"projects/{project}", generation_job=gen_pb.GenerationJob(prompt="x", text_count=1)
     )

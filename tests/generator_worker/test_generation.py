@@ -9,6 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 from google.protobuf import field_mask_pb2
+from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
+from synthtasks.internal.v1 import job_store_service_pb2_grpc
+from synthtasks.v1 import generation_service_pb2 as gen_pb
+from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.generator_worker.config import Settings
 from services.generator_worker.context import WorkerContext
@@ -16,10 +20,6 @@ from services.generator_worker.generation import fill_slot_range
 from services.generator_worker.job_signals import mark_job_stopped
 from services.generator_worker.messages import SlotRange
 from services.runtime.channels import internal_channel
-from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
-from synthtasks.internal.v1 import job_store_service_pb2_grpc
-from synthtasks.v1 import generation_service_pb2 as gen_pb
-from synthtasks.v1 import provider_service_pb2 as pb
 from tests.jobs_harness import Generation
 from tests.leak_watch import new_key
 

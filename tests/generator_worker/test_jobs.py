@@ -10,9 +10,9 @@ import time
 import urllib.request
 
 import pytest
+from synthtasks.v1 import generation_service_pb2 as gen_pb
 
 from services.runtime.metrics import GRPC_REQUESTS
-from synthtasks.v1 import generation_service_pb2 as gen_pb
 from tests.jobs_harness import Generation, log_dir_for, started_workers
 from tests.leak_watch import new_key
 

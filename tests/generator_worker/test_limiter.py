@@ -150,7 +150,9 @@ def test_a_rate_limited_caller_sleeps_until_the_window_frees(
     assert 0.4 <= waited < 0.8
 
 
-def test_a_pause_holds_back_every_process_until_it_ends(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
+def test_a_pause_holds_back_every_process_until_it_ends(
+    infra: Infrastructure, redis_namespace: str, scope: str
+) -> None:
     async def scenario(limiter: SharedLimiter, client) -> tuple[float, float]:
         # Another process's limiter, as another worker would see the pause.
         other = SharedLimiter(client, redis_namespace)

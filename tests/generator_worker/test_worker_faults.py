@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from synthtasks.v1 import generation_service_pb2 as gen_pb
+
 from tests.jobs_harness import Generation, log_dir_for, started_workers
 
 

@@ -8,9 +8,9 @@ import time
 import urllib.request
 
 import pytest
+from synthtasks.v1 import generation_service_pb2 as gen_pb
 
 from services.generator_worker.__main__ import dramatiq_arguments
-from synthtasks.v1 import generation_service_pb2 as gen_pb
 from tests.jobs_harness import Generation, log_dir_for, started_workers
 
 

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.provider_access import FailureKind, ProviderEndpoint, async_client, classify
-from synthtasks.v1 import provider_service_pb2 as pb
 from tests.fakes.openai_server import FakeConfig, FakeOpenAIServer
 from tests.leak_watch import new_key
 
@@ -33,7 +33,9 @@ def provider(fake: FakeOpenAIServer) -> FakeOpenAIServer:
 
 def _endpoint(base_url: str, *, kind: int = pb.PROVIDER_KIND_OPENAI, key: str = KEY) -> ProviderEndpoint:
     if kind == pb.PROVIDER_KIND_AZURE_OPENAI:
-        return ProviderEndpoint(kind, endpoint=base_url, deployment="gpt4o-deploy", api_version="2024-06-01", api_key=key)
+        return ProviderEndpoint(
+            kind, endpoint=base_url, deployment="gpt4o-deploy", api_version="2024-06-01", api_key=key
+        )
     return ProviderEndpoint(kind, endpoint=base_url + "/v1", model="gpt-4o-mini", api_key=key)
 
 

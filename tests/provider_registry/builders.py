@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 from synthtasks.v1 import provider_service_pb2 as pb
-from tests.fakes.openai_server import FakeOpenAIServer
 
+from tests.fakes.openai_server import FakeOpenAIServer
 
 
 def unique(prefix: str) -> str:

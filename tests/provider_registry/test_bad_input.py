@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.runtime.status import error_info_reason, field_violations
-from synthtasks.v1 import provider_service_pb2 as pb
 from tests.leak_watch import new_key
 from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider, unique
 
@@ -22,7 +22,6 @@ def rejected(call) -> grpc.RpcError:
     return raised.value
 
 
-
 BAD_PROVIDERS = [
     ("empty display name", lambda p: setattr(p, "display_name", "  "), "provider.display_name"),
     ("overlong display name", lambda p: setattr(p, "display_name", "x" * 101), "provider.display_name"),
@@ -31,10 +30,26 @@ BAD_PROVIDERS = [
     ("unspecified kind", lambda p: setattr(p, "kind", pb.PROVIDER_KIND_UNSPECIFIED), "provider.kind"),
     ("endpoint is not a URL", lambda p: setattr(p, "endpoint", "not a url"), "provider.endpoint"),
     ("endpoint with a bad scheme", lambda p: setattr(p, "endpoint", "ftp://example.test/v1"), "provider.endpoint"),
-    ("negative requests per minute", lambda p: setattr(p.limits, "requests_per_minute", -1), "provider.limits.requests_per_minute"),
-    ("absurd tokens per minute", lambda p: setattr(p.limits, "tokens_per_minute", 2_000_000_000), "provider.limits.tokens_per_minute"),
-    ("negative concurrency", lambda p: setattr(p.limits, "max_concurrent_requests", -5), "provider.limits.max_concurrent_requests"),
-    ("too many choices per request", lambda p: setattr(p, "max_choices_per_request", 1000), "provider.max_choices_per_request"),
+    (
+        "negative requests per minute",
+        lambda p: setattr(p.limits, "requests_per_minute", -1),
+        "provider.limits.requests_per_minute",
+    ),
+    (
+        "absurd tokens per minute",
+        lambda p: setattr(p.limits, "tokens_per_minute", 2_000_000_000),
+        "provider.limits.tokens_per_minute",
+    ),
+    (
+        "negative concurrency",
+        lambda p: setattr(p.limits, "max_concurrent_requests", -5),
+        "provider.limits.max_concurrent_requests",
+    ),
+    (
+        "too many choices per request",
+        lambda p: setattr(p, "max_choices_per_request", 1000),
+        "provider.max_choices_per_request",
+    ),
     ("missing key", lambda p: setattr(p, "api_key", ""), "provider.api_key"),
     ("missing model", lambda p: setattr(p, "model", ""), "provider.model"),
     ("deployment on a non-Azure provider", lambda p: setattr(p, "deployment", "d1"), "provider.deployment"),
@@ -87,7 +102,9 @@ def test_a_duplicate_display_name_is_refused_whatever_its_case(stack, fake_llm):
     admin.providers.CreateProvider(pb.CreateProviderRequest(provider=compatible_provider(fake_llm, display_name=name)))
     before = provider_count(admin)
     error = rejected(
-        lambda: admin.providers.CreateProvider(pb.CreateProviderRequest(provider=compatible_provider(fake_llm, display_name=name.upper())))
+        lambda: admin.providers.CreateProvider(
+            pb.CreateProviderRequest(provider=compatible_provider(fake_llm, display_name=name.upper()))
+        )
     )
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     assert error_info_reason(error) == "DISPLAY_NAME_TAKEN"
@@ -114,11 +131,15 @@ def test_a_malformed_provider_name_is_invalid_and_an_unknown_one_is_not_found(st
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
-@pytest.mark.parametrize("project", ["", "projects/", "projects/UPPER", "projects/-dash-first", "projects/" + "a" * 64, "teams/x"])
+@pytest.mark.parametrize(
+    "project", ["", "projects/", "projects/UPPER", "projects/-dash-first", "projects/" + "a" * 64, "teams/x"]
+)
 def test_assigning_to_an_invalid_project_id_is_refused_and_nothing_is_written(stack, fake_llm, project):
     admin = stack.admin()
     provider = admin.providers.CreateProvider(pb.CreateProviderRequest(provider=compatible_provider(fake_llm))).provider
-    error = rejected(lambda: admin.providers.AssignProvider(pb.AssignProviderRequest(project=project, provider=provider.name)))
+    error = rejected(
+        lambda: admin.providers.AssignProvider(pb.AssignProviderRequest(project=project, provider=provider.name))
+    )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "project" in [f for f, _ in field_violations(error)]
     admin.providers.DeleteProvider(pb.DeleteProviderRequest(name=provider.name))  # not assigned: no force needed

@@ -12,14 +12,14 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from google.protobuf.field_mask_pb2 import FieldMask
+from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
+from synthtasks.internal.v1 import credential_service_pb2_grpc
+from synthtasks.v1 import provider_service_pb2 as pb
+from synthtasks.v1 import provider_service_pb2_grpc
 
 from services.provider_registry.config import Settings as RegistrySettings
 from services.provider_registry.server import build_server as build_registry_server
-from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
-from synthtasks.internal.v1 import credential_service_pb2_grpc
 from services.runtime.channels import internal_channel
-from synthtasks.v1 import provider_service_pb2 as pb
-from synthtasks.v1 import provider_service_pb2_grpc
 from tests.leak_watch import new_key
 from tests.provider_registry.builders import azure_provider, openai_provider
 
@@ -47,12 +47,18 @@ def test_the_plaintext_key_is_nowhere_but_in_the_workers_credential(stack, fake_
     fake_llm.configure(api_keys={key})
     admin = stack.admin()
     responses = []
-    created = admin.providers.CreateProvider(pb.CreateProviderRequest(provider=openai_provider(fake_llm, key), validate_first=True))
+    created = admin.providers.CreateProvider(
+        pb.CreateProviderRequest(provider=openai_provider(fake_llm, key), validate_first=True)
+    )
     responses.append(created)
     responses.append(admin.providers.GetProvider(pb.GetProviderRequest(name=created.provider.name)))
     responses.append(admin.providers.ListProviders(pb.ListProvidersRequest(page_size=1000)))
     responses.append(admin.providers.ValidateProvider(pb.ValidateProviderRequest(name=created.provider.name)))
-    responses.append(admin.providers.TestProviderConnection(pb.TestProviderConnectionRequest(provider=openai_provider(fake_llm, key))))
+    responses.append(
+        admin.providers.TestProviderConnection(
+            pb.TestProviderConnectionRequest(provider=openai_provider(fake_llm, key))
+        )
+    )
 
     for response in responses:
         assert key not in str(response)
@@ -66,13 +72,17 @@ def test_a_provider_that_echoes_a_wrong_key_in_its_error_does_not_get_it_through
     fake_llm.configure(api_keys={new_key()}, echo_key_in_errors=True)
     wrong = new_key()
     admin = stack.admin()
-    provider = admin.providers.CreateProvider(pb.CreateProviderRequest(provider=openai_provider(fake_llm, wrong))).provider
+    provider = admin.providers.CreateProvider(
+        pb.CreateProviderRequest(provider=openai_provider(fake_llm, wrong))
+    ).provider
     result = admin.providers.ValidateProvider(pb.ValidateProviderRequest(name=provider.name))
     assert result.result.state == pb.VALIDATION_STATE_INVALID_KEY
     assert wrong not in str(result)
     assert "[redacted]" in result.result.message
     with pytest.raises(Exception) as raised:
-        admin.providers.CreateProvider(pb.CreateProviderRequest(provider=openai_provider(fake_llm, wrong), validate_first=True))
+        admin.providers.CreateProvider(
+            pb.CreateProviderRequest(provider=openai_provider(fake_llm, wrong), validate_first=True)
+        )
     assert wrong not in raised.value.details()
     assert wrong not in database_dump(stack.registry_settings.database_url)
     assert wrong not in suite_log.text()
@@ -85,8 +95,13 @@ def test_rotating_the_provider_key_keeps_it_usable(stack, fake_llm):
     provider = admin.providers.CreateProvider(pb.CreateProviderRequest(provider=azure_provider(fake_llm, old))).provider
     fake_llm.configure(api_keys={new})
     provider.api_key = new
-    admin.providers.UpdateProvider(pb.UpdateProviderRequest(provider=provider, update_mask=FieldMask(paths=["api_key"])))
-    assert admin.providers.ValidateProvider(pb.ValidateProviderRequest(name=provider.name)).result.state == pb.VALIDATION_STATE_VALID
+    admin.providers.UpdateProvider(
+        pb.UpdateProviderRequest(provider=provider, update_mask=FieldMask(paths=["api_key"]))
+    )
+    assert (
+        admin.providers.ValidateProvider(pb.ValidateProviderRequest(name=provider.name)).result.state
+        == pb.VALIDATION_STATE_VALID
+    )
     assert credential(stack, provider.name).api_key == new
     assert old not in database_dump(stack.registry_settings.database_url)
 
@@ -101,14 +116,18 @@ def test_rotating_the_master_key_re_encrypts_every_row_and_keeps_providers_usabl
     )
 
     def serving(master_keys: str):
-        return build_registry_server(RegistrySettings(**{**base.model_dump(), "master_keys": master_keys}), "127.0.0.1:0")
+        return build_registry_server(
+            RegistrySettings(**{**base.model_dump(), "master_keys": master_keys}), "127.0.0.1:0"
+        )
 
     server = serving(old_master)
     try:
         with internal_channel(f"127.0.0.1:{server.port}", base) as channel:
-            created = provider_service_pb2_grpc.ProviderServiceStub(channel).CreateProvider(
-                pb.CreateProviderRequest(provider=openai_provider(fake_llm, key))
-            ).provider
+            created = (
+                provider_service_pb2_grpc.ProviderServiceStub(channel)
+                .CreateProvider(pb.CreateProviderRequest(provider=openai_provider(fake_llm, key)))
+                .provider
+            )
     finally:
         server.stop(0)
 
@@ -121,7 +140,11 @@ def test_rotating_the_master_key_re_encrypts_every_row_and_keeps_providers_usabl
     }
     done = subprocess.run(
         [sys.executable, "-m", "services.provider_registry", "rotate-master-key"],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"re_encrypted": 1}
     assert old_master not in done.stdout + done.stderr and key not in done.stdout + done.stderr

@@ -5,10 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-
-from services.runtime.status import error_info_reason
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import token_service_pb2 as token_pb
+
+from services.runtime.status import error_info_reason
 from tests.leak_watch import new_key
 from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider, unique
 
@@ -21,7 +21,10 @@ def test_providers_of_all_three_kinds_are_created_and_read_back_without_their_ke
     admin = stack.admin()
     key = "sk-proj-abcdefghijklmnop9f2c"
     made = [
-        create(admin, openai_provider(fake_llm, key, organization="org-42", limits=pb.ProviderLimits(requests_per_minute=600))),
+        create(
+            admin,
+            openai_provider(fake_llm, key, organization="org-42", limits=pb.ProviderLimits(requests_per_minute=600)),
+        ),
         create(admin, azure_provider(fake_llm, key)),
         create(admin, compatible_provider(fake_llm)),
     ]
@@ -76,7 +79,8 @@ def test_updating_rotates_the_key_renames_and_changes_limits(stack, fake_llm):
     provider.limits.max_concurrent_requests = 12
     updated = admin.providers.UpdateProvider(
         pb.UpdateProviderRequest(
-            provider=provider, update_mask=FieldMask(paths=["api_key", "display_name", "limits.max_concurrent_requests"])
+            provider=provider,
+            update_mask=FieldMask(paths=["api_key", "display_name", "limits.max_concurrent_requests"]),
         )
     ).provider
     assert updated.key_hint == f"sk-…{new[-4:]}"
@@ -93,10 +97,14 @@ def test_an_update_with_a_stale_etag_is_aborted(stack, fake_llm):
     admin = stack.admin()
     provider = create(admin, compatible_provider(fake_llm))
     first = pb.Provider(name=provider.name, etag=provider.etag, display_name=unique("First"))
-    admin.providers.UpdateProvider(pb.UpdateProviderRequest(provider=first, update_mask=FieldMask(paths=["display_name"])))
+    admin.providers.UpdateProvider(
+        pb.UpdateProviderRequest(provider=first, update_mask=FieldMask(paths=["display_name"]))
+    )
     second = pb.Provider(name=provider.name, etag=provider.etag, display_name=unique("Second"))
     with pytest.raises(grpc.RpcError) as raised:
-        admin.providers.UpdateProvider(pb.UpdateProviderRequest(provider=second, update_mask=FieldMask(paths=["display_name"])))
+        admin.providers.UpdateProvider(
+            pb.UpdateProviderRequest(provider=second, update_mask=FieldMask(paths=["display_name"]))
+        )
     assert raised.value.code() == grpc.StatusCode.ABORTED
 
 
@@ -105,7 +113,9 @@ def test_the_kind_of_a_provider_cannot_be_changed(stack, fake_llm):
     provider = create(admin, compatible_provider(fake_llm))
     provider.kind = pb.PROVIDER_KIND_OPENAI
     with pytest.raises(grpc.RpcError) as raised:
-        admin.providers.UpdateProvider(pb.UpdateProviderRequest(provider=provider, update_mask=FieldMask(paths=["kind"])))
+        admin.providers.UpdateProvider(
+            pb.UpdateProviderRequest(provider=provider, update_mask=FieldMask(paths=["kind"]))
+        )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "update_mask" in raised.value.details()
 
@@ -163,7 +173,9 @@ def test_tokens_are_shown_once_and_then_only_by_prefix(stack):
     admin = stack.admin()
     created = admin.tokens.CreateToken(
         token_pb.CreateTokenRequest(
-            token=token_pb.ApiToken(role=token_pb.TOKEN_ROLE_PROJECT, projects=["projects/a", "projects/b"], display_name="ci")
+            token=token_pb.ApiToken(
+                role=token_pb.TOKEN_ROLE_PROJECT, projects=["projects/a", "projects/b"], display_name="ci"
+            )
         )
     )
     assert created.secret.startswith("st_") and len(created.secret) > 40
@@ -177,12 +189,18 @@ def test_tokens_are_shown_once_and_then_only_by_prefix(stack):
 def test_a_deleted_token_stops_working(stack):
     admin = stack.admin()
     created = admin.tokens.CreateToken(
-        token_pb.CreateTokenRequest(token=token_pb.ApiToken(role=token_pb.TOKEN_ROLE_PROJECT, projects=["projects/gone"]))
+        token_pb.CreateTokenRequest(
+            token=token_pb.ApiToken(role=token_pb.TOKEN_ROLE_PROJECT, projects=["projects/gone"])
+        )
     )
-    stack.clients(created.secret).providers.ListProjectProviders(pb.ListProjectProvidersRequest(project="projects/gone"))
+    stack.clients(created.secret).providers.ListProjectProviders(
+        pb.ListProjectProvidersRequest(project="projects/gone")
+    )
     admin.tokens.DeleteToken(token_pb.DeleteTokenRequest(name=created.token.name))
     # The gateway caches identities briefly; a fresh gateway would see the revocation at once.
-    assert created.token.name not in {t.name for t in admin.tokens.ListTokens(token_pb.ListTokensRequest(page_size=1000)).tokens}
+    assert created.token.name not in {
+        t.name for t in admin.tokens.ListTokens(token_pb.ListTokensRequest(page_size=1000)).tokens
+    }
 
 
 def test_the_request_timeout_and_choices_per_request_can_be_changed(stack, fake_llm):
@@ -191,7 +209,9 @@ def test_the_request_timeout_and_choices_per_request_can_be_changed(stack, fake_
     provider.request_timeout.FromSeconds(45)
     provider.max_choices_per_request = 4
     updated = admin.providers.UpdateProvider(
-        pb.UpdateProviderRequest(provider=provider, update_mask=FieldMask(paths=["request_timeout", "max_choices_per_request"]))
+        pb.UpdateProviderRequest(
+            provider=provider, update_mask=FieldMask(paths=["request_timeout", "max_choices_per_request"])
+        )
     ).provider
     assert updated.request_timeout.seconds == 45
     assert updated.max_choices_per_request == 4

@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from synthtasks.v1 import provider_service_pb2 as pb
+
 from tests.leak_watch import new_key
 from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider
 

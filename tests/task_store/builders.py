@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import grpc
 import psycopg
 import pytest
-
-from services.runtime.status import error_info_reason, field_violations
 from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
 from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from synthtasks.v1 import task_service_pb2 as task_pb2
+
+from services.runtime.status import error_info_reason, field_violations
 
 PROVIDER = "providers/openai-main"
 
@@ -36,7 +36,9 @@ def text(slot: int, body: str, *, reject_duplicate: bool = False, **fields) -> j
     )
 
 
-def failure(slot: int, reason: int = generation_pb2.FAILURE_REASON_TIMEOUT, message: str = "timed out") -> job_store_pb2.SlotResult:
+def failure(
+    slot: int, reason: int = generation_pb2.FAILURE_REASON_TIMEOUT, message: str = "timed out"
+) -> job_store_pb2.SlotResult:
     return job_store_pb2.SlotResult(slot=slot, failure=generation_pb2.JobError(reason=reason, message=message))
 
 
@@ -57,7 +59,9 @@ def list_all_texts(tasks, project: str, **filter_fields) -> list[task_pb2.Staged
     while True:
         reply = tasks.ListStagedTexts(
             task_pb2.ListStagedTextsRequest(
-                parent=f"projects/{project}", page_size=100, page_token=token,
+                parent=f"projects/{project}",
+                page_size=100,
+                page_token=token,
                 filter=task_pb2.StagedTextFilter(**filter_fields),
             )
         )

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import grpc
 import psycopg
 import pytest
+from synthtasks.internal.v1 import job_store_service_pb2_grpc
+from synthtasks.v1 import generation_service_pb2_grpc, task_service_pb2_grpc
 
 from services.runtime.channels import internal_channel
 from services.runtime.server import BuiltServer
 from services.task_store.config import Settings
 from services.task_store.server import build_server
-from synthtasks.internal.v1 import job_store_service_pb2_grpc
-from synthtasks.v1 import generation_service_pb2_grpc, task_service_pb2_grpc
 
 
 @pytest.fixture(scope="package")

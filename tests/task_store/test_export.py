@@ -10,9 +10,9 @@ from datetime import datetime
 
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
+from synthtasks.v1 import task_service_pb2 as task_pb2
 
 from services.task_store.export import CHUNK_SIZE, CSV_COLUMNS
-from synthtasks.v1 import task_service_pb2 as task_pb2
 from tests.task_store.builders import append, create_job, export_bytes, fails_with, list_all_texts, text
 
 NASTY_TEXTS = [
@@ -22,7 +22,7 @@ NASTY_TEXTS = [
     "Emoji 👩‍🔬🎉 and a flag 🇩🇪",
     "مرحبا بالعالم، هذا نص عربي",
     "שלום עולם, זה טקסט בעברית",
-    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    '=HYPERLINK("http://evil.example","click")',
     "+49 30 1234567",
     "-5 degrees tonight",
     "@channel look at this",
@@ -48,8 +48,15 @@ def stage_nasty_texts(jobs, tasks, project) -> list[task_pb2.StagedText]:
         jobs,
         job.name,
         *(
-            text(slot, body, model="m-1", prompt_tokens=slot, completion_tokens=2 * slot, finish_reason="stop",
-                 variables={"city": "Zürich", "quote": 'x"y'})
+            text(
+                slot,
+                body,
+                model="m-1",
+                prompt_tokens=slot,
+                completion_tokens=2 * slot,
+                finish_reason="stop",
+                variables={"city": "Zürich", "quote": 'x"y'},
+            )
             for slot, body in enumerate(NASTY_TEXTS)
         ),
     )
@@ -104,7 +111,10 @@ def test_csv_cells_that_start_like_formulas_get_an_apostrophe(jobs, tasks, proje
     _, data = export_bytes(tasks, project)
 
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-    assert [(r["text"], r["title"], r["tags"]) for r in rows] == [("'=1+1", "'=1+1", "'=cmd"), ("safe = fine", "safe = fine", "'=cmd")]
+    assert [(r["text"], r["title"], r["tags"]) for r in rows] == [
+        ("'=1+1", "'=1+1", "'=cmd"),
+        ("safe = fine", "safe = fine", "'=cmd"),
+    ]
 
 
 def test_csv_records_end_with_crlf_and_keep_line_breaks_inside_quotes(jobs, tasks, project):
@@ -153,7 +163,11 @@ def test_export_follows_the_filter_and_exports_edits(jobs, tasks, project):
     _, data = export_bytes(tasks, project, task_pb2.EXPORT_FORMAT_JSONL, tag="picked")
 
     (exported,) = [json.loads(line) for line in data.decode().splitlines()]
-    assert (exported["text"], exported["meta"]["original_text"], exported["tags"]) == ("first, edited", "first", ["picked"])
+    assert (exported["text"], exported["meta"]["original_text"], exported["tags"]) == (
+        "first, edited",
+        "first",
+        ["picked"],
+    )
 
 
 def test_a_large_export_streams_in_chunks(jobs, tasks, project):

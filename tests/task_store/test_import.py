@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
-
 from synthtasks.v1 import task_service_pb2 as task_pb2
+
 from tests.task_store.builders import fails_with, list_all_texts, row_counts, staged_job
 
 IMPORTED = task_pb2.STAGED_TEXT_STATE_IMPORTED
@@ -31,7 +31,9 @@ def test_importing_by_names_creates_tasks_with_the_text_tags_plus_synthetic(jobs
     texts = {t.text: t for t in list_all_texts(tasks, project)}
 
     reply = tasks.ImportStagedTexts(
-        task_pb2.ImportStagedTextsRequest(parent=f"projects/{project}", names=[texts["Alpha"].name, texts["Gamma"].name])
+        task_pb2.ImportStagedTextsRequest(
+            parent=f"projects/{project}", names=[texts["Alpha"].name, texts["Gamma"].name]
+        )
     )
 
     assert (reply.created_count, reply.already_imported_count) == (2, 0)
@@ -69,7 +71,9 @@ def test_importing_twice_creates_each_task_once(jobs, tasks, project):
     first = import_job(tasks, project, job)
     second = import_job(tasks, project, job)
     by_name = tasks.ImportStagedTexts(
-        task_pb2.ImportStagedTextsRequest(parent=f"projects/{project}", names=[t.name for t in list_all_texts(tasks, project)])
+        task_pb2.ImportStagedTextsRequest(
+            parent=f"projects/{project}", names=[t.name for t in list_all_texts(tasks, project)]
+        )
     )
 
     assert (first.created_count, first.already_imported_count) == (2, 0)
@@ -106,9 +110,13 @@ def test_eight_concurrent_imports_of_a_job_create_each_task_once(jobs, tasks, db
     assert db.execute(
         "SELECT count(*), count(DISTINCT staged_text_id) FROM tasks WHERE project = %s", (project,)
     ).fetchone() == (300, 300)
-    assert db.execute(
-        "SELECT count(*) FROM staged_texts WHERE project = %s AND state = 'IMPORTED' AND task_id IS NOT NULL", (project,)
-    ).fetchone()[0] == 300
+    assert (
+        db.execute(
+            "SELECT count(*) FROM staged_texts WHERE project = %s AND state = 'IMPORTED' AND task_id IS NOT NULL",
+            (project,),
+        ).fetchone()[0]
+        == 300
+    )
 
 
 def test_importing_an_empty_filter_imports_every_staged_text_but_not_discarded_ones(jobs, tasks, project):
@@ -174,7 +182,8 @@ def test_task_tags_change_when_synthetic_stays(jobs, tasks, project):
     with fails_with(grpc.StatusCode.ABORTED):
         tasks.UpdateTask(
             task_pb2.UpdateTaskRequest(
-                task=task_pb2.Task(name=task.name, tags=["synthetic"], etag=task.etag), update_mask=FieldMask(paths=["tags"])
+                task=task_pb2.Task(name=task.name, tags=["synthetic"], etag=task.etag),
+                update_mask=FieldMask(paths=["tags"]),
             )
         )
 
@@ -187,7 +196,9 @@ def test_synthetic_cannot_be_removed_from_a_task_made_from_a_generated_text(jobs
 
     with fails_with(grpc.StatusCode.FAILED_PRECONDITION, reason="SYNTHETIC_TAG_REQUIRED") as refused:
         tasks.UpdateTask(
-            task_pb2.UpdateTaskRequest(task=task_pb2.Task(name=task.name, tags=["keep"]), update_mask=FieldMask(paths=["tags"]))
+            task_pb2.UpdateTaskRequest(
+                task=task_pb2.Task(name=task.name, tags=["keep"]), update_mask=FieldMask(paths=["tags"])
+            )
         )
 
     assert "task.tags" in refused.message

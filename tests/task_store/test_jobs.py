@@ -7,10 +7,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-
 from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
 from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from synthtasks.v1 import task_service_pb2 as task_pb2
+
 from tests.task_store.builders import PROVIDER, append, create_job, fails_with, failure, list_all_texts, text
 
 QUEUED = generation_pb2.GENERATION_JOB_STATE_QUEUED
@@ -44,12 +44,23 @@ def test_creating_a_job_stores_every_input_field_and_queues_it(jobs, generation,
     assert stored == job
     assert job.name.startswith(f"projects/{project}/generationJobs/")
     assert job.state == QUEUED
-    assert (job.prompt, job.system_prompt, job.temperature, job.text_count) == ("Describe {city}.", "You write German.", 1.3, 5)
-    assert (job.provider, job.model, job.max_output_tokens, job.seed, job.unique) == (PROVIDER, "gpt-4o-mini", 200, 42, True)
+    assert (job.prompt, job.system_prompt, job.temperature, job.text_count) == (
+        "Describe {city}.",
+        "You write German.",
+        1.3,
+        5,
+    )
+    assert (job.provider, job.model, job.max_output_tokens, job.seed, job.unique) == (
+        PROVIDER,
+        "gpt-4o-mini",
+        200,
+        42,
+        True,
+    )
     assert list(job.tags) == ["rare", "ner"]
     assert [(v.name, list(v.values)) for v in job.variables] == [("city", ["Köln", "Bonn"])]
     assert job.counts == generation_pb2.JobCounts(requested=5)
-    assert job.prompt_hash == hashlib.sha256("You write German.\nDescribe {city}.".encode()).hexdigest()
+    assert job.prompt_hash == hashlib.sha256(b"You write German.\nDescribe {city}.").hexdigest()
     assert job.etag and job.HasField("create_time") and not job.HasField("start_time")
 
 
@@ -163,7 +174,9 @@ def test_concurrent_overlapping_appends_write_each_slot_exactly_once(jobs, gener
     append(jobs, job.name, *(text(s, f"late text {s}") for s in range(40)))
 
     assert sorted(written) == list(range(40))
-    assert db.execute("SELECT count(*), count(DISTINCT slot) FROM staged_texts WHERE job_id = %s", (job.name.rsplit("/", 1)[1],)).fetchone() == (40, 40)
+    assert db.execute(
+        "SELECT count(*), count(DISTINCT slot) FROM staged_texts WHERE job_id = %s", (job.name.rsplit("/", 1)[1],)
+    ).fetchone() == (40, 40)
     finished = get_job(generation, job.name)
     assert finished.state == SUCCEEDED and finished.counts.produced == 40
 
@@ -192,7 +205,9 @@ def test_a_job_with_failed_slots_ends_failed_with_its_most_common_reason(jobs, g
     finished = get_job(generation, job.name)
     assert reply.state == FAILED and finished.state == FAILED
     assert finished.counts == generation_pb2.JobCounts(requested=4, produced=1, failed=3)
-    assert finished.error == generation_pb2.JobError(reason=generation_pb2.FAILURE_REASON_RATE_LIMITED, message="429 slow down")
+    assert finished.error == generation_pb2.JobError(
+        reason=generation_pb2.FAILURE_REASON_RATE_LIMITED, message="429 slow down"
+    )
 
 
 def test_usage_counts_tokens_of_written_texts_refused_duplicates_and_extra_calls(jobs, generation, project):
@@ -267,7 +282,7 @@ def test_duplicates_are_flagged_across_the_jobs_of_a_project_but_not_across_proj
     stranger = create_job(jobs, project + "-x", text_count=1)
 
     within = append(jobs, first.name, text(0, "The  café is OPEN."), text(1, "  the café is open  "))
-    across = append(jobs, second.name, text(0, "\"The café is open\""))
+    across = append(jobs, second.name, text(0, '"The café is open"'))
     elsewhere = append(jobs, stranger.name, text(0, "The café is open."))
 
     assert [(o.written, o.duplicate) for o in within.outcomes] == [(True, False), (True, True)]
@@ -275,7 +290,7 @@ def test_duplicates_are_flagged_across_the_jobs_of_a_project_but_not_across_proj
     assert [(o.written, o.duplicate) for o in elsewhere.outcomes] == [(True, False)]
     assert get_job(generation, first.name).counts.duplicates == 1
     flagged = list_all_texts(tasks, project, duplicate=True)
-    assert {t.text for t in flagged} == {"\"The café is open\"", "  the café is open  "}
+    assert {t.text for t in flagged} == {'"The café is open"', "  the café is open  "}
 
 
 def test_refused_duplicates_are_not_written_but_are_counted(jobs, generation, tasks, project):

@@ -11,16 +11,16 @@ import grpc
 import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import SecretStr
-
-from services.runtime.channels import internal_channel, raw_channel
-from services.runtime.config import TlsSettings
-from services.runtime.migrations import migrate
-from services.task_store.server import MIGRATIONS
 from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from synthtasks.v1 import task_service_pb2 as task_pb2
 from synthtasks.v1 import task_service_pb2_grpc
+
+from services.runtime.channels import internal_channel, raw_channel
+from services.runtime.config import TlsSettings
+from services.runtime.migrations import migrate
+from services.task_store.server import MIGRATIONS
 from tests.task_store.builders import PROVIDER, fails_with
 
 
@@ -31,13 +31,17 @@ def test_a_call_without_the_internal_token_is_unauthenticated(address, db, proje
             store.CreateJob(
                 job_store_pb2.CreateJobRequest(
                     parent=f"projects/{project}",
-                    generation_job=generation_pb2.GenerationJob(prompt="p", temperature=1, text_count=1, provider=PROVIDER),
+                    generation_job=generation_pb2.GenerationJob(
+                        prompt="p", temperature=1, text_count=1, provider=PROVIDER
+                    ),
                 )
             )
         with fails_with(grpc.StatusCode.UNAUTHENTICATED):
-            list(task_service_pb2_grpc.TaskServiceStub(channel).ExportStagedTexts(
-                task_pb2.ExportStagedTextsRequest(parent=f"projects/{project}")
-            ))
+            list(
+                task_service_pb2_grpc.TaskServiceStub(channel).ExportStagedTexts(
+                    task_pb2.ExportStagedTextsRequest(parent=f"projects/{project}")
+                )
+            )
 
     assert db.execute("SELECT count(*) FROM generation_jobs WHERE project = %s", (project,)).fetchone()[0] == 0
 
@@ -45,15 +49,21 @@ def test_a_call_without_the_internal_token_is_unauthenticated(address, db, proje
 def test_a_call_with_a_wrong_token_is_unauthenticated(address, settings, project):
     wrong = settings.model_copy(update={"internal_token": SecretStr("not-the-token")})
 
-    with internal_channel(address, wrong) as channel:
-        with fails_with(grpc.StatusCode.UNAUTHENTICATED):
-            task_service_pb2_grpc.TaskServiceStub(channel).ListTasks(task_pb2.ListTasksRequest(parent=f"projects/{project}"))
+    with internal_channel(address, wrong) as channel, fails_with(grpc.StatusCode.UNAUTHENTICATED):
+        task_service_pb2_grpc.TaskServiceStub(channel).ListTasks(
+            task_pb2.ListTasksRequest(parent=f"projects/{project}")
+        )
 
 
 def test_health_reports_serving_for_the_server_and_each_service(address):
     with raw_channel(address, TlsSettings()) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        for service in ("", "synthtasks.v1.GenerationService", "synthtasks.v1.TaskService", "synthtasks.internal.v1.JobStoreService"):
+        for service in (
+            "",
+            "synthtasks.v1.GenerationService",
+            "synthtasks.v1.TaskService",
+            "synthtasks.internal.v1.JobStoreService",
+        ):
             reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
 
@@ -73,7 +83,11 @@ def test_the_migrate_command_creates_and_migrates_a_database(make_database):
     environment = {**os.environ, "SYNTHTASKS_INTERNAL_TOKEN": "t", "SYNTHTASKS_TASK_STORE_DATABASE_URL": url}
 
     finished = subprocess.run(
-        [sys.executable, "-m", "services.task_store", "migrate"], env=environment, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "services.task_store", "migrate"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert finished.returncode == 0, finished.stderr

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
-
 from synthtasks.v1 import task_service_pb2 as task_pb2
+
 from tests.task_store.builders import (
     append,
     create_job,
@@ -46,14 +46,16 @@ def test_listing_pages_newest_first_without_skipping_or_repeating_while_texts_ar
 
     everything = [t.name for t in list_all_texts(tasks, project)]
     assert len(seen) == len(set(seen)) == 60
-    assert everything[everything.index(seen[0]):] == seen
+    assert everything[everything.index(seen[0]) :] == seen
 
 
 def test_listing_filters_by_job_state_tag_duplicate_and_query(jobs, tasks, project):
     tagged = staged_job(jobs, project, ["A 100% match_here", "Plain text", "plain TEXT!"], tags=["ner"])
     other = staged_job(jobs, project, ["Something else"])
     texts = {t.text: t for t in list_all_texts(tasks, project)}
-    tasks.DiscardStagedTexts(task_pb2.DiscardStagedTextsRequest(parent=f"projects/{project}", names=[texts["Plain text"].name]))
+    tasks.DiscardStagedTexts(
+        task_pb2.DiscardStagedTextsRequest(parent=f"projects/{project}", names=[texts["Plain text"].name])
+    )
 
     def listed(**filter_fields) -> set[str]:
         return {t.text for t in list_all_texts(tasks, project, **filter_fields)}
@@ -166,7 +168,9 @@ def test_discarding_and_restoring_texts_changes_only_their_state(jobs, tasks, pr
     )
 
     assert [(t.name, t.state) for t in discarded.staged_texts] == [(n, DISCARDED) for n in chosen]
-    assert [t.etag for t in again.staged_texts] == [t.etag for t in discarded.staged_texts], "discarding twice changes nothing"
+    assert [t.etag for t in again.staged_texts] == [t.etag for t in discarded.staged_texts], (
+        "discarding twice changes nothing"
+    )
     assert [(t.text, t.state) for t in restored.staged_texts] == [(texts[2].text, STAGED)]
     assert {t.text for t in list_all_texts(tasks, project, state=DISCARDED)} == {texts[0].text}
 

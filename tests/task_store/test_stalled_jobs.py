@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
-
 from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
 from synthtasks.v1 import generation_service_pb2 as generation_pb2
+
 from tests.task_store.builders import append, create_job, fails_with, text
 
 STALLED_FOR = timedelta(seconds=0.3)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-
 from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
 from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from synthtasks.v1 import task_service_pb2 as task_pb2
+
 from tests.task_store.builders import (
     PROVIDER,
     append,
@@ -70,7 +70,9 @@ def job_input(**fields) -> generation_pb2.GenerationJob:
 
 def create(w: World, request_id: str = "", parent: str | None = None, **fields):
     return w.jobs.CreateJob(
-        job_store_pb2.CreateJobRequest(parent=w.parent if parent is None else parent, generation_job=job_input(**fields), request_id=request_id)
+        job_store_pb2.CreateJobRequest(
+            parent=w.parent if parent is None else parent, generation_job=job_input(**fields), request_id=request_id
+        )
     )
 
 
@@ -122,7 +124,10 @@ INVALID: dict[str, tuple[str, Callable[[World], object]]] = {
     "a result without outcome": ("results[0]", lambda w: append_to(w, job_store_pb2.SlotResult(slot=1))),
     "an empty generated text": ("results[0].text.text", lambda w: append_to(w, slot_text(1, " \n "))),
     "a generated text with NUL": ("results[0].text.text", lambda w: append_to(w, slot_text(1, "a\x00b"))),
-    "negative token counts": ("results[1].text.prompt_tokens", lambda w: append_to(w, slot_text(1), slot_text(2, "x", prompt_tokens=-5))),
+    "negative token counts": (
+        "results[1].text.prompt_tokens",
+        lambda w: append_to(w, slot_text(1), slot_text(2, "x", prompt_tokens=-5)),
+    ),
     "a failure without reason": (
         "results[0].failure.reason",
         lambda w: append_to(w, job_store_pb2.SlotResult(slot=1, failure=generation_pb2.JobError(message="?"))),
@@ -130,7 +135,9 @@ INVALID: dict[str, tuple[str, Callable[[World], object]]] = {
     "negative extra tokens": ("extra_prompt_tokens", lambda w: append_to(w, slot_text(1), extra_prompt_tokens=-1)),
     "a malformed job name": (
         "name",
-        lambda w: w.jobs.AppendResults(job_store_pb2.AppendResultsRequest(name=w.running_job + "x", results=[slot_text(1)])),
+        lambda w: w.jobs.AppendResults(
+            job_store_pb2.AppendResultsRequest(name=w.running_job + "x", results=[slot_text(1)])
+        ),
     ),
     "a negative first slot": (
         "first_slot",
@@ -144,7 +151,10 @@ INVALID: dict[str, tuple[str, Callable[[World], object]]] = {
         "slot_count",
         lambda w: w.jobs.GetJobWork(job_store_pb2.GetJobWorkRequest(name=w.running_job, first_slot=1, slot_count=3)),
     ),
-    "a job failure without error": ("error", lambda w: w.jobs.FailJob(job_store_pb2.FailJobRequest(name=w.running_job))),
+    "a job failure without error": (
+        "error",
+        lambda w: w.jobs.FailJob(job_store_pb2.FailJobRequest(name=w.running_job)),
+    ),
     "a negative page size": ("page_size", lambda w: list_texts(w, page_size=-1)),
     "a page size above 1000": ("page_size", lambda w: list_texts(w, page_size=1001)),
     "a page token that is not one": ("page_token", lambda w: list_texts(w, page_token="not-a-token")),
@@ -154,14 +164,19 @@ INVALID: dict[str, tuple[str, Callable[[World], object]]] = {
         lambda w: list_texts(w, filter=task_pb2.StagedTextFilter(generation_job=w.elsewhere(w.running_job))),
     ),
     "an unknown filter state": ("filter.state", lambda w: list_texts(w, filter=task_pb2.StagedTextFilter(state=9))),
-    "a 65 character filter tag": ("filter.tag", lambda w: list_texts(w, filter=task_pb2.StagedTextFilter(tag="t" * 65))),
+    "a 65 character filter tag": (
+        "filter.tag",
+        lambda w: list_texts(w, filter=task_pb2.StagedTextFilter(tag="t" * 65)),
+    ),
     "an unknown job state": (
         "state",
         lambda w: w.generation.ListGenerationJobs(generation_pb2.ListGenerationJobsRequest(parent=w.parent, state=42)),
     ),
     "a page size above 1000 for jobs": (
         "page_size",
-        lambda w: w.generation.ListGenerationJobs(generation_pb2.ListGenerationJobsRequest(parent=w.parent, page_size=5000)),
+        lambda w: w.generation.ListGenerationJobs(
+            generation_pb2.ListGenerationJobsRequest(parent=w.parent, page_size=5000)
+        ),
     ),
     "a task page token that is not one": (
         "page_token",
@@ -173,23 +188,38 @@ INVALID: dict[str, tuple[str, Callable[[World], object]]] = {
     "a text of 20,001 characters": ("staged_text.text", lambda w: update_text(w, ["text"], text="y" * 20_001)),
     "an empty tag": ("staged_text.tags[0]", lambda w: update_text(w, ["tags"], tags=["", "ok"])),
     "a 65 character tag": ("staged_text.tags[1]", lambda w: update_text(w, ["tags"], tags=["ok", "z" * 65])),
-    "a tag with a control character": ("staged_text.tags[2]", lambda w: update_text(w, ["tags"], tags=["a", "b", "bad\ttag"])),
+    "a tag with a control character": (
+        "staged_text.tags[2]",
+        lambda w: update_text(w, ["tags"], tags=["a", "b", "bad\ttag"]),
+    ),
     "33 tags": ("staged_text.tags", lambda w: update_text(w, ["tags"], tags=[f"t{i}" for i in range(33)])),
-    "a staged text name of another kind": ("staged_text.name", lambda w: update_text(w, ["text"], text="x", name=w.task)),
+    "a staged text name of another kind": (
+        "staged_text.name",
+        lambda w: update_text(w, ["text"], text="x", name=w.task),
+    ),
     "a discard naming a text of another project": (
         "names[3]",
         lambda w: w.tasks.DiscardStagedTexts(
-            task_pb2.DiscardStagedTextsRequest(parent=w.parent, names=[w.texts[0], w.texts[1], w.texts[2], w.elsewhere(w.texts[0])])
+            task_pb2.DiscardStagedTextsRequest(
+                parent=w.parent, names=[w.texts[0], w.texts[1], w.texts[2], w.elsewhere(w.texts[0])]
+            )
         ),
     ),
-    "a discard of nothing": ("names", lambda w: w.tasks.DiscardStagedTexts(task_pb2.DiscardStagedTextsRequest(parent=w.parent))),
+    "a discard of nothing": (
+        "names",
+        lambda w: w.tasks.DiscardStagedTexts(task_pb2.DiscardStagedTextsRequest(parent=w.parent)),
+    ),
     "a discard of 1001 texts": (
         "names",
-        lambda w: w.tasks.DiscardStagedTexts(task_pb2.DiscardStagedTextsRequest(parent=w.parent, names=[w.texts[0]] * 1001)),
+        lambda w: w.tasks.DiscardStagedTexts(
+            task_pb2.DiscardStagedTextsRequest(parent=w.parent, names=[w.texts[0]] * 1001)
+        ),
     ),
     "a restore naming a text of another project": (
         "names[0]",
-        lambda w: w.tasks.RestoreStagedTexts(task_pb2.RestoreStagedTextsRequest(parent=w.parent, names=[w.elsewhere(w.texts[0])])),
+        lambda w: w.tasks.RestoreStagedTexts(
+            task_pb2.RestoreStagedTextsRequest(parent=w.parent, names=[w.elsewhere(w.texts[0])])
+        ),
     ),
     "an import with names and a filter": (
         "filter",
@@ -197,7 +227,10 @@ INVALID: dict[str, tuple[str, Callable[[World], object]]] = {
             task_pb2.ImportStagedTextsRequest(parent=w.parent, names=[w.texts[0]], filter=task_pb2.StagedTextFilter())
         ),
     ),
-    "an import of nothing": ("names", lambda w: w.tasks.ImportStagedTexts(task_pb2.ImportStagedTextsRequest(parent=w.parent))),
+    "an import of nothing": (
+        "names",
+        lambda w: w.tasks.ImportStagedTexts(task_pb2.ImportStagedTextsRequest(parent=w.parent)),
+    ),
     "an import of discarded texts": (
         "filter.state",
         lambda w: w.tasks.ImportStagedTexts(
@@ -215,18 +248,24 @@ INVALID: dict[str, tuple[str, Callable[[World], object]]] = {
     "a task mask naming text": (
         "update_mask",
         lambda w: w.tasks.UpdateTask(
-            task_pb2.UpdateTaskRequest(task=task_pb2.Task(name=w.task, text="x", tags=["synthetic"]), update_mask=FieldMask(paths=["text"]))
+            task_pb2.UpdateTaskRequest(
+                task=task_pb2.Task(name=w.task, text="x", tags=["synthetic"]), update_mask=FieldMask(paths=["text"])
+            )
         ),
     ),
     "a task tag with a control character": (
         "task.tags[1]",
         lambda w: w.tasks.UpdateTask(
-            task_pb2.UpdateTaskRequest(task=task_pb2.Task(name=w.task, tags=["synthetic", "a\u2028b"]), update_mask=FieldMask(paths=["tags"]))
+            task_pb2.UpdateTaskRequest(
+                task=task_pb2.Task(name=w.task, tags=["synthetic", "a\u2028b"]), update_mask=FieldMask(paths=["tags"])
+            )
         ),
     ),
     "a tasks filter job from another project": (
         "generation_job",
-        lambda w: w.tasks.ListTasks(task_pb2.ListTasksRequest(parent=w.parent, generation_job=w.elsewhere(w.running_job))),
+        lambda w: w.tasks.ListTasks(
+            task_pb2.ListTasksRequest(parent=w.parent, generation_job=w.elsewhere(w.running_job))
+        ),
     ),
     "an unknown export format": (
         "format",
@@ -235,7 +274,9 @@ INVALID: dict[str, tuple[str, Callable[[World], object]]] = {
     "an export filter tag with a control character": (
         "filter.tag",
         lambda w: list(
-            w.tasks.ExportStagedTexts(task_pb2.ExportStagedTextsRequest(parent=w.parent, filter=task_pb2.StagedTextFilter(tag="\x1b[31m")))
+            w.tasks.ExportStagedTexts(
+                task_pb2.ExportStagedTextsRequest(parent=w.parent, filter=task_pb2.StagedTextFilter(tag="\x1b[31m"))
+            )
         ),
     ),
 }
@@ -273,7 +314,9 @@ NOT_FOUND: dict[str, Callable[[World], object]] = {
     "get an unknown staged text": lambda w: w.tasks.GetStagedText(
         task_pb2.GetStagedTextRequest(name=f"{w.parent}/stagedTexts/{UNKNOWN_ID}")
     ),
-    "edit an unknown staged text": lambda w: update_text(w, ["text"], text="x", name=f"{w.parent}/stagedTexts/{UNKNOWN_ID}"),
+    "edit an unknown staged text": lambda w: update_text(
+        w, ["text"], text="x", name=f"{w.parent}/stagedTexts/{UNKNOWN_ID}"
+    ),
     "import an unknown staged text": lambda w: w.tasks.ImportStagedTexts(
         task_pb2.ImportStagedTextsRequest(parent=w.parent, names=[w.texts[0], f"{w.parent}/stagedTexts/{UNKNOWN_ID}"])
     ),

@@ -7,9 +7,9 @@ import time
 
 import grpc
 import pytest
+from synthtasks.v1 import generation_service_pb2 as generation_pb2
 
 from services.task_store.watch import SAFETY_NET_SECONDS
-from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from tests.task_store.builders import append, create_job, fails_with, failure, text
 
 RUNNING = generation_pb2.GENERATION_JOB_STATE_RUNNING
@@ -19,7 +19,9 @@ def watch(generation, name: str):
     return generation.WatchGenerationJob(generation_pb2.WatchGenerationJobRequest(name=name), timeout=20)
 
 
-def test_a_watch_sends_the_snapshot_then_each_text_in_order_and_ends_after_the_terminal_state(generation, jobs, project):
+def test_a_watch_sends_the_snapshot_then_each_text_in_order_and_ends_after_the_terminal_state(
+    generation, jobs, project
+):
     job = create_job(jobs, project, text_count=4)
     stream = watch(generation, job.name)
     snapshot = next(stream)
