@@ -52,7 +52,47 @@ TARGETS = {
     "export_rss_mb": 100.0,
 }
 
-WORDS = ["the", "annotation", "team", "needs", "more", "examples", "of", "rare", "entities", "such", "as", "Köln", "Zürich", "São", "Paulo", "invoices", "medication", "dosage", "5", "mg", "twice", "daily", "contract", "clause", "liability", "warranty", "shipment", "delayed", "because", "of", "weather", "customer", "complained", "about", "the", "café", "👩\u200d🔬", "مرحبا", "שלום"]
+WORDS = [
+    "the",
+    "annotation",
+    "team",
+    "needs",
+    "more",
+    "examples",
+    "of",
+    "rare",
+    "entities",
+    "such",
+    "as",
+    "Köln",
+    "Zürich",
+    "São",
+    "Paulo",
+    "invoices",
+    "medication",
+    "dosage",
+    "5",
+    "mg",
+    "twice",
+    "daily",
+    "contract",
+    "clause",
+    "liability",
+    "warranty",
+    "shipment",
+    "delayed",
+    "because",
+    "of",
+    "weather",
+    "customer",
+    "complained",
+    "about",
+    "the",
+    "café",
+    "👩\u200d🔬",
+    "مرحبا",
+    "שלום",
+]
 
 
 def free_port() -> int:

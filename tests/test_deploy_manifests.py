@@ -63,7 +63,7 @@ CUSTOM_RESOURCE_KINDS = frozenset(
 # The Dramatiq Redis broker keeps a queue's pending messages in the Redis list
 # "<namespace>:<queue>"; the namespace is this setting, shared by gateway and workers.
 BROKER_NAMESPACE_ENV = "SYNTHTASKS_REDIS_NAMESPACE"
-QUEUE_NAME_CONSTANT = "services.generator_worker.messages:QUEUE_NAME"
+QUEUE_NAME_CONSTANT = "services.generation_queue.messages:QUEUE_NAME"
 IMAGE_UID = 10001
 
 

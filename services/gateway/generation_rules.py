@@ -8,7 +8,7 @@ import re
 
 from synthtasks.v1 import generation_service_pb2 as pb
 
-from services.generator_worker.prompts import PromptSyntaxError, placeholders
+from services.generation_queue.prompts import PromptSyntaxError, placeholders
 from services.runtime.errors import FieldViolation, InvalidArgument
 
 _PROVIDER_NAME = re.compile(r"^providers/[a-z][a-z0-9-]{0,62}$")

@@ -20,9 +20,9 @@ from synthtasks.v1 import provider_service_pb2 as provider_pb
 from synthtasks.v1 import provider_service_pb2_grpc
 
 from services.gateway.generation_rules import check_generation_job
-from services.generator_worker.broker import enqueue_slot_ranges
-from services.generator_worker.job_signals import mark_job_stopped
-from services.generator_worker.messages import slot_ranges
+from services.generation_queue.broker import enqueue_slot_ranges
+from services.generation_queue.messages import slot_ranges
+from services.generation_queue.stop_flags import mark_job_stopped
 from services.runtime.errors import FailedPrecondition
 from services.runtime.metrics import JOBS
 

@@ -18,7 +18,7 @@ from services.gateway.config import Settings
 from services.gateway.job_launcher import JobLauncher
 from services.gateway.servicer import Deadlines, GenerationGateway, ProviderGateway, TaskGateway, TokenGateway
 from services.gateway.stalled_jobs import StalledJobSweeper
-from services.generator_worker.broker import create_broker
+from services.generation_queue.broker import create_broker
 from services.runtime.channels import internal_channel
 from services.runtime.server import BuiltServer, Registration, create_server
 

@@ -24,12 +24,13 @@ from dramatiq import Retry
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.middleware import AsyncIO, Middleware
 
-from services.generator_worker.broker import Heartbeat, create_broker
+from services.generation_queue.broker import create_broker
+from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
 from services.generator_worker.config import Settings
 from services.generator_worker.context import context_for_running_loop
 from services.generator_worker.errors import BadMessage, DependencyUnavailable
 from services.generator_worker.generation import fill_slot_range
-from services.generator_worker.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
+from services.generator_worker.heartbeat import Heartbeat
 from services.runtime.json_logging import configure_logging
 
 log = logging.getLogger(__name__)

@@ -38,13 +38,13 @@ from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.v1 import generation_service_pb2 as pb
 from synthtasks.v1 import provider_service_pb2 as provider_pb
 
+from services.generation_queue.messages import SlotRange
+from services.generation_queue.prompts import render, slot_variables
+from services.generation_queue.stop_flags import is_job_stopped, mark_job_stopped_async, stop_key
 from services.generator_worker.context import WorkerContext
 from services.generator_worker.errors import JobStopped, ProviderMissing
-from services.generator_worker.job_signals import is_job_stopped, mark_job_stopped_async, stop_key
 from services.generator_worker.job_store import TERMINAL_STATES
 from services.generator_worker.limiter import LimiterAborted, Limits
-from services.generator_worker.messages import SlotRange
-from services.generator_worker.prompts import render, slot_variables
 from services.generator_worker.results import ResultSink
 from services.provider_access import FailureKind, ProviderFailure, classify
 from services.runtime.metrics import PROVIDER_REQUEST_SECONDS, PROVIDER_REQUESTS

@@ -9,7 +9,7 @@ import redis
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
-from services.generator_worker.messages import QUEUE_NAME
+from services.generation_queue.messages import QUEUE_NAME
 from services.runtime.status import error_info_reason, field_violations
 
 VARIABLE = gen_pb.PromptVariable

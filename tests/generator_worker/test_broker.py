@@ -11,8 +11,9 @@ import dramatiq
 import pytest
 from dramatiq import Worker
 
-from services.generator_worker.broker import Heartbeat, beat, create_broker, enqueue_slot_ranges
-from services.generator_worker.messages import ACTOR_NAME, QUEUE_NAME, SlotRange, slot_ranges
+from services.generation_queue.broker import create_broker, enqueue_slot_ranges
+from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange, slot_ranges
+from services.generator_worker.heartbeat import Heartbeat, beat
 from tests.infrastructure import Infrastructure
 
 

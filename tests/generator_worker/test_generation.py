@@ -14,11 +14,11 @@ from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 
+from services.generation_queue.messages import SlotRange
+from services.generation_queue.stop_flags import mark_job_stopped
 from services.generator_worker.config import Settings
 from services.generator_worker.context import WorkerContext
 from services.generator_worker.generation import fill_slot_range
-from services.generator_worker.job_signals import mark_job_stopped
-from services.generator_worker.messages import SlotRange
 from services.runtime.channels import internal_channel
 from tests.jobs_harness import Generation
 from tests.leak_watch import new_key

@@ -1,5 +1,6 @@
-"""The Dramatiq broker on Redis, tuned so that a worker killed with SIGKILL has its
-messages redelivered within seconds, and the enqueueing side the gateway uses.
+"""The Dramatiq broker on Redis that gateway and workers share, tuned so that a worker
+killed with SIGKILL has its messages redelivered within seconds, and the enqueueing side
+the gateway uses.
 
 How dramatiq 2.2's RedisBroker redelivers (brokers/redis/dispatch.lua): every command a
 process sends records a heartbeat for its broker id; a fetched message sits in that
@@ -10,10 +11,10 @@ the defaults (60 s, 0.1 %) a killed worker's messages wait minutes. So:
 
 - `heartbeat_timeout` is 5 s (Settings.heartbeat_timeout_ms);
 - maintenance runs on every command: when nobody is dead it costs two ZRANGEBYSCOREs;
-- a `Heartbeat` middleware thread sends a cheap command per queue (the main queue and
-  its delay queue) every second. That keeps a busy process alive even when its prefetch
-  is full and no fetch or ack happens for a while (a message waiting on a rate limit),
-  and it drives maintenance on both queues even when every consumer is busy.
+- the workers' `Heartbeat` middleware (generator_worker/heartbeat.py) sends a cheap
+  command per queue (the main queue and its delay queue) every second. That keeps a
+  busy process alive even when its prefetch is full and no fetch or ack happens for a
+  while (a message waiting on a rate limit), and it drives maintenance on both queues even when every consumer is busy.
 
 Redelivery is therefore heartbeat_timeout + at most a second after the kill; a process
 wrongly presumed dead (frozen > 5 s) only makes another worker redo slots that are
@@ -22,22 +23,19 @@ written at most once."""
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import current_millis
 from dramatiq.middleware import Middleware
 
-from services.generator_worker.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
+from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TIMEOUT_MS = 5_000
-HEARTBEAT_INTERVAL_SECONDS = 1.0
 # Bounded so that one pipeline never holds Redis for long, whatever the job size.
 _PIPELINE_CHUNK = 500
 
@@ -105,44 +103,3 @@ def enqueue_slot_ranges(broker: RedisBroker, ranges: Sequence[SlotRange]) -> lis
             enqueued.append(message)
         pipe.execute()
     return enqueued
-
-
-class Heartbeat(Middleware):
-    """Keeps this worker process marked alive in the broker and drives redelivery of the
-    messages of dead ones, from a thread of its own (see the module docstring)."""
-
-    def __init__(self, interval_seconds: float = HEARTBEAT_INTERVAL_SECONDS) -> None:
-        self.interval_seconds = interval_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def after_worker_boot(self, broker: RedisBroker, worker: object) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(broker,), name="broker-heartbeat", daemon=True)
-        self._thread.start()
-
-    def before_worker_shutdown(self, broker: RedisBroker, worker: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.interval_seconds * 2)
-
-    def _run(self, broker: RedisBroker) -> None:
-        while not self._stop.wait(self.interval_seconds):
-            try:
-                beat(broker, _queues(broker))
-            except redis.RedisError as error:
-                # The consumers see the same outage and reconnect; a missed beat only
-                # risks another worker redoing some slots.
-                log.warning("broker heartbeat failed", extra={"error": type(error).__name__})
-
-
-def beat(broker: RedisBroker, queues: Iterable[str]) -> None:
-    """One heartbeat: a cheap command per queue (records the heartbeat, and maintenance
-    runs on every command of our brokers)."""
-    for queue in queues:
-        broker.do_qsize(queue)
-
-
-def _queues(broker: RedisBroker) -> list[str]:
-    declared = broker.get_declared_queues() or {QUEUE_NAME}
-    return sorted({*declared, *(dq_name(q) for q in declared)})

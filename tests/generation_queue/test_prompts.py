@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from services.generator_worker.prompts import MissingValue, PromptSyntaxError, placeholders, render, slot_variables
+from services.generation_queue.prompts import MissingValue, PromptSyntaxError, placeholders, render, slot_variables
 
 
 def test_placeholders_are_the_identifiers_in_single_braces() -> None:
