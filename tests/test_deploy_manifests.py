@@ -990,7 +990,8 @@ def test_compose_starts_in_order_and_publishes_only_the_gateway_on_loopback():
             assert services[name]["depends_on"][dependency] == {"condition": "service_healthy"}
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["local-llm"]["profiles"] == ["local-llm"]
-    assert services["local-llm"]["build"]["target"] == "local-llm"
+    # Its own Dockerfile: building the service image never compiles llama.cpp.
+    assert services["local-llm"]["build"] == {"context": "deploy/local-llm"}
     published = {name: spec["ports"] for name, spec in services.items() if spec.get("ports")}
     assert published == {"gateway": ["127.0.0.1:50051:50051"]}
 
@@ -1005,8 +1006,14 @@ def test_compose_secrets_come_from_env_and_env_example_documents_them():
     assert {"SYNTHTASKS_INTERNAL_TOKEN", "SYNTHTASKS_REGISTRY_MASTER_KEYS", "POSTGRES_PASSWORD"} <= required
     for line in example.splitlines():
         match = re.match(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$", line)
-        if match and match.group(1) in required | {"OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"}:
+        if match and match.group(1) in required:
+            # ${VAR:?} refuses only empty values: a placeholder would be used as the
+            # secret, so `cp .env.example .env` must leave compose refusing to start.
+            assert match.group(2) == "", f".env.example: {match.group(1)} must be empty"
+        elif match and match.group(1) in {"OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"}:
             assert "change-me" in match.group(2), f".env.example: {match.group(1)} must be a placeholder"
+    for name, message in re.findall(r"\$\{([A-Z0-9_]+):\?([^}]*)\}", text):
+        assert name in message and "generate it with python -c" in message, message
     # Only the registry (and the migration, whose settings validate them) see the master keys.
     holders = {
         name
@@ -1051,7 +1058,7 @@ def test_dockerfile_final_stage_is_the_non_root_runtime_without_toolchain(consol
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", text, flags=re.MULTILINE)
     stages = _dockerfile_stages()
     assert list(stages)[-1] == "runtime", "the default target must be the runtime image"
-    assert {"builder", "local-llm", "runtime"} <= set(stages)
+    assert set(stages) == {"builder", "runtime"}
     runtime = stages["runtime"]
     assert f"USER {IMAGE_UID}:{IMAGE_UID}" in runtime
     assert not any(line.startswith("ENTRYPOINT") for line in runtime)
@@ -1062,7 +1069,8 @@ def test_dockerfile_final_stage_is_the_non_root_runtime_without_toolchain(consol
     assert "synthtasks-healthcheck" in healthcheck and "synthtasks-healthcheck" in console_scripts
     [cmd] = [line for line in runtime if line.startswith("CMD")]
     assert json.loads(cmd[3:].strip())[0] in console_scripts
-    local_llm = " ".join(stages["local-llm"])
+    assert not any("llama" in line.lower() for stage in stages.values() for line in stage)
+    local_llm = (REPO / "deploy/local-llm/Dockerfile").read_text()
     assert "llama_cpp.server" in local_llm and "--n_threads" in local_llm
 
 
