@@ -4,8 +4,10 @@ what is wrong and how to fix it: Postgres and Redis reachable, ports free."""
 from __future__ import annotations
 
 import errno
+import re
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -24,6 +26,28 @@ def _postgres_start_hint() -> str:
     if versions and shutil.which("pg_ctlcluster"):
         return f"start it with: pg_ctlcluster --skip-systemctl-redirect {versions[-1]} main start"
     return "start PostgreSQL, or point the setting at a running server"
+
+
+def _postgres_elsewhere(host: str, port: int) -> int | None:
+    """The port of a PostgreSQL server that does answer on `host` when `port` does not:
+    the usual mistake is the port in the URL, not a stopped server."""
+    candidates = [5432]
+    if shutil.which("pg_lsclusters"):
+        listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False)
+        candidates = [int(f[2]) for f in (line.split() for line in listing.stdout.splitlines()) if len(f) > 3]
+    for candidate in candidates:
+        if candidate == port:
+            continue
+        try:
+            with socket.create_connection((host, candidate), timeout=1):
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def _redis_start_hint(port: int) -> str:
@@ -47,9 +71,13 @@ def check_postgres(url: str, setting: str) -> None:
     except psycopg.OperationalError as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         if any(word in str(exc) for word in ("Connection refused", "could not connect", "timeout", "No such file")):
-            raise SetupError(
-                f"Postgres is not reachable at {host}:{port} ({setting}); {_postgres_start_hint()}"
-            ) from None
+            elsewhere = _postgres_elsewhere(host, port)
+            hint = (
+                f"a server is running on {host}:{elsewhere}: fix the port in {setting} ({_without_password(url)})"
+                if elsewhere is not None
+                else _postgres_start_hint()
+            )
+            raise SetupError(f"Postgres is not reachable at {host}:{port} ({setting}); {hint}") from None
         raise SetupError(f"Postgres at {host}:{port} refused the connection ({setting}): {detail}") from None
 
 

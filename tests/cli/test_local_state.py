@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 
 from synthtasks_cli.errors import SetupError
 from synthtasks_cli.gateway import DEFAULT_GATEWAY, ClientSettings
-from synthtasks_cli.preflight import check_port_free, check_postgres, check_redis
+from synthtasks_cli.preflight import check_port_free, check_postgres, check_redis, postgres_target
 from synthtasks_cli.processes import Processes, ProcessSpec, last_log_line
 from synthtasks_cli.stack import Layout
 from synthtasks_cli.state import INTERNAL_TOKEN, MASTER_KEYS, StateDir
@@ -186,6 +186,18 @@ def test_an_unreachable_postgres_is_one_line_naming_the_setting_and_the_fix():
     message = str(failure.value)
     assert message.startswith(f"Postgres is not reachable at 127.0.0.1:{port} (SYNTHTASKS_REGISTRY_DATABASE_URL); ")
     assert "\n" not in message
+
+
+def test_a_wrong_postgres_port_names_the_port_that_answers_and_the_url(infra):
+    running = postgres_target(infra.postgres_url)[1]
+    port = closed_port()
+    url = f"postgresql://postgres:s3cret@127.0.0.1:{port}/x"
+    with pytest.raises(SetupError) as failure:
+        check_postgres(url, "SYNTHTASKS_TASK_STORE_DATABASE_URL")
+    message = str(failure.value)
+    assert f"a server is running on 127.0.0.1:{running}: fix the port in SYNTHTASKS_TASK_STORE_DATABASE_URL" in message
+    assert f"postgresql://postgres:***@127.0.0.1:{port}/x" in message
+    assert "s3cret" not in message
 
 
 def test_an_unreachable_redis_is_one_line_naming_the_setting_and_the_fix():
