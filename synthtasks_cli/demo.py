@@ -368,15 +368,21 @@ def _import_and_export(
     job: gen_pb.GenerationJob,
     texts: list[task_pb.StagedText],
 ) -> None:
-    """Step 5: every staged text of the job becomes a task; the job's texts go to a CSV file."""
+    """Step 5: the job's texts that repeat no earlier text of the project become tasks;
+    the job's texts go to a CSV file."""
     out.markup("[bold]5. Importing them as tasks and exporting a CSV[/bold]")
     of_job = task_pb.StagedTextFilter(generation_job=job.name)
+    # A text the task store flagged as a duplicate (of this run or of an earlier one)
+    # stays staged: importing it would give the project the same task twice.
+    new_texts = task_pb.StagedTextFilter(generation_job=job.name, duplicate=False)
     imported = client.call(
-        client.tasks.ImportStagedTexts, task_pb.ImportStagedTextsRequest(parent=project, filter=of_job)
+        client.tasks.ImportStagedTexts, task_pb.ImportStagedTextsRequest(parent=project, filter=new_texts)
     )
+    duplicates = sum(1 for text in texts if text.duplicate)
     out.note(
         f"   imported {imported.created_count} texts as tasks (tagged 'synthetic')"
         + (f", {imported.already_imported_count} already imported" if imported.already_imported_count else "")
+        + (f"; left {duplicates} staged that repeat earlier texts of {project} (not imported)" if duplicates else "")
     )
     export = task_pb.ExportStagedTextsRequest(parent=project, filter=of_job, format=task_pb.EXPORT_FORMAT_CSV)
     path, size = export_to(client, export, args.out, DEFAULT_OUT)
@@ -387,6 +393,7 @@ def _import_and_export(
         "generation_job": job.name,
         "texts": len(texts),
         "imported": imported.created_count,
+        "duplicates_not_imported": duplicates,
         "csv": str(where),
     }
     out.result(summary_document, lambda console: None)

@@ -17,6 +17,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -68,6 +69,27 @@ class _Progress:
     step: str = "starting"
 
 
+# ninja (which scikit-build-core drives) prints "[12/140] Building CXX object …" per step;
+# make prints "[ 12%] Building …".
+_NINJA_STEP = re.compile(r"^\[(\d+)/(\d+)\]\s")
+_MAKE_PERCENT = re.compile(r"^\[\s*(\d+)%\]\s")
+
+
+def build_step(line: str) -> str | None:
+    """What a line of pip's verbose output says about the build's progress, or None."""
+    text = line.strip()
+    ninja = _NINJA_STEP.match(text)
+    if ninja:
+        done, total = int(ninja.group(1)), int(ninja.group(2))
+        return f"compiling: step {done} of {total} ({100 * done // max(total, 1)} %)"
+    make = _MAKE_PERCENT.match(text)
+    if make:
+        return f"compiling: {make.group(1)} %"
+    if text.startswith(_STEP_PREFIXES):
+        return text[:80]
+    return None
+
+
 def run_with_ticker(
     command: list[str], *, env: dict[str, str], log_path: Path, what: str, tick_seconds: float = _TICK_SECONDS
 ) -> tuple[int, list[str]]:
@@ -103,9 +125,9 @@ def run_with_ticker(
                 log.write(line)
                 progress.lines += 1
                 tail.append(line.rstrip())
-                text = line.strip()
-                if text.startswith(_STEP_PREFIXES) or "Building CXX object" in text:
-                    progress.step = text[:80]
+                step = build_step(line)
+                if step is not None:
+                    progress.step = step
             code = process.wait()
         finally:
             done.set()

@@ -92,6 +92,10 @@ def test_the_demo_with_the_fake_llm_exports_20_texts_stops_everything_and_runs_a
     second = demo(stack_env, tmp_path, "--fake-llm").ok()
     assert "reusing providers/demo-fake-llm" in second.stdout
     assert len(csv_rows(second_csv)) == 20
+    # The fake LLM started afresh numbers its replies from 0 again: every text repeats
+    # one of the first run's, and none is imported twice.
+    assert "imported 0 texts as tasks" in second.stdout
+    assert "left 20 staged that repeat earlier texts of projects/demo (not imported)" in second.stdout
     assert "minted an admin token" not in second.stdout
     assert running_pids(state_dir) == []
 
