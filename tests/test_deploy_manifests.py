@@ -482,7 +482,6 @@ def test_every_overlay_renders_and_validates_against_kubernetes_schemas(rendered
         "Deployment",
         "Service",
         "ConfigMap",
-        "Job",
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "NetworkPolicy",
@@ -856,7 +855,7 @@ def test_network_policies_admit_exactly_the_intended_callers(rendered, overlay):
         assert allowed(service.name, service.metrics_port) == {"prometheus"}, service.name
     assert allowed("gateway", 50052) == set()
     if overlay == "dev":
-        assert allowed("postgres", 5432) == {"provider-registry", "task-store", "migrate"}
+        assert allowed("postgres", 5432) == {"provider-registry", "task-store"}
         assert allowed("redis", 6379) == {"gateway", "worker", "keda-operator"}
 
 

