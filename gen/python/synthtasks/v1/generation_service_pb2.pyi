@@ -215,3 +215,33 @@ class CancelGenerationJobResponse(_message.Message):
     GENERATION_JOB_FIELD_NUMBER: _ClassVar[int]
     generation_job: GenerationJob
     def __init__(self, generation_job: _Optional[_Union[GenerationJob, _Mapping]] = ...) -> None: ...
+
+class QuotaUsage(_message.Message):
+    __slots__ = ("quota", "limit", "usage")
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    quota: str
+    limit: int
+    usage: int
+    def __init__(self, quota: _Optional[str] = ..., limit: _Optional[int] = ..., usage: _Optional[int] = ...) -> None: ...
+
+class ProjectQuota(_message.Message):
+    __slots__ = ("name", "quotas")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    quotas: _containers.RepeatedCompositeFieldContainer[QuotaUsage]
+    def __init__(self, name: _Optional[str] = ..., quotas: _Optional[_Iterable[_Union[QuotaUsage, _Mapping]]] = ...) -> None: ...
+
+class GetProjectQuotaRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetProjectQuotaResponse(_message.Message):
+    __slots__ = ("project_quota",)
+    PROJECT_QUOTA_FIELD_NUMBER: _ClassVar[int]
+    project_quota: ProjectQuota
+    def __init__(self, project_quota: _Optional[_Union[ProjectQuota, _Mapping]] = ...) -> None: ...

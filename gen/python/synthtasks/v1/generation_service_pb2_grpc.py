@@ -60,6 +60,11 @@ class GenerationServiceStub:
                 request_serializer=synthtasks_dot_v1_dot_generation__service__pb2.CancelGenerationJobRequest.SerializeToString,
                 response_deserializer=synthtasks_dot_v1_dot_generation__service__pb2.CancelGenerationJobResponse.FromString,
                 _registered_method=True)
+        self.GetProjectQuota = channel.unary_unary(
+                '/synthtasks.v1.GenerationService/GetProjectQuota',
+                request_serializer=synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaRequest.SerializeToString,
+                response_deserializer=synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -98,6 +103,13 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProjectQuota(self, request, context):
+        """The project's quotas and how much of each is in use.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +137,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.CancelGenerationJob,
                     request_deserializer=synthtasks_dot_v1_dot_generation__service__pb2.CancelGenerationJobRequest.FromString,
                     response_serializer=synthtasks_dot_v1_dot_generation__service__pb2.CancelGenerationJobResponse.SerializeToString,
+            ),
+            'GetProjectQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProjectQuota,
+                    request_deserializer=synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaRequest.FromString,
+                    response_serializer=synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -263,6 +280,33 @@ class GenerationService:
             '/synthtasks.v1.GenerationService/CancelGenerationJob',
             synthtasks_dot_v1_dot_generation__service__pb2.CancelGenerationJobRequest.SerializeToString,
             synthtasks_dot_v1_dot_generation__service__pb2.CancelGenerationJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProjectQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/synthtasks.v1.GenerationService/GetProjectQuota',
+            synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaRequest.SerializeToString,
+            synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,7 +67,7 @@ class ValidationResult(_message.Message):
     def __init__(self, state: _Optional[_Union[ValidationState, str]] = ..., message: _Optional[str] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., validate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Provider(_message.Message):
-    __slots__ = ("name", "display_name", "kind", "endpoint", "deployment", "api_version", "model", "organization", "api_key", "key_hint", "limits", "max_choices_per_request", "request_timeout", "last_validation", "create_time", "update_time", "etag")
+    __slots__ = ("name", "display_name", "kind", "endpoint", "deployment", "api_version", "model", "organization", "api_key", "key_hint", "limits", "max_choices_per_request", "request_timeout", "last_validation", "create_time", "update_time", "etag", "allowed_models")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class Provider(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     kind: ProviderKind
@@ -102,7 +103,8 @@ class Provider(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[ProviderKind, str]] = ..., endpoint: _Optional[str] = ..., deployment: _Optional[str] = ..., api_version: _Optional[str] = ..., model: _Optional[str] = ..., organization: _Optional[str] = ..., api_key: _Optional[str] = ..., key_hint: _Optional[str] = ..., limits: _Optional[_Union[ProviderLimits, _Mapping]] = ..., max_choices_per_request: _Optional[int] = ..., request_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_validation: _Optional[_Union[ValidationResult, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    allowed_models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[ProviderKind, str]] = ..., endpoint: _Optional[str] = ..., deployment: _Optional[str] = ..., api_version: _Optional[str] = ..., model: _Optional[str] = ..., organization: _Optional[str] = ..., api_key: _Optional[str] = ..., key_hint: _Optional[str] = ..., limits: _Optional[_Union[ProviderLimits, _Mapping]] = ..., max_choices_per_request: _Optional[int] = ..., request_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_validation: _Optional[_Union[ValidationResult, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateProviderRequest(_message.Message):
     __slots__ = ("provider", "provider_id", "validate_first")

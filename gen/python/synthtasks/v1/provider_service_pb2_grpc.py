@@ -150,7 +150,9 @@ class ProviderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListProjectProviders(self, request, context):
-        """The providers a project may use; project members may call it.
+        """The providers a project may use; project members may call it. Members see no
+        secrets: no key hint, no organization, no validation message, and the endpoint
+        without query or fragment (docs/operations.md, "What members see").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
