@@ -1,8 +1,14 @@
-"""A client interceptor that adds fixed metadata (a credential) and the current request
-id to every outgoing unary and server-streaming call."""
+"""A client interceptor that adds fixed metadata (a credential), the current request id
+and the caller's identity to every outgoing unary and server-streaming call.
+
+The caller's identity is the gateway's word on who made the public call: the token's
+resource name (`tokens/{id}`, never its secret) and the project it acts in. Internal
+services accept it only on calls that carry the internal credential, and use it for
+their access logs and the audit trail."""
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +17,23 @@ import grpc
 from services.runtime.json_logging import request_id_var
 
 REQUEST_ID_KEY = "x-request-id"
+CALLER_TOKEN_KEY = "x-synthtasks-caller-token"
+CALLER_PROJECT_KEY = "x-synthtasks-caller-project"
+
+# Who the current call is for: set by the gateway once it has authenticated the caller,
+# and by internal services from the gateway's metadata.
+caller_token_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller_token", default="")
+caller_project_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller_project", default="")
+
+
+def forwarded_metadata() -> list[tuple[str, str]]:
+    """The request id and the caller's identity, for calls made on behalf of this call."""
+    pairs = [
+        (REQUEST_ID_KEY, request_id_var.get()),
+        (CALLER_TOKEN_KEY, caller_token_var.get()),
+        (CALLER_PROJECT_KEY, caller_project_var.get()),
+    ]
+    return [(key, value) for key, value in pairs if value]
 
 
 class _CallDetails(grpc.ClientCallDetails):
@@ -28,11 +51,7 @@ class AttachMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInt
         self._pairs = pairs
 
     def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
-        metadata = [*(details.metadata or ()), *self._pairs]
-        request_id = request_id_var.get()
-        if request_id:
-            metadata.append((REQUEST_ID_KEY, request_id))
-        return _CallDetails(details, metadata)
+        return _CallDetails(details, [*(details.metadata or ()), *self._pairs, *forwarded_metadata()])
 
     def intercept_unary_unary(
         self, continuation: Callable, client_call_details: grpc.ClientCallDetails, request: Any

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import grpc
 
-from services.runtime.call_metadata import REQUEST_ID_KEY
+from services.runtime.call_metadata import forwarded_metadata
 from services.runtime.config import CommonSettings, TlsSettings
 from services.runtime.internal_auth import INTERNAL_TOKEN_KEY, attach_internal_credential
-from services.runtime.json_logging import request_id_var
 
 _OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -38,16 +37,13 @@ def internal_channel(address: str, settings: CommonSettings) -> grpc.Channel:
 
 
 class _AttachMetadataAio(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """The asyncio twin of call_metadata.AttachMetadata: fixed pairs plus the request id."""
+    """The asyncio twin of call_metadata.AttachMetadata: fixed pairs, the request id and the caller."""
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self._pairs = pairs
 
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = [*(details.metadata or ()), *self._pairs]
-        request_id = request_id_var.get()
-        if request_id:
-            metadata.append((REQUEST_ID_KEY, request_id))
+        metadata = [*(details.metadata or ()), *self._pairs, *forwarded_metadata()]
         return grpc.aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )

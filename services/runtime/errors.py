@@ -8,6 +8,7 @@
     ├── Aborted                      ABORTED (stale etag, lost race)
     ├── PermissionDenied             PERMISSION_DENIED
     ├── Unauthenticated              UNAUTHENTICATED
+    ├── ResourceExhausted            RESOURCE_EXHAUSTED + QuotaFailure (+ RetryInfo)
     └── Unavailable                  UNAVAILABLE
 
 Each carries one machine-readable `reason` (the ErrorInfo reason, UPPER_SNAKE_CASE).
@@ -95,6 +96,34 @@ class Unauthenticated(ServiceError):
 
     code = grpc.StatusCode.UNAUTHENTICATED
     default_reason = "UNAUTHENTICATED"
+
+
+@dataclass(frozen=True)
+class QuotaViolation:
+    # Whose quota: `projects/{project}`, `tokens/{token}` or `clients/{address}`.
+    subject: str
+    # Which quota, and by how much the call would go past it.
+    description: str
+
+
+class ResourceExhausted(ServiceError):
+    """Raised when a call would go past a quota or a concurrency limit; nothing was done."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "QUOTA_EXCEEDED"
+
+    def __init__(
+        self,
+        message: str,
+        violations: list[QuotaViolation],
+        *,
+        retry_after_seconds: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.violations = violations
+        # Set only where waiting helps (a rate window that slides); None: free something first.
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unavailable(ServiceError):

@@ -1,5 +1,6 @@
-"""The one server interceptor every service installs: request ids, JSON access logs,
-metrics, and the mapping of errors to gRPC statuses.
+"""The one server interceptor every threaded service installs: request ids, JSON access
+logs naming the caller's token and project, metrics, the bound on open streams, and the
+mapping of errors to gRPC statuses (aio_server.py is the gateway's asyncio twin).
 
 - ServiceError            -> its code, ErrorInfo reason (and BadRequest violations)
 - grpc.RpcError (a downstream call failed) -> the same status, passed through unchanged
@@ -9,6 +10,7 @@ metrics, and the mapping of errors to gRPC statuses.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,8 +18,14 @@ from typing import Any
 
 import grpc
 
-from services.runtime.call_metadata import REQUEST_ID_KEY
-from services.runtime.errors import ServiceError
+from services.runtime.call_metadata import (
+    CALLER_PROJECT_KEY,
+    CALLER_TOKEN_KEY,
+    REQUEST_ID_KEY,
+    caller_project_var,
+    caller_token_var,
+)
+from services.runtime.errors import QuotaViolation, ResourceExhausted, ServiceError
 from services.runtime.json_logging import request_id_var
 from services.runtime.metrics import GRPC_REQUEST_SECONDS, GRPC_REQUESTS
 from services.runtime.status import passthrough_status, status_for
@@ -32,9 +40,38 @@ def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> str | None:
     return None
 
 
+def access_log(method: str, code: grpc.StatusCode, elapsed: float) -> None:
+    """One line per call: what, for whom (the token's name, never its secret), how it ended."""
+    log.info(
+        "rpc",
+        extra={
+            "method": method,
+            "code": code.name,
+            "duration_ms": round(elapsed * 1000, 2),
+            "token": caller_token_var.get(),
+            "project": caller_project_var.get(),
+        },
+    )
+
+
+def streams_exhausted(service: str, limit: int) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"{service} has {limit} streams open, its limit; retry later",
+        [QuotaViolation(f"services/{service}", f"concurrent-streams: limit {limit}")],
+        reason="TOO_MANY_STREAMS",
+    )
+
+
 class ServiceInterceptor(grpc.ServerInterceptor):
-    def __init__(self, service: str) -> None:
+    """`trust_caller_metadata`: take the caller's identity from the gateway's metadata
+    (only behind the internal credential). `max_streams`: server-streaming calls open
+    at once; more are refused so that the remaining threads serve unary calls."""
+
+    def __init__(self, service: str, *, trust_caller_metadata: bool = False, max_streams: int | None = None) -> None:
         self._service = service
+        self._trust_caller_metadata = trust_caller_metadata
+        self._max_streams = max_streams
+        self._stream_slots = threading.BoundedSemaphore(max_streams) if max_streams else None
 
     def intercept_service(self, continuation: Callable, handler_call_details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(handler_call_details)
@@ -42,24 +79,39 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             return None
         method = handler_call_details.method
         request_id = _metadata_value(handler_call_details, REQUEST_ID_KEY) or uuid.uuid4().hex
+        caller = (
+            (
+                _metadata_value(handler_call_details, CALLER_TOKEN_KEY) or "",
+                _metadata_value(handler_call_details, CALLER_PROJECT_KEY) or "",
+            )
+            if self._trust_caller_metadata
+            else ("", "")
+        )
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, method, request_id),
+                self._unary(handler.unary_unary, method, request_id, caller),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, method, request_id),
+                self._stream(handler.unary_stream, method, request_id, caller),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         # Client-streaming methods are only reflection's; they need no mapping.
         return handler
 
-    def _unary(self, behavior: Callable, method: str, request_id: str) -> Callable:
+    @staticmethod
+    def _enter(request_id: str, caller: tuple[str, str]) -> None:
+        # Pool threads keep their context between calls: set every variable each time.
+        request_id_var.set(request_id)
+        caller_token_var.set(caller[0])
+        caller_project_var.set(caller[1])
+
+    def _unary(self, behavior: Callable, method: str, request_id: str, caller: tuple[str, str]) -> Callable:
         def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
-            request_id_var.set(request_id)
+            self._enter(request_id, caller)
             started = time.perf_counter()
             try:
                 return behavior(request, context)
@@ -70,15 +122,23 @@ class ServiceInterceptor(grpc.ServerInterceptor):
 
         return wrapper
 
-    def _stream(self, behavior: Callable, method: str, request_id: str) -> Callable:
+    def _stream(self, behavior: Callable, method: str, request_id: str, caller: tuple[str, str]) -> Callable:
         def wrapper(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            request_id_var.set(request_id)
+            self._enter(request_id, caller)
             started = time.perf_counter()
+            slots = self._stream_slots
+            holding = False
             try:
+                if slots is not None:
+                    holding = slots.acquire(blocking=False)
+                    if not holding:
+                        raise streams_exhausted(self._service, self._max_streams or 0)
                 yield from behavior(request, context)
             except Exception as error:  # noqa: BLE001 - every fault must become a status
                 self._abort(context, error, method)
             finally:
+                if holding and slots is not None:
+                    slots.release()
                 self._record(context, method, started)
 
         return wrapper
@@ -98,7 +158,4 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         code = context.code() or grpc.StatusCode.OK
         GRPC_REQUESTS.labels(self._service, method, code.name).inc()
         GRPC_REQUEST_SECONDS.labels(self._service, method).observe(elapsed)
-        log.info(
-            "rpc",
-            extra={"method": method, "code": code.name, "duration_ms": round(elapsed * 1000, 2)},
-        )
+        access_log(method, code, elapsed)

@@ -56,9 +56,16 @@ def create_server(
     settings: CommonSettings,
     internal_only: bool,
     max_workers: int = 64,
+    max_streams: int | None = None,
 ) -> BuiltServer:
-    """Build and start a server on `address` (port 0 picks a free port)."""
-    interceptors: list[grpc.ServerInterceptor] = [ServiceInterceptor(service)]
+    """Build and start a server on `address` (port 0 picks a free port).
+
+    `max_streams` bounds the server-streaming calls open at once (each holds a thread
+    while it waits): beyond it they are refused, so that unary calls and health checks
+    always find one of the other threads."""
+    interceptors: list[grpc.ServerInterceptor] = [
+        ServiceInterceptor(service, trust_caller_metadata=internal_only, max_streams=max_streams)
+    ]
     if internal_only:
         interceptors.insert(0, RequireInternalCredential(settings.internal_token.get_secret_value()))
     server = grpc.server(

@@ -1,5 +1,6 @@
 """Rich gRPC statuses: `google.rpc.Status` with one ErrorInfo reason, plus BadRequest
-field violations for invalid input."""
+field violations for invalid input, and QuotaFailure (with RetryInfo when waiting
+helps) for refused quotas."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.runtime.errors import InvalidArgument, ServiceError
+from services.runtime.errors import InvalidArgument, ResourceExhausted, ServiceError
 
 ERROR_DOMAIN = "synthtasks"
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -39,6 +40,19 @@ def status_for(error: ServiceError) -> grpc.Status:
                 ]
             )
         )
+    if isinstance(error, ResourceExhausted):
+        detail.details.add().Pack(
+            error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(subject=v.subject, description=v.description)
+                    for v in error.violations
+                ]
+            )
+        )
+        if error.retry_after_seconds is not None:
+            retry = error_details_pb2.RetryInfo()
+            retry.retry_delay.FromMilliseconds(max(1, round(error.retry_after_seconds * 1000)))
+            detail.details.add().Pack(retry)
     return rpc_status.to_status(detail)
 
 
@@ -71,3 +85,21 @@ def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
             detail.Unpack(request)
             found.extend((v.field, v.description) for v in request.field_violations)
     return found
+
+
+def quota_failure(error: grpc.RpcError) -> tuple[list[tuple[str, str]], float | None]:
+    """The QuotaFailure violations (subject, description) of a failed call and its
+    RetryInfo delay in seconds (None without one)."""
+    status = rpc_status.from_call(error)
+    violations: list[tuple[str, str]] = []
+    delay: float | None = None
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+            failure = error_details_pb2.QuotaFailure()
+            detail.Unpack(failure)
+            violations.extend((v.subject, v.description) for v in failure.violations)
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            delay = retry.retry_delay.ToTimedelta().total_seconds()
+    return violations, delay

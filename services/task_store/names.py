@@ -5,6 +5,7 @@ formatting.
     projects/{project}/generationJobs/{job}    ids are server-generated uuid hex
     projects/{project}/stagedTexts/{text}
     projects/{project}/tasks/{task}
+    projects/{project}/quota                   the project's quotas (quotas.py)
 
 A malformed name is INVALID_ARGUMENT; a well-formed name that matches nothing is the
 repository's NOT_FOUND.
@@ -25,6 +26,7 @@ _PROJECT_NAME = re.compile(rf"projects/{_PROJECT}")
 _JOB_NAME = re.compile(rf"projects/{_PROJECT}/generationJobs/{_ID}")
 _STAGED_TEXT_NAME = re.compile(rf"projects/{_PROJECT}/stagedTexts/{_ID}")
 _TASK_NAME = re.compile(rf"projects/{_PROJECT}/tasks/{_ID}")
+_QUOTA_NAME = re.compile(rf"projects/{_PROJECT}/quota")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,14 @@ def parse_project(name: str, *, field: str) -> str:
     match = _PROJECT_NAME.fullmatch(name)
     if not match:
         raise InvalidArgument.field(field, _describe(name, "projects/{project}"))
+    return match["project"]
+
+
+def parse_project_quota(name: str, *, field: str) -> str:
+    """The project id of `projects/{project}/quota`."""
+    match = _QUOTA_NAME.fullmatch(name)
+    if not match:
+        raise InvalidArgument.field(field, _describe(name, "projects/{project}/quota"))
     return match["project"]
 
 

@@ -22,13 +22,14 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from services.runtime.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
-from services.task_store import duplicates
+from services.task_store import duplicates, quotas
 from services.task_store.names import job_name, new_id, staged_text_name, task_name
+from services.task_store.quotas import QuotaLimits, QuotaUsage
 from services.task_store.records import (
     AppendOutcome,
     ImportResult,
@@ -66,13 +67,10 @@ _TEXT_COLUMNS = sql.SQL(
     " s.update_time"
 )
 _TEXTS_FROM = sql.SQL("staged_texts s JOIN generation_jobs j ON j.id = s.job_id")
-# Exports read the job's part of the lineage once per job rather than once per row.
-_EXPORT_COLUMNS = sql.SQL(
-    "s.id, s.seq, s.project, s.job_id, s.slot, s.text, coalesce(s.original_text, s.text), s.tags, s.state,"
-    " s.duplicate, s.task_id, s.model, s.variables, s.prompt_tokens, s.completion_tokens, s.finish_reason,"
-    " s.latency_us, s.generate_time, s.version, s.create_time, s.update_time"
-)
-_LINEAGE_CACHE_SIZE = 10_000
+# One page of an export: at most this many texts, and no more text than this beyond the
+# page's first text (a text and its original are at most 20,000 characters each: 160 KB).
+EXPORT_PAGE_ROWS = 200
+EXPORT_PAGE_BYTES = 1024 * 1024
 _TASK_COLUMNS = sql.SQL(
     "t.id, t.seq, t.project, t.text, t.tags, t.staged_text_id, t.job_id, t.version, t.create_time, t.update_time"
 )
@@ -90,10 +88,27 @@ class Repository:
 
     # -- jobs ------------------------------------------------------------------------
 
-    def create_job(self, new: NewJob) -> tuple[Job, bool]:
+    def create_job(self, new: NewJob, limits: QuotaLimits | None = None) -> tuple[Job, bool]:
         """The job, and whether this call created it (False: an earlier call with the
-        same request id did)."""
+        same request id did). With `limits`, a new job that would take the project past
+        a quota raises ResourceExhausted and nothing is written (quotas.py)."""
         with self._cursor() as cur:
+            if limits is not None:
+                # Creations of one project queue here, so two cannot both fit under a limit.
+                cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"job_quota:{new.project}",))
+                if new.request_id:
+                    cur.execute(
+                        sql.SQL("SELECT {} FROM generation_jobs j WHERE j.project = %s AND j.request_id = %s").format(
+                            _JOB_COLUMNS
+                        ),
+                        (new.project, new.request_id),
+                    )
+                    earlier = cur.fetchone()
+                    if earlier is not None:
+                        return _job(earlier), False  # a retry of a created job is never refused
+                refused = quotas.refusal(new.project, limits, self._usage_in(cur, new.project), new.text_count)
+                if refused is not None:
+                    raise refused
             cur.execute(
                 sql.SQL(
                     "INSERT INTO generation_jobs AS j (id, project, request_id, prompt, system_prompt, temperature,"
@@ -134,6 +149,49 @@ class Repository:
                 (new.project, new.request_id),
             )
             return _job(_one(cur, "the job of this request_id")), False
+
+    def quota_usage(self, project: str) -> QuotaUsage:
+        with self._cursor() as cur:
+            return self._usage_in(cur, project)
+
+    def quota_usage_by_project(self) -> dict[str, QuotaUsage]:
+        """Usage of every project with unfinished jobs or jobs created in the last minute."""
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT project,"
+                " coalesce(sum(text_count - produced - failed) FILTER (WHERE state IN ('QUEUED', 'RUNNING')), 0)"
+                " AS texts,"
+                " count(*) FILTER (WHERE state IN ('QUEUED', 'RUNNING')) AS running,"
+                " count(*) FILTER (WHERE create_time > now() - make_interval(secs => %(window)s)) AS recent"
+                " FROM generation_jobs"
+                " WHERE state IN ('QUEUED', 'RUNNING') OR create_time > now() - make_interval(secs => %(window)s)"
+                " GROUP BY project",
+                {"window": quotas.RATE_WINDOW_SECONDS},
+            )
+            return {
+                row["project"]: QuotaUsage(int(row["texts"]), row["running"], row["recent"], 0.0)
+                for row in cur.fetchall()
+            }
+
+    def _usage_in(self, cur: psycopg.Cursor, project: str) -> QuotaUsage:
+        cur.execute(
+            "SELECT coalesce(sum(text_count - produced - failed), 0) AS texts, count(*) AS running"
+            " FROM generation_jobs WHERE project = %s AND state IN ('QUEUED', 'RUNNING')",
+            (project,),
+        )
+        active = _one(cur, "usage")
+        cur.execute(
+            "SELECT count(*) AS recent,"
+            " coalesce(extract(epoch FROM min(create_time) + make_interval(secs => %(window)s) - now()), 0)"
+            " AS frees_in"
+            " FROM generation_jobs WHERE project = %(project)s"
+            " AND create_time > now() - make_interval(secs => %(window)s)",
+            {"project": project, "window": quotas.RATE_WINDOW_SECONDS},
+        )
+        recent = _one(cur, "usage")
+        return QuotaUsage(
+            int(active["texts"]), active["running"], recent["recent"], max(0.0, float(recent["frees_in"]))
+        )
 
     def mark_job_enqueued(self, project: str, job_id: str) -> bool:
         """Record that every slot is enqueued; True when an earlier call already had."""
@@ -413,80 +471,38 @@ class Repository:
             )
             return _page([_text(row) for row in cur.fetchall()], limit)
 
-    def iter_texts(self, project: str, text_filter: TextFilter, *, batch: int = 5000) -> Iterator[StagedText]:
-        """Every matching text in write order, through a server-side cursor: memory
-        stays flat whatever the count. Holds one pooled connection until exhausted or closed."""
+    def iter_texts(
+        self,
+        project: str,
+        text_filter: TextFilter,
+        *,
+        page_rows: int = EXPORT_PAGE_ROWS,
+        page_bytes: int = EXPORT_PAGE_BYTES,
+    ) -> Iterator[StagedText]:
+        """Every matching text in write order, one keyset page at a time: each page is
+        one short transaction whose connection goes back to the pool before any text of
+        it is yielded. A consumer that stops reading therefore holds no connection and
+        no transaction, only the page in hand: at most `page_rows` texts and, beyond the
+        first text, `page_bytes` of text. Pages are separate snapshots: a text written
+        while the export runs is included when its seq comes after the page in hand."""
         where, params = _text_conditions(project, text_filter)
-        lineage: dict[str, tuple[str, float, int | None, str]] = {}
-        with self._pool.connection() as conn:
-            jobs = conn.cursor()
-            with conn.cursor(name="export_staged_texts", row_factory=tuple_row) as cur:
-                cur.itersize = batch
-                cur.execute(
-                    sql.SQL("SELECT {} FROM staged_texts s WHERE {} ORDER BY s.seq").format(_EXPORT_COLUMNS, where),
-                    params,
-                )
-                for (
-                    text_id,
-                    seq,
-                    text_project,
-                    job_id,
-                    slot,
-                    text,
-                    original,
-                    tags,
-                    state,
-                    duplicate,
-                    task_id,
-                    model,
-                    variables,
-                    prompt_tokens,
-                    completion_tokens,
-                    finish_reason,
-                    latency_us,
-                    generate_time,
-                    version,
-                    create_time,
-                    update_time,
-                ) in cur:
-                    job = lineage.get(job_id)
-                    if job is None:
-                        if len(lineage) >= _LINEAGE_CACHE_SIZE:
-                            lineage.clear()
-                        # The named cursor is server-side: the connection is free between fetches.
-                        job = jobs.execute(
-                            "SELECT provider, temperature, seed, prompt_hash FROM generation_jobs WHERE id = %s",
-                            (job_id,),
-                        ).fetchone()
-                        lineage[job_id] = job
-                    provider, temperature, seed, prompt_hash = job
-                    yield StagedText(
-                        text_id,
-                        seq,
-                        text_project,
-                        job_id,
-                        slot,
-                        text,
-                        original,
-                        tuple(tags),
-                        TextState(state),
-                        duplicate,
-                        task_id,
-                        provider,
-                        temperature,
-                        seed,
-                        prompt_hash,
-                        model,
-                        variables,
-                        prompt_tokens,
-                        completion_tokens,
-                        finish_reason,
-                        latency_us,
-                        generate_time,
-                        version,
-                        create_time,
-                        update_time,
-                    )
+        params.update(rows=page_rows, budget=page_bytes, after=0)
+        query = sql.SQL(
+            "SELECT * FROM ("
+            " SELECT page.*, sum(page.row_bytes) OVER (ORDER BY page.seq) AS running_bytes FROM ("
+            "  SELECT {}, octet_length(s.text) + coalesce(octet_length(s.original_text), 0) AS row_bytes"
+            "  FROM {} WHERE {} AND s.seq > %(after)s ORDER BY s.seq LIMIT %(rows)s"
+            " ) page"
+            ") sized WHERE sized.running_bytes - sized.row_bytes < %(budget)s ORDER BY sized.seq"
+        ).format(_TEXT_COLUMNS, _TEXTS_FROM, where)
+        while True:
+            with self._cursor() as cur:
+                cur.execute(query, params)
+                page = [_text(row) for row in cur.fetchall()]
+            yield from page
+            if not page:
+                return
+            params["after"] = page[-1].seq
 
     def get_text(self, project: str, text_id: str) -> StagedText:
         with self._cursor() as cur:

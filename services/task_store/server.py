@@ -3,6 +3,7 @@ servicers and the gRPC server (internal calls only)."""
 
 from __future__ import annotations
 
+from prometheus_client import REGISTRY
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2_grpc, task_service_pb2_grpc
 
@@ -10,6 +11,7 @@ from services.runtime.database import create_pool
 from services.runtime.migrations import migrate
 from services.runtime.server import BuiltServer, Registration, create_server
 from services.task_store.config import Settings
+from services.task_store.quotas import QuotaUsageCollector
 from services.task_store.repository import Repository
 from services.task_store.servicer import GenerationServicer, JobStoreServicer, TaskServicer
 from services.task_store.watch import JobEventHub
@@ -28,11 +30,12 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
     try:
         events.start()
         repository = Repository(pool)
+        quota_policy = settings.quota_policy()
         built = create_server(
             address or settings.listen_address,
             [
                 Registration(
-                    GenerationServicer(repository, events),
+                    GenerationServicer(repository, events, quota_policy),
                     generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
                     "synthtasks.v1.GenerationService",
                 ),
@@ -42,7 +45,7 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
                     "synthtasks.v1.TaskService",
                 ),
                 Registration(
-                    JobStoreServicer(repository),
+                    JobStoreServicer(repository, quota_policy),
                     job_store_service_pb2_grpc.add_JobStoreServiceServicer_to_server,
                     "synthtasks.internal.v1.JobStoreService",
                 ),
@@ -51,6 +54,7 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
             settings=settings,
             internal_only=True,
             max_workers=settings.max_workers,
+            max_streams=settings.max_streams,
         )
     except BaseException:
         events.close()
@@ -59,4 +63,9 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
     # Watch streams still open when the grace period ends are cancelled; the listener
     # goes after them, the pool last.
     built.on_stop.extend([events.close, pool.close])
+    if settings.metrics_port:
+        # Only a served registry needs it (tests run many task stores, metrics off).
+        collector = QuotaUsageCollector(repository.quota_usage_by_project, quota_policy)
+        REGISTRY.register(collector)
+        built.on_stop.append(lambda: REGISTRY.unregister(collector))
     return built

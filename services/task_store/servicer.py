@@ -23,9 +23,10 @@ from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 from services.runtime import pagination
 from services.runtime.errors import InvalidArgument
 from services.runtime.metrics import JOBS
-from services.task_store import names, validation
+from services.task_store import names, quotas, validation
 from services.task_store.errors import Unimplemented
 from services.task_store.export import ExportFormat, export_chunks
+from services.task_store.quotas import QuotaPolicy
 from services.task_store.records import (
     GeneratedText,
     Job,
@@ -54,12 +55,27 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
     """synthtasks.v1.GenerationService, minus job creation (the gateway's, through
     JobStoreService.CreateJob)."""
 
-    def __init__(self, repository: Repository, events: JobEventHub) -> None:
+    def __init__(self, repository: Repository, events: JobEventHub, quota_policy: QuotaPolicy) -> None:
         self._repository = repository
         self._events = events
+        self._quota_policy = quota_policy
 
     def CreateGenerationJob(self, request, context):
         raise Unimplemented("jobs are created through the gateway")
+
+    def GetProjectQuota(self, request, context):
+        project = names.parse_project_quota(request.name, field="name")
+        limits = self._quota_policy.limits_for(project)
+        usage = self._repository.quota_usage(project)
+        return generation_pb2.GetProjectQuotaResponse(
+            project_quota=generation_pb2.ProjectQuota(
+                name=request.name,
+                quotas=[
+                    generation_pb2.QuotaUsage(quota=quota, limit=limits.limit_of(quota), usage=usage.usage_of(quota))
+                    for quota in quotas.QUOTAS
+                ],
+            )
+        )
 
     def GetGenerationJob(self, request, context):
         ref = names.parse_job(request.name, field="name")
@@ -207,19 +223,20 @@ class TaskServicer(task_grpc.TaskServiceServicer):
                     data=chunk.data, content_type=chunk.content_type, file_name=chunk.file_name
                 )
         finally:
-            texts.close()  # returns the cursor's connection at once when the client goes away
+            texts.close()  # drops the page in hand at once when the client goes away
 
 
 class JobStoreServicer(job_store_grpc.JobStoreServiceServicer):
     """synthtasks.internal.v1.JobStoreService: the bookkeeping of jobs and their slots."""
 
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, quota_policy: QuotaPolicy) -> None:
         self._repository = repository
+        self._quota_policy = quota_policy
 
     def CreateJob(self, request, context):
         project = names.parse_project(request.parent, field="parent")
         new = _new_job(project, request.generation_job, request.request_id)
-        job, created = self._repository.create_job(new)
+        job, created = self._repository.create_job(new, self._quota_policy.limits_for(project))
         if created:
             JOBS.labels("created").inc()
         return job_store_pb2.CreateJobResponse(generation_job=job_proto(job), created=created, enqueued=job.enqueued)

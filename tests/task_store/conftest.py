@@ -25,6 +25,11 @@ def settings(make_database) -> Settings:
         internal_token=secrets.token_urlsafe(24),
         database_url=make_database("tasks"),
         metrics_port=0,
+        # These tests are about bookkeeping and create many jobs per project; quotas
+        # have their own server in test_quotas.py.
+        quota_texts_queued_or_running=0,
+        quota_jobs_running=0,
+        quota_jobs_created_per_minute=0,
     )
 
 
