@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from cryptography.fernet import Fernet
 from synthtasks.v1 import (
+    audit_service_pb2_grpc,
     generation_service_pb2_grpc,
     provider_service_pb2_grpc,
     task_service_pb2_grpc,
@@ -29,6 +30,7 @@ from services.gateway.server import build_server as build_gateway
 from services.provider_registry.config import Settings as RegistrySettings
 from services.provider_registry.server import build_registry
 from services.provider_registry.server import build_server as build_registry_server
+from services.runtime.aio_server import AioBuiltServer
 from services.runtime.call_metadata import bearer
 from services.runtime.server import BuiltServer
 from services.task_store.config import Settings as TaskStoreSettings
@@ -47,11 +49,12 @@ class Clients:
     tokens: token_service_pb2_grpc.TokenServiceStub
     generation: generation_service_pb2_grpc.GenerationServiceStub
     tasks: task_service_pb2_grpc.TaskServiceStub
+    audit: audit_service_pb2_grpc.AuditServiceStub
 
 
 @dataclass
 class Stack:
-    gateway: BuiltServer
+    gateway: AioBuiltServer
     registry: BuiltServer
     task_store: BuiltServer
     registry_settings: RegistrySettings
@@ -84,6 +87,7 @@ class Stack:
             token_service_pb2_grpc.TokenServiceStub(channel),
             generation_service_pb2_grpc.GenerationServiceStub(channel),
             task_service_pb2_grpc.TaskServiceStub(channel),
+            audit_service_pb2_grpc.AuditServiceStub(channel),
         )
 
     def admin(self) -> Clients:
@@ -108,7 +112,14 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(*, make_database, redis_url: str, redis_namespace: str, **gateway_overrides: Any) -> Iterator[Stack]:
+def running_stack(
+    *,
+    make_database,
+    redis_url: str,
+    redis_namespace: str,
+    task_store_overrides: dict[str, Any] | None = None,
+    **gateway_overrides: Any,
+) -> Iterator[Stack]:
     internal_token = secrets.token_urlsafe(24)
     registry_settings = RegistrySettings(
         internal_token=internal_token,
@@ -118,7 +129,10 @@ def running_stack(*, make_database, redis_url: str, redis_namespace: str, **gate
         validation_timeout_seconds=3,
     )
     task_store_settings = TaskStoreSettings(
-        internal_token=internal_token, database_url=make_database("tasks"), metrics_port=0
+        internal_token=internal_token,
+        database_url=make_database("tasks"),
+        metrics_port=0,
+        **(task_store_overrides or {}),
     )
     with contextlib.ExitStack() as cleanup:
         fake_llm = cleanup.enter_context(FakeOpenAIServer())

@@ -28,6 +28,19 @@ class Settings(CommonSettings):
     slots_per_message: int = Field(16, ge=1, le=1000)
     # How long a token's identity is cached; a revoked token stops working after this.
     auth_cache_seconds: float = Field(30.0, ge=0)
+    # Failed authentications per client address (auth.py): a burst, then this many a
+    # minute; past that, unknown tokens from that address get RESOURCE_EXHAUSTED.
+    auth_failures_per_minute: float = Field(30.0, gt=0)
+    auth_failure_burst: int = Field(20, ge=1)
+    # Threads running unary calls (each waits on a downstream call); streams use none.
+    max_workers: int = Field(64, ge=4)
+    # Server streams (Watch, Export) open at once on this gateway (streams.py).
+    max_streams: int = Field(256, ge=1)
+    max_streams_per_project: int = Field(32, ge=1)
+    max_streams_per_token: int = Field(16, ge=1)
+    # How long one stream may last: a Watch then ends (OK; call again to resume), an
+    # unfinished export fails with DEADLINE_EXCEEDED.
+    max_stream_seconds: float = Field(900.0, gt=0)
     # Stalled-job recovery (stalled_jobs.py): an unfinished job without progress for this
     # long has its slot ranges enqueued again. Longer than any legitimate silence: the
     # ~15 min a worker retries a message through an outage is what it replaces.

@@ -23,7 +23,7 @@ from services.gateway.generation_rules import check_generation_job
 from services.generation_queue.broker import enqueue_slot_ranges
 from services.generation_queue.messages import slot_ranges
 from services.generation_queue.stop_flags import mark_job_stopped
-from services.runtime.errors import FailedPrecondition
+from services.runtime.errors import FailedPrecondition, PermissionDenied
 from services.runtime.metrics import JOBS
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,18 @@ class JobLauncher:
         )
         provider = self._resolve_provider(project_id, job.provider, timeout)
         job.provider = provider.name
-        if not job.model:
-            job.model = (
-                provider.deployment if provider.kind == provider_pb.PROVIDER_KIND_AZURE_OPENAI else provider.model
+        default_model = (
+            provider.deployment if provider.kind == provider_pb.PROVIDER_KIND_AZURE_OPENAI else provider.model
+        )
+        if job.model and job.model != default_model and job.model not in provider.allowed_models:
+            # Which models a project may spend the admin's key on is the admin's call.
+            allowed = ", ".join([default_model, *provider.allowed_models])
+            raise PermissionDenied(
+                f"generation_job.model: {provider.name} allows only {allowed}; an admin can add models"
+                " to the provider's allowed_models",
+                reason="MODEL_NOT_ALLOWED",
             )
+        job.model = job.model or default_model
         created = self._job_store.CreateJob(
             store_pb.CreateJobRequest(parent=request.parent, generation_job=job, request_id=request.request_id),
             timeout=timeout,

@@ -24,3 +24,13 @@ def project_of_child(name: str, collection: str, field: str = "name") -> str:
     if not match or match.group(2) != collection:
         raise InvalidArgument.field(field, f"must be a name like projects/my-project/{collection}/ID")
     return match.group(1)
+
+
+_QUOTA = re.compile(rf"^projects/({PROJECT_ID})/quota$")
+
+
+def project_of_quota(name: str, field: str = "name") -> str:
+    match = _QUOTA.match(name)
+    if not match:
+        raise InvalidArgument.field(field, "must be a name like projects/my-project/quota")
+    return match.group(1)

@@ -2,22 +2,28 @@
 
 Every method reads the same way: who is calling and may they (PERMISSION_DENIED before
 anything can be NOT_FOUND), then one downstream call. Downstream failures pass through
-unchanged (the interceptor re-sends their status and rich details)."""
+unchanged (the interceptor re-sends their status and rich details).
+
+Unary methods are plain functions (the server runs them in its thread pool); the two
+server streams are coroutines relaying an asyncio call to the task store, so an open
+stream holds no thread, and each is bounded by streams.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 from synthtasks.v1 import (
-    generation_service_pb2 as gen_pb,
-)
-from synthtasks.v1 import (
+    audit_service_pb2_grpc,
     generation_service_pb2_grpc,
     provider_service_pb2_grpc,
     task_service_pb2_grpc,
     token_service_pb2_grpc,
+)
+from synthtasks.v1 import (
+    generation_service_pb2 as gen_pb,
 )
 from synthtasks.v1 import (
     provider_service_pb2 as provider_pb,
@@ -28,7 +34,9 @@ from synthtasks.v1 import (
 
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.job_launcher import JobLauncher
-from services.gateway.names import project_of_child, project_of_parent
+from services.gateway.names import project_of_child, project_of_parent, project_of_quota
+from services.gateway.streams import StreamLimiter
+from services.runtime.call_metadata import caller_token_var
 
 
 class Deadlines:
@@ -39,24 +47,49 @@ class Deadlines:
         self.validation = validation
 
     @staticmethod
-    def _remaining(context: grpc.ServicerContext) -> float | None:
+    def remaining(context: grpc.ServicerContext) -> float | None:
+        """What the caller's own deadline leaves (None without one)."""
         remaining = context.time_remaining()
         return remaining if remaining is not None and remaining < 1e8 else None
 
     def of(self, context: grpc.ServicerContext, configured: float | None = None) -> float:
         limit = configured or self.unary
-        remaining = self._remaining(context)
+        remaining = self.remaining(context)
         return min(limit, remaining) if remaining is not None else limit
 
-    def of_stream(self, context: grpc.ServicerContext) -> float | None:
-        """Streams last as long as the caller wants; only the caller's own deadline applies."""
-        return self._remaining(context)
 
+class StreamRelay:
+    """Authorizes a stream, holds one of its caller's stream slots while it lasts, and
+    relays the task store's stream to the caller for at most `max_seconds`."""
 
-def _relay(call: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-    """Yield a downstream stream, cancelling it when our caller goes away."""
-    context.add_callback(call.cancel)
-    yield from call
+    def __init__(self, auth: Authenticator, limiter: StreamLimiter, max_seconds: float) -> None:
+        self._auth = auth
+        self._limiter = limiter
+        self._max_seconds = max_seconds
+
+    async def relay(
+        self,
+        context: grpc.aio.ServicerContext,
+        project_id: str,
+        open_call: Callable[[float | None], Any],
+        *,
+        on_time_up: Callable[[], Any],
+    ) -> None:
+        # The token check may call the registry: not on the event loop.
+        principal = await asyncio.to_thread(self._auth.principal, context)
+        caller_token_var.set(principal.token)
+        principal.require_project(project_id)
+        with self._limiter.hold(principal.token, project_id):
+            call = open_call(Deadlines.remaining(context))
+            try:
+                async with asyncio.timeout(self._max_seconds):
+                    async for response in call:
+                        await context.write(response)
+            except TimeoutError:
+                await on_time_up()
+            finally:
+                # Our caller left, the time is up or the stream ended: release the task store's side.
+                call.cancel()
 
 
 class ProviderGateway(provider_service_pb2_grpc.ProviderServiceServicer):
@@ -141,13 +174,18 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
         self,
         auth: Authenticator,
         jobs: generation_service_pb2_grpc.GenerationServiceStub,
+        streaming_jobs: Callable[[], generation_service_pb2_grpc.GenerationServiceStub],
         launcher: JobLauncher,
         deadlines: Deadlines,
+        streams: StreamRelay,
     ) -> None:
         self._auth = auth
         self._jobs = jobs
+        # The asyncio stub exists only once the server's loop runs: fetched per call.
+        self._streaming_jobs = streaming_jobs
         self._launcher = launcher
         self._deadlines = deadlines
+        self._streams = streams
 
     def _in_project(self, context: grpc.ServicerContext, project_id: str) -> Principal:
         principal = self._auth.principal(context)
@@ -168,21 +206,41 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
         self._in_project(context, project_of_parent(request.parent))
         return self._jobs.ListGenerationJobs(request, timeout=self._deadlines.of(context))
 
-    def WatchGenerationJob(self, request, context):
-        self._in_project(context, project_of_child(request.name, "generationJobs"))
-        yield from _relay(self._jobs.WatchGenerationJob(request, timeout=self._deadlines.of_stream(context)), context)
+    async def WatchGenerationJob(self, request, context):
+        async def time_up() -> None:
+            """End cleanly: calling WatchGenerationJob again resumes from the current snapshot."""
+
+        await self._streams.relay(
+            context,
+            project_of_child(request.name, "generationJobs"),
+            lambda timeout: self._streaming_jobs().WatchGenerationJob(request, timeout=timeout),
+            on_time_up=time_up,
+        )
 
     def CancelGenerationJob(self, request, context):
         self._in_project(context, project_of_child(request.name, "generationJobs"))
         self._launcher.stop(request.name)
         return self._jobs.CancelGenerationJob(request, timeout=self._deadlines.of(context))
 
+    def GetProjectQuota(self, request, context):
+        self._in_project(context, project_of_quota(request.name))
+        return self._jobs.GetProjectQuota(request, timeout=self._deadlines.of(context))
+
 
 class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
-    def __init__(self, auth: Authenticator, tasks: task_service_pb2_grpc.TaskServiceStub, deadlines: Deadlines) -> None:
+    def __init__(
+        self,
+        auth: Authenticator,
+        tasks: task_service_pb2_grpc.TaskServiceStub,
+        streaming_tasks: Callable[[], task_service_pb2_grpc.TaskServiceStub],
+        deadlines: Deadlines,
+        streams: StreamRelay,
+    ) -> None:
         self._auth = auth
         self._tasks = tasks
+        self._streaming_tasks = streaming_tasks
         self._deadlines = deadlines
+        self._streams = streams
 
     def _in_project(self, context: grpc.ServicerContext, project_id: str) -> None:
         self._auth.principal(context).require_project(project_id)
@@ -226,6 +284,30 @@ class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
         self._in_project(context, project_of_child(request.task.name, "tasks", "task.name"))
         return self._tasks.UpdateTask(request, timeout=self._deadlines.of(context))
 
-    def ExportStagedTexts(self, request, context):
-        self._in_parent(request, context)
-        yield from _relay(self._tasks.ExportStagedTexts(request, timeout=self._deadlines.of_stream(context)), context)
+    async def ExportStagedTexts(self, request, context):
+        async def time_up() -> None:
+            # A cut file must not look complete.
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "the export took longer than this gateway allows one stream; read it faster or narrow the filter",
+            )
+
+        await self._streams.relay(
+            context,
+            project_of_parent(request.parent),
+            lambda timeout: self._streaming_tasks().ExportStagedTexts(request, timeout=timeout),
+            on_time_up=time_up,
+        )
+
+
+class AuditGateway(audit_service_pb2_grpc.AuditServiceServicer):
+    def __init__(
+        self, auth: Authenticator, registry: audit_service_pb2_grpc.AuditServiceStub, deadlines: Deadlines
+    ) -> None:
+        self._auth = auth
+        self._registry = registry
+        self._deadlines = deadlines
+
+    def ListAuditEvents(self, request, context):
+        self._auth.principal(context).require_admin()
+        return self._registry.ListAuditEvents(request, timeout=self._deadlines.of(context))

@@ -25,6 +25,7 @@ MAX_TOKENS_PER_MINUTE = 1_000_000_000
 MAX_CONCURRENT = 10_000
 MAX_CHOICES = 128
 MAX_TIMEOUT_MS = 600_000
+MAX_ALLOWED_MODELS = 32
 KINDS = (pb.PROVIDER_KIND_OPENAI, pb.PROVIDER_KIND_AZURE_OPENAI, pb.PROVIDER_KIND_OPENAI_COMPATIBLE)
 
 # Servers that ignore `n` (llama.cpp) must say so; hosted APIs honour it.
@@ -45,6 +46,11 @@ def _check_url(value: str, field: str, violations: list[FieldViolation]) -> None
         violations.append(FieldViolation(field, "must be an http(s) URL with a host"))
     elif _has_control_characters(value) or " " in value:
         violations.append(FieldViolation(field, "must not contain spaces or control characters"))
+    elif "@" in parsed.netloc:
+        # Endpoints are shown to project members; a credential belongs in api_key.
+        violations.append(
+            FieldViolation(field, "must not contain credentials (user:password@host); put the key in api_key")
+        )
 
 
 def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_required: bool = True) -> None:
@@ -85,6 +91,11 @@ def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_requ
         _check_url(record.endpoint, f"{prefix}.endpoint", v)
     if record.model and not _MODEL.match(record.model):
         v.append(FieldViolation(f"{prefix}.model", "must be 1-128 characters without spaces"))
+    if len(record.allowed_models) > MAX_ALLOWED_MODELS:
+        v.append(FieldViolation(f"{prefix}.allowed_models", f"at most {MAX_ALLOWED_MODELS} models"))
+    for index, model in enumerate(record.allowed_models):
+        if not _MODEL.match(model):
+            v.append(FieldViolation(f"{prefix}.allowed_models[{index}]", "must be 1-128 characters without spaces"))
     if record.organization and (len(record.organization) > 128 or _has_control_characters(record.organization)):
         v.append(FieldViolation(f"{prefix}.organization", "must be at most 128 printable characters"))
 
@@ -125,6 +136,25 @@ def project_id_from_name(name: str, field: str = "project") -> str:
     if prefix != "projects" or not PROJECT_ID.match(project_id):
         raise InvalidArgument.field(field, "must be a project name like projects/my-project ([a-z0-9][a-z0-9_-]{0,62})")
     return project_id
+
+
+def endpoint_for_members(endpoint: str) -> str:
+    """Scheme, host, port and path only: what a member needs to know where texts go.
+    Userinfo, query and fragment can carry credentials (`?api-key=`), so they go."""
+    parsed = urlparse(endpoint)
+    if not parsed.hostname:
+        return ""
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+    netloc = f"{host}:{parsed.port}" if parsed.port else host
+    return parsed._replace(netloc=netloc, query="", fragment="", params="").geturl()
+
+
+def endpoint_without_userinfo(endpoint: str) -> str:
+    """The endpoint as stored, minus any `user:password@` (rows saved before it was refused)."""
+    parsed = urlparse(endpoint)
+    if "@" not in parsed.netloc:
+        return endpoint
+    return parsed._replace(netloc=parsed.netloc.rpartition("@")[2]).geturl()
 
 
 def slug(display_name: str) -> str:

@@ -37,6 +37,8 @@ class ProviderRecord:
     limits: Limits = field(default_factory=Limits)
     max_choices_per_request: int = 1
     request_timeout_ms: int = 0
+    # Models a job may name instead of the default model (Azure: deployment).
+    allowed_models: list[str] = field(default_factory=list)
     validation: Validation = field(default_factory=Validation)
     version: int = 1
     created_at: datetime | None = None

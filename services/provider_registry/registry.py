@@ -9,6 +9,7 @@ from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.provider_access import ProviderEndpoint
 from services.provider_registry import provider_rules as rules
+from services.provider_registry.audit import AuditEvent, AuditTrail
 from services.provider_registry.live_check import CheckResult, check_connection
 from services.provider_registry.records import Assignment, ProviderRecord, TokenRecord, Validation
 from services.provider_registry.repository import ProviderRepository, TokenRepository
@@ -30,6 +31,7 @@ UPDATABLE_PATHS = {
     "limits.max_concurrent_requests",
     "max_choices_per_request",
     "request_timeout",
+    "allowed_models",
 }
 # Mask paths are the proto's field names; the record keeps some under another name.
 _RECORD_ATTRIBUTE = {"request_timeout": "request_timeout_ms"}
@@ -37,9 +39,19 @@ _STATE_NAMES = {value: name.removeprefix("VALIDATION_STATE_") for name, value in
 
 
 class Registry:
-    def __init__(self, providers: ProviderRepository, tokens: TokenRepository, *, validation_timeout: float) -> None:
+    """Every change made here is recorded in the audit trail (audit.py) once it succeeded."""
+
+    def __init__(
+        self,
+        providers: ProviderRepository,
+        tokens: TokenRepository,
+        audit: AuditTrail,
+        *,
+        validation_timeout: float,
+    ) -> None:
         self._providers = providers
         self._tokens = tokens
+        self._audit = audit
         self._timeout = validation_timeout
 
     # Providers ----------------------------------------------------------------------
@@ -68,6 +80,12 @@ class Registry:
             created = self._providers.record_validation(
                 created.id, Validation(check.state, check.message, check.latency_ms)
             )
+        kind = pb.ProviderKind.Name(created.kind).removeprefix("PROVIDER_KIND_")
+        self._audit.record(
+            "ProviderService/CreateProvider",
+            created.name,
+            f"created {kind} provider {created.display_name!r}" + (", validated first" if check else ""),
+        )
         return created, check
 
     def _free_id(self, base: str) -> str:
@@ -104,16 +122,23 @@ class Registry:
             rules.check_provider(updated, key_required=key_changed)
             return key_changed, updated
 
-        return self._providers.update(provider_id, etag, apply)
+        updated = self._providers.update(provider_id, etag, apply)
+        changed = ", ".join(sorted("api_key (rotated)" if path == "api_key" else path for path in paths))
+        self._audit.record("ProviderService/UpdateProvider", updated.name, f"changed {changed}")
+        return updated
 
     def delete_provider(self, provider_id: str, *, force: bool, etag: str) -> None:
         self._providers.delete(provider_id, force=force, etag=etag)
+        self._audit.record(
+            "ProviderService/DeleteProvider", f"providers/{provider_id}", "deleted" + (" with force" if force else "")
+        )
 
     def validate_provider(self, provider_id: str) -> tuple[CheckResult, ProviderRecord]:
         check = self.test_connection(self._providers.get_with_key(provider_id))
         stored = self._providers.record_validation(
             provider_id, Validation(check.state, check.message, check.latency_ms)
         )
+        self._audit.record("ProviderService/ValidateProvider", stored.name, f"validated: {_STATE_NAMES[check.state]}")
         return check, stored
 
     def test_connection(self, record: ProviderRecord) -> CheckResult:
@@ -130,10 +155,19 @@ class Registry:
     # Assignments --------------------------------------------------------------------
 
     def assign(self, project: str, provider_id: str, *, make_default: bool) -> Assignment:
-        return self._providers.assign(project, provider_id, make_default=make_default)
+        assignment = self._providers.assign(project, provider_id, make_default=make_default)
+        self._audit.record(
+            "ProviderService/AssignProvider",
+            f"projects/{project}/providers/{provider_id}",
+            "assigned as the default" if assignment.is_default else "assigned",
+        )
+        return assignment
 
     def unassign(self, project: str, provider_id: str) -> None:
         self._providers.unassign(project, provider_id)
+        self._audit.record(
+            "ProviderService/UnassignProvider", f"projects/{project}/providers/{provider_id}", "unassigned"
+        )
 
     def project_providers(self, project: str) -> list[Assignment]:
         return self._providers.project_providers(project)
@@ -149,6 +183,8 @@ class Registry:
             secret_sha256=secret_sha256(secret),
             prefix=display_prefix(secret),
         )
+        scope = "admin" if is_admin else "project token for " + ", ".join(f"projects/{p}" for p in projects)
+        self._audit.record("TokenService/CreateToken", f"tokens/{record.id}", f"created {scope} {display_name!r}")
         return record, secret
 
     def authenticate(self, token_sha256: str) -> TokenRecord | None:
@@ -159,3 +195,9 @@ class Registry:
 
     def delete_token(self, token_id: str) -> None:
         self._tokens.delete(token_id)
+        self._audit.record("TokenService/DeleteToken", f"tokens/{token_id}", "deleted")
+
+    # Audit --------------------------------------------------------------------------
+
+    def audit_events(self, *, before_seq: int | None, limit: int) -> list[AuditEvent]:
+        return self._audit.list(before_seq=before_seq, limit=limit)

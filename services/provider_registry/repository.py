@@ -18,7 +18,7 @@ _PROVIDER_COLUMNS = """
     id, display_name, kind, endpoint, deployment, api_version, model, organization, key_hint,
     requests_per_minute, tokens_per_minute, max_concurrent_requests, max_choices_per_request,
     request_timeout_ms, last_validation_state, last_validation_message, last_validation_latency_ms,
-    last_validated_at, version, created_at, updated_at
+    last_validated_at, version, created_at, updated_at, allowed_models
 """
 
 
@@ -36,6 +36,7 @@ def _provider(row: dict[str, Any]) -> ProviderRecord:
         limits=Limits(row["requests_per_minute"], row["tokens_per_minute"], row["max_concurrent_requests"]),
         max_choices_per_request=row["max_choices_per_request"],
         request_timeout_ms=row["request_timeout_ms"],
+        allowed_models=list(row["allowed_models"]),
         validation=Validation(
             row["last_validation_state"],
             row["last_validation_message"],
@@ -67,8 +68,8 @@ class ProviderRepository:
                 cur.execute(
                     f"""INSERT INTO providers (id, display_name, kind, endpoint, deployment, api_version, model,
                         organization, api_key_encrypted, key_hint, requests_per_minute, tokens_per_minute,
-                        max_concurrent_requests, max_choices_per_request, request_timeout_ms)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        max_concurrent_requests, max_choices_per_request, request_timeout_ms, allowed_models)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     RETURNING {_PROVIDER_COLUMNS}""",
                     (
                         record.id,
@@ -86,6 +87,7 @@ class ProviderRepository:
                         record.limits.max_concurrent_requests,
                         record.max_choices_per_request,
                         record.request_timeout_ms,
+                        record.allowed_models,
                     ),
                 )
                 return _provider(cur.fetchone())
@@ -148,7 +150,7 @@ class ProviderRepository:
                     f"""UPDATE providers SET display_name = %s, endpoint = %s, deployment = %s, api_version = %s,
                         model = %s, organization = %s, api_key_encrypted = %s, key_hint = %s,
                         requests_per_minute = %s, tokens_per_minute = %s, max_concurrent_requests = %s,
-                        max_choices_per_request = %s, request_timeout_ms = %s,
+                        max_choices_per_request = %s, request_timeout_ms = %s, allowed_models = %s,
                         version = version + 1, updated_at = now()
                     WHERE id = %s RETURNING {_PROVIDER_COLUMNS}""",
                     (
@@ -165,6 +167,7 @@ class ProviderRepository:
                         updated.limits.max_concurrent_requests,
                         updated.max_choices_per_request,
                         updated.request_timeout_ms,
+                        updated.allowed_models,
                         provider_id,
                     ),
                 )

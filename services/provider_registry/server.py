@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from synthtasks.internal.v1 import auth_service_pb2_grpc, credential_service_pb2_grpc
-from synthtasks.v1 import provider_service_pb2_grpc, token_service_pb2_grpc
+from synthtasks.v1 import audit_service_pb2_grpc, provider_service_pb2_grpc, token_service_pb2_grpc
 
+from services.provider_registry.audit import AuditTrail
 from services.provider_registry.config import Settings
 from services.provider_registry.key_vault import KeyVault
 from services.provider_registry.registry import Registry
 from services.provider_registry.repository import ProviderRepository, TokenRepository
-from services.provider_registry.servicer import AuthServicer, CredentialServicer, ProviderServicer, TokenServicer
+from services.provider_registry.servicer import (
+    AuditServicer,
+    AuthServicer,
+    CredentialServicer,
+    ProviderServicer,
+    TokenServicer,
+)
 from services.runtime.database import create_pool
 from services.runtime.migrations import migrate
 from services.runtime.server import BuiltServer, Registration, create_server
@@ -23,7 +30,10 @@ def build_registry(settings: Settings) -> tuple[Registry, object]:
     vault = KeyVault(settings.master_keys.get_secret_value())
     pool = create_pool(settings.database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
     registry = Registry(
-        ProviderRepository(pool, vault), TokenRepository(pool), validation_timeout=settings.validation_timeout_seconds
+        ProviderRepository(pool, vault),
+        TokenRepository(pool),
+        AuditTrail(pool),
+        validation_timeout=settings.validation_timeout_seconds,
     )
     return registry, pool
 
@@ -44,6 +54,11 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
                 TokenServicer(registry),
                 token_service_pb2_grpc.add_TokenServiceServicer_to_server,
                 "synthtasks.v1.TokenService",
+            ),
+            Registration(
+                AuditServicer(registry),
+                audit_service_pb2_grpc.add_AuditServiceServicer_to_server,
+                "synthtasks.v1.AuditService",
             ),
             Registration(
                 CredentialServicer(registry),

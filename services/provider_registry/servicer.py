@@ -1,5 +1,13 @@
-"""Protobuf <-> domain records for the registry's four gRPC services. No SQL, no rules
-here: those live in registry.py, provider_rules.py and repository.py."""
+"""Protobuf <-> domain records for the registry's gRPC services. No SQL, no rules
+here: those live in registry.py, provider_rules.py and repository.py.
+
+What members see (ListProjectProviders, callable by project tokens): the provider's
+name, display name, kind, deployment, api version, model, allowed models, limits, and
+the state and time of its last validation. Not shown to them: the key hint, the
+organization id (an account identifier of the admin's provider account), the
+validation message (the provider's own words, which can quote account details), and
+anything of the endpoint beyond scheme, host, port and path. No response to anyone
+carries credentials embedded in an endpoint URL."""
 
 from __future__ import annotations
 
@@ -13,8 +21,14 @@ from synthtasks.internal.v1 import (
     credential_service_pb2,
     credential_service_pb2_grpc,
 )
+from synthtasks.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
+    provider_service_pb2_grpc,
+    token_service_pb2,
+    token_service_pb2_grpc,
+)
 from synthtasks.v1 import provider_service_pb2 as pb
-from synthtasks.v1 import provider_service_pb2_grpc, token_service_pb2, token_service_pb2_grpc
 
 from services.provider_registry import provider_rules as rules
 from services.provider_registry.live_check import CheckResult
@@ -52,6 +66,7 @@ def record_from_proto(message: pb.Provider) -> ProviderRecord:
         ),
         max_choices_per_request=message.max_choices_per_request,
         request_timeout_ms=message.request_timeout.ToMilliseconds() if message.HasField("request_timeout") else 0,
+        allowed_models=[model.strip() for model in message.allowed_models],
     )
 
 
@@ -79,20 +94,27 @@ def _connection(record: ProviderRecord) -> dict:
     )
 
 
-def provider_to_proto(record: ProviderRecord, *, with_key_hint: bool = True) -> pb.Provider:
+def provider_to_proto(record: ProviderRecord, *, for_members: bool = False) -> pb.Provider:
+    """The admin view, or with `for_members` the member view (module docstring)."""
     message = pb.Provider(
         **_connection(record),
         display_name=record.display_name,
-        key_hint=record.key_hint if with_key_hint else "",
+        key_hint="" if for_members else record.key_hint,
+        allowed_models=record.allowed_models,
         create_time=_timestamp(record.created_at),
         update_time=_timestamp(record.updated_at),
     )
+    if for_members:
+        message.endpoint = rules.endpoint_for_members(record.endpoint)
+        message.organization = ""
+    else:
+        message.endpoint = rules.endpoint_without_userinfo(record.endpoint)
     if record.request_timeout_ms:
         message.request_timeout.FromMilliseconds(record.request_timeout_ms)
     if record.validation.validated_at is not None:
         validation = record.validation
         message.last_validation.state = validation.state
-        message.last_validation.message = validation.message
+        message.last_validation.message = "" if for_members else validation.message
         message.last_validation.latency.FromMilliseconds(validation.latency_ms)
         message.last_validation.validate_time.FromDatetime(validation.validated_at)
     return message
@@ -108,8 +130,8 @@ def _check_result(check: CheckResult) -> pb.ValidationResult:
 def _assignment(assignment: Assignment) -> pb.ProjectProvider:
     return pb.ProjectProvider(
         project=f"projects/{assignment.project}",
-        # Members may list their projects' providers: no key hint for them.
-        provider=provider_to_proto(assignment.provider, with_key_hint=False),
+        # Members may list their projects' providers: they get the member view.
+        provider=provider_to_proto(assignment.provider, for_members=True),
         default=assignment.is_default,
         assign_time=_timestamp(assignment.assigned_at),
     )
@@ -284,6 +306,38 @@ class TokenServicer(token_service_pb2_grpc.TokenServiceServicer):
             raise InvalidArgument.field("name", "must be a token name like tokens/0123456789abcdef")
         self._registry.delete_token(match.group(1))
         return token_service_pb2.DeleteTokenResponse()
+
+
+class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def ListAuditEvents(
+        self, request: audit_service_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> audit_service_pb2.ListAuditEventsResponse:
+        size = page_size(request.page_size)
+        position = decode_page_token(request.page_token, keys={"before"})
+        before = position["before"] if position else None
+        if before is not None and (type(before) is not int or before < 1):
+            raise InvalidArgument.field("page_token", "is not a page token returned by this API")
+        events = self._registry.audit_events(before_seq=before, limit=size + 1)
+        shown = events[:size]
+        next_token = encode_page_token({"before": shown[-1].seq}) if len(events) > size else ""
+        return audit_service_pb2.ListAuditEventsResponse(
+            audit_events=[
+                audit_service_pb2.AuditEvent(
+                    name=f"auditEvents/{event.seq}",
+                    actor=event.actor,
+                    method=event.method,
+                    resource=event.resource,
+                    summary=event.summary,
+                    request_id=event.request_id,
+                    create_time=_timestamp(event.create_time),
+                )
+                for event in shown
+            ],
+            next_page_token=next_token,
+        )
 
 
 class CredentialServicer(credential_service_pb2_grpc.CredentialServiceServicer):

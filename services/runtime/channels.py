@@ -36,7 +36,7 @@ def internal_channel(address: str, settings: CommonSettings) -> grpc.Channel:
     )
 
 
-class _AttachMetadataAio(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+class _AttachMetadataAio:
     """The asyncio twin of call_metadata.AttachMetadata: fixed pairs, the request id and the caller."""
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
@@ -48,9 +48,15 @@ class _AttachMetadataAio(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStr
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
 
+
+# Two classes, not one with both methods: an asyncio channel files each interceptor
+# under the first call kind it implements only.
+class _AttachMetadataAioUnary(_AttachMetadataAio, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, client_call_details, request):
         return await continuation(self._details(client_call_details), request)
 
+
+class _AttachMetadataAioStream(_AttachMetadataAio, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, client_call_details, request):
         return await continuation(self._details(client_call_details), request)
 
@@ -59,7 +65,8 @@ def internal_aio_channel(address: str, settings: CommonSettings) -> grpc.aio.Cha
     """The asyncio twin of `internal_channel`, for callers on an event loop (the workers).
 
     Bound to the event loop it is first used on; create it on that loop."""
-    interceptors = [_AttachMetadataAio([(INTERNAL_TOKEN_KEY, settings.internal_token.get_secret_value())])]
+    credential = [(INTERNAL_TOKEN_KEY, settings.internal_token.get_secret_value())]
+    interceptors = [_AttachMetadataAioUnary(credential), _AttachMetadataAioStream(credential)]
     if settings.tls_ca_file is None:
         return grpc.aio.insecure_channel(address, options=_OPTIONS, interceptors=interceptors)
     credentials = grpc.ssl_channel_credentials(

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,6 +20,14 @@ from services.runtime.interceptor import ServiceInterceptor
 from services.runtime.internal_auth import RequireInternalCredential
 
 log = logging.getLogger(__name__)
+
+
+class Stoppable(Protocol):
+    """A running server, threaded or asyncio: stop() drains calls, then releases."""
+
+    port: int
+
+    def stop(self, grace: float = 5.0) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,26 @@ class BuiltServer:
             release()
 
 
+SERVER_OPTIONS = [
+    ("grpc.so_reuseport", 0),
+    # Our clients ping every 30 s to keep long watch/export streams alive; the
+    # server's default (one ping per 5 minutes) would answer GOAWAY too_many_pings.
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+def server_credentials(settings: CommonSettings) -> grpc.ServerCredentials | None:
+    """TLS (mTLS with a CA file) when configured; None for plaintext."""
+    if not settings.tls_enabled:
+        return None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=settings.tls_ca_file.read_bytes() if settings.tls_ca_file else None,
+        require_client_auth=settings.tls_ca_file is not None,
+    )
+
+
 def create_server(
     address: str,
     registrations: list[Registration],
@@ -71,13 +99,7 @@ def create_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
         interceptors=interceptors,
-        options=[
-            ("grpc.so_reuseport", 0),
-            # Our clients ping every 30 s to keep long watch/export streams alive; the
-            # server's default (one ping per 5 minutes) would answer GOAWAY too_many_pings.
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-        ],
+        options=SERVER_OPTIONS,
         maximum_concurrent_rpcs=max_workers * 4,
     )
     health_servicer = health.HealthServicer()
@@ -86,15 +108,8 @@ def create_server(
     for registration in registrations:
         registration.add_to_server(registration.servicer, server)
     reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    if settings.tls_enabled:
-        credentials = grpc.ssl_server_credentials(
-            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
-            root_certificates=settings.tls_ca_file.read_bytes() if settings.tls_ca_file else None,
-            require_client_auth=settings.tls_ca_file is not None,
-        )
-        port = server.add_secure_port(address, credentials)
-    else:
-        port = server.add_insecure_port(address)
+    credentials = server_credentials(settings)
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"could not bind {address}")
     server.start()
@@ -104,7 +119,7 @@ def create_server(
     return BuiltServer(server, port, health_servicer, names)
 
 
-def run_until_signalled(built: BuiltServer, *, grace: float = 10.0) -> None:
+def run_until_signalled(built: Stoppable, *, grace: float = 10.0) -> None:
     """Block until SIGTERM/SIGINT, then report NOT_SERVING and drain calls for `grace` seconds."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
+from synthtasks.v1 import audit_service_pb2 as audit_pb
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import task_service_pb2 as task_pb
@@ -109,6 +110,12 @@ RPCS = [
         _unary("generation", "CancelGenerationJob", gen_pb.CancelGenerationJobRequest(name=f"{P}/generationJobs/nope")),
         False,
     ),
+    Rpc(
+        "GetProjectQuota",
+        _unary("generation", "GetProjectQuota", gen_pb.GetProjectQuotaRequest(name=f"{P}/quota")),
+        False,
+    ),
+    Rpc("ListAuditEvents", _unary("audit", "ListAuditEvents", audit_pb.ListAuditEventsRequest()), True),
     Rpc("ListStagedTexts", _unary("tasks", "ListStagedTexts", task_pb.ListStagedTextsRequest(parent=P)), False),
     Rpc(
         "GetStagedText",
@@ -199,11 +206,23 @@ def test_every_rpc_authorizes_every_kind_of_caller(callers, rpc, caller):
 
 
 def test_the_matrix_covers_every_public_rpc():
-    from synthtasks.v1 import generation_service_pb2, provider_service_pb2, task_service_pb2, token_service_pb2
+    from synthtasks.v1 import (
+        audit_service_pb2,
+        generation_service_pb2,
+        provider_service_pb2,
+        task_service_pb2,
+        token_service_pb2,
+    )
 
     declared = {
         method.name
-        for module in (provider_service_pb2, token_service_pb2, generation_service_pb2, task_service_pb2)
+        for module in (
+            provider_service_pb2,
+            token_service_pb2,
+            generation_service_pb2,
+            task_service_pb2,
+            audit_service_pb2,
+        )
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     }
