@@ -81,7 +81,7 @@ def quota_usage(generation, project: str) -> dict[str, tuple[int, int]]:
 
 
 def test_a_job_past_the_running_jobs_quota_is_refused_and_nothing_is_written(stubs, db, project):
-    jobs, generation = stubs
+    jobs, _ = stubs
     for _ in range(3):
         create_job(jobs, project, text_count=2)
     before = row_counts(db, project)
