@@ -32,7 +32,7 @@ from services.gateway.stalled_jobs import StalledJobSweeper
 from services.gateway.streams import StreamLimiter
 from services.generation_queue.broker import create_broker
 from services.runtime.aio_server import AioBuiltServer, create_aio_server
-from services.runtime.channels import internal_aio_channel, internal_channel
+from services.runtime.channels import RELAY_OPTIONS, internal_aio_channel, internal_channel
 from services.runtime.server import Registration
 
 SERVICE = "gateway"
@@ -47,7 +47,9 @@ class StreamingChannel:
         self._channel: grpc.aio.Channel | None = None
 
     def open(self) -> None:
-        self._channel = internal_aio_channel(self._settings.task_store_address, self._settings)
+        self._channel = internal_aio_channel(
+            self._settings.task_store_address, self._settings, extra_options=RELAY_OPTIONS
+        )
         self.jobs = generation_service_pb2_grpc.GenerationServiceStub(self._channel)
         self.tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
 

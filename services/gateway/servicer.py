@@ -35,7 +35,7 @@ from synthtasks.v1 import (
 from services.gateway.auth import Authenticator, Principal
 from services.gateway.job_launcher import JobLauncher
 from services.gateway.names import project_of_child, project_of_parent, project_of_quota
-from services.gateway.streams import StreamLimiter
+from services.gateway.streams import STREAM_MESSAGES, StreamLimiter
 from services.runtime.call_metadata import caller_token_var
 
 
@@ -85,6 +85,7 @@ class StreamRelay:
                 async with asyncio.timeout(self._max_seconds):
                     async for response in call:
                         await context.write(response)
+                        STREAM_MESSAGES.inc()
             except TimeoutError:
                 await on_time_up()
             finally:

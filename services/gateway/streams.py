@@ -23,11 +23,15 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 
+from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
 
 from services.runtime.errors import QuotaViolation, ResourceExhausted
 
 OPEN_STREAMS = Gauge("synthtasks_gateway_open_streams", "Server streams open on this gateway.")
+STREAM_MESSAGES = MetricCounter(
+    "synthtasks_gateway_stream_messages_total", "Messages relayed to callers on server streams (Watch, Export)."
+)
 
 
 class StreamLimiter:

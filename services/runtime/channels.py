@@ -61,17 +61,27 @@ class _AttachMetadataAioStream(_AttachMetadataAio, grpc.aio.UnaryStreamClientInt
         return await continuation(self._details(client_call_details), request)
 
 
-def internal_aio_channel(address: str, settings: CommonSettings) -> grpc.aio.Channel:
-    """The asyncio twin of `internal_channel`, for callers on an event loop (the workers).
+# For channels that relay streams to a client at the client's pace (the gateway's):
+# without BDP probing the receive window stays at HTTP/2's 64 KiB, so a stream whose
+# client stops reading holds at most that much in flight instead of megabytes.
+RELAY_OPTIONS = [("grpc.http2.bdp_probe", 0)]
+
+
+def internal_aio_channel(
+    address: str, settings: CommonSettings, *, extra_options: list[tuple[str, int]] | None = None
+) -> grpc.aio.Channel:
+    """The asyncio twin of `internal_channel`, for callers on an event loop (the workers,
+    the gateway's streams).
 
     Bound to the event loop it is first used on; create it on that loop."""
     credential = [(INTERNAL_TOKEN_KEY, settings.internal_token.get_secret_value())]
     interceptors = [_AttachMetadataAioUnary(credential), _AttachMetadataAioStream(credential)]
+    options = [*_OPTIONS, *(extra_options or ())]
     if settings.tls_ca_file is None:
-        return grpc.aio.insecure_channel(address, options=_OPTIONS, interceptors=interceptors)
+        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
     credentials = grpc.ssl_channel_credentials(
         root_certificates=settings.tls_ca_file.read_bytes(),
         private_key=settings.tls_key_file.read_bytes() if settings.tls_key_file else None,
         certificate_chain=settings.tls_cert_file.read_bytes() if settings.tls_cert_file else None,
     )
-    return grpc.aio.secure_channel(address, credentials, options=_OPTIONS, interceptors=interceptors)
+    return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
