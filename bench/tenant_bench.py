@@ -90,7 +90,7 @@ def rss_mb(pid: int) -> float:
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     if not ordered:
-        return {"p50_ms": float("nan"), "p99_ms": float("nan")}
+        return {"p50_ms": None, "p99_ms": None}
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
         "p99_ms": round(ordered[max(0, -(-len(ordered) * 99 // 100) - 1)] * 1000, 1),
@@ -216,11 +216,16 @@ class System:
             client.close()
 
     def idle_in_transaction(self) -> int:
+        """Connections of the task store idle in a transaction for more than a second."""
         with psycopg.connect(make_conninfo(self.postgres_url, dbname=self.databases[1]), autocommit=True) as conn:
             return conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND state LIKE 'idle in transaction%'"
+                " AND state LIKE 'idle in transaction%' AND now() - state_change > interval '1 second'"
             ).fetchone()[0]
+
+    def cpu_seconds(self, name: str) -> float:
+        fields = Path(f"/proc/{self.processes[name].pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         for channel in self.channels:
@@ -401,13 +406,18 @@ def measure_exports(system: System) -> dict:
         firsts = [pool.submit(lambda e=export: next(e)) for export in exports]
         wait(firsts, timeout=15)
         started = sum(1 for f in firsts if f.done() and f.exception() is None)
-        # RSS until it stops growing for 2 s (bounded): the exports have filled every window.
-        peak, still_since, deadline = rss_mb(task_store_pid), time.monotonic(), time.monotonic() + 30
-        while time.monotonic() - still_since < 2 and time.monotonic() < deadline:
-            time.sleep(0.25)
-            now = rss_mb(task_store_pid)
-            if now > peak + 1:
-                peak, still_since = now, time.monotonic()
+        # An unread export still streams up to its client's flow-control window, then
+        # stalls: wait (bounded) until the task store and gateway use under 5 % CPU for a second.
+        opened = time.monotonic()
+        peak = rss_mb(task_store_pid)
+        while time.monotonic() - opened < 60:
+            before = system.cpu_seconds("task_store") + system.cpu_seconds("gateway")
+            time.sleep(1)
+            peak = max(peak, rss_mb(task_store_pid))
+            if system.cpu_seconds("task_store") + system.cpu_seconds("gateway") - before < 0.05:
+                break
+        stalled_after = time.monotonic() - opened
+        peak = max(peak, rss_mb(task_store_pid))
         unary = timed_calls(list_call, 20)
         idle = system.idle_in_transaction()
         for export in exports:
@@ -416,6 +426,7 @@ def measure_exports(system: System) -> dict:
         "task_store_rss_mb_before": round(rss_before, 1),
         "task_store_rss_mb_with_exports": round(peak, 1),
         "exports_started": started,
+        "seconds_until_stalled": round(stalled_after, 1),
         "unary": unary,
         "idle_in_transaction": idle,
     }
@@ -468,10 +479,22 @@ def measure_auth_flood(system: System) -> dict:
     }
 
 
-def measure(code_root: Path, postgres_url: str, redis_url: str) -> dict:
+ROOMY_STREAMS = {
+    "SYNTHTASKS_GATEWAY_MAX_STREAMS_PER_TOKEN": "256",
+    "SYNTHTASKS_GATEWAY_MAX_STREAMS_PER_PROJECT": "256",
+    "SYNTHTASKS_TASK_STORE_MAX_WORKERS": "240",
+    "SYNTHTASKS_TASK_STORE_MAX_STREAMS": "216",
+}
+
+
+def measure(code_root: Path, postgres_url: str, redis_url: str, *, today: bool) -> dict:
     results = {}
+    phases = [("streams", measure_streams, {})]
+    if not today:
+        # The same 200 streams with limits raised so that all of them stay open end to end.
+        phases.append(("streams_all_open", measure_streams, ROOMY_STREAMS))
     for name, phase, extra_env in (
-        ("streams", measure_streams, {}),
+        *phases,
         # The 20,000-text job is written directly, past the default texts quota (ignored by today's code).
         ("exports", measure_exports, {"SYNTHTASKS_TASK_STORE_QUOTA_TEXTS_QUEUED_OR_RUNNING": "0"}),
         ("quota_flood", measure_quota_flood, {}),
@@ -490,11 +513,15 @@ ROWS = [
     ("health p99 ms, 200 streams open", ("streams", "health", "p99_ms")),
     ("health failures /20, 200 streams open", ("streams", "health", "failed")),
     ("streams refused /200", ("streams", "streams_refused")),
+    ("unary p99 ms, 200 streams all open", ("streams_all_open", "unary", "p99_ms")),
+    ("health p99 ms, 200 streams all open", ("streams_all_open", "health", "p99_ms")),
+    ("streams refused /200 (limits raised)", ("streams_all_open", "streams_refused")),
     ("task-store RSS MB, 32 unread exports", ("exports", "task_store_rss_mb_with_exports")),
     ("task-store RSS MB before them", ("exports", "task_store_rss_mb_before")),
+    ("seconds until the exports stalled", ("exports", "seconds_until_stalled")),
     ("unary p99 ms, 32 unread exports", ("exports", "unary", "p99_ms")),
     ("unary failures /20, 32 unread exports", ("exports", "unary", "failed")),
-    ("connections idle in transaction", ("exports", "idle_in_transaction")),
+    ("connections idle in transaction > 1 s", ("exports", "idle_in_transaction")),
     ("2,000 job creations: seconds", ("quota_flood", "seconds")),
     ("2,000 job creations: accepted", ("quota_flood", "accepted")),
     ("2,000 job creations: refused", ("quota_flood", "refused")),
@@ -516,19 +543,21 @@ def lookup(results: dict | None, path: tuple[str, ...]) -> object:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--today-root", type=Path, help="a checkout of today's code (e.g. a worktree of main)")
+    parser.add_argument("--today-json", type=Path, help="today's figures from an earlier --json run (its 'today')")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     postgres_url = os.environ.get("SYNTHTASKS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("SYNTHTASKS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    today = None
+    today = json.loads(args.today_json.read_text())["today"] if args.today_json else None
     if args.today_root:
         print(f"today ({args.today_root}):", flush=True)
-        today = measure(args.today_root.resolve(), postgres_url, redis_url)
+        today = measure(args.today_root.resolve(), postgres_url, redis_url, today=True)
     print(f"now ({REPO_ROOT}):", flush=True)
-    now = measure(REPO_ROOT, postgres_url, redis_url)
+    now = measure(REPO_ROOT, postgres_url, redis_url, today=False)
     print(f"\n{'figure':<42} {'today':>10} {'now':>10}")
     for label, path in ROWS:
         print(f"{label:<42} {lookup(today, path)!s:>10} {lookup(now, path)!s:>10}")
+    print("(None: no call succeeded; the machine is shared, figures are noisy)")
     if args.json:
         args.json.write_text(json.dumps({"today": today, "now": now}, indent=2))
 

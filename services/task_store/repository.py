@@ -498,7 +498,8 @@ class Repository:
         while True:
             with self._cursor() as cur:
                 cur.execute(query, params)
-                page = [_text(row) for row in cur.fetchall()]
+                rows = cur.fetchall()
+            page = [_text(row) for row in rows]  # converted after the commit: the transaction stays short
             yield from page
             if not page:
                 return
