@@ -36,7 +36,7 @@ from services.gateway.auth import Authenticator, Principal
 from services.gateway.job_launcher import JobLauncher
 from services.gateway.names import project_of_child, project_of_parent, project_of_quota
 from services.gateway.streams import STREAM_MESSAGES, StreamLimiter
-from services.runtime.call_metadata import caller_token_var
+from services.runtime.call_metadata import caller_project_var, caller_token_var
 
 
 class Deadlines:
@@ -81,14 +81,29 @@ class StreamRelay:
         principal.require_project(project_id)
         with self._limiter.hold(principal.token, project_id):
             call = open_call(Deadlines.remaining(context))
+            timed_out = False
+
+            def time_up() -> None:
+                nonlocal timed_out
+                timed_out = True
+                call.cancel()
+
+            # Not asyncio.timeout: a write waiting on the caller's flow control cannot be
+            # interrupted. Cancelling the downstream call releases the task store at once;
+            # this side ends as soon as the caller reads again (or leaves), and until then
+            # the stream keeps its caller's slot, so a caller that stops reading only
+            # uses up its own share.
+            timer = asyncio.get_running_loop().call_later(self._max_seconds, time_up)
             try:
-                async with asyncio.timeout(self._max_seconds):
-                    async for response in call:
-                        await context.write(response)
-                        STREAM_MESSAGES.inc()
-            except TimeoutError:
+                async for response in call:
+                    await context.write(response)
+                    STREAM_MESSAGES.inc()
+            except (asyncio.CancelledError, grpc.aio.AioRpcError):
+                if not timed_out:
+                    raise
                 await on_time_up()
             finally:
+                timer.cancel()
                 # Our caller left, the time is up or the stream ended: release the task store's side.
                 call.cancel()
 
@@ -137,10 +152,12 @@ class ProviderGateway(provider_service_pb2_grpc.ProviderServiceServicer):
 
     def AssignProvider(self, request, context):
         self._admin(context)
+        caller_project_var.set(project_of_parent(request.project, "project"))  # for the access log
         return self._registry.AssignProvider(request, timeout=self._deadlines.of(context))
 
     def UnassignProvider(self, request, context):
         self._admin(context)
+        caller_project_var.set(project_of_parent(request.project, "project"))
         return self._registry.UnassignProvider(request, timeout=self._deadlines.of(context))
 
     def ListProjectProviders(self, request: provider_pb.ListProjectProvidersRequest, context):

@@ -13,7 +13,9 @@ streams whatever the number of gateways (task_store Settings.max_streams).
   calling WatchGenerationJob again resumes it, starting with the job's current
   snapshot. An export still running then fails with DEADLINE_EXCEEDED (a truncated
   file must not look complete); a client that reads at any reasonable pace finishes
-  long before.
+  long before. The task store's side is released at that moment; a message already
+  waiting for a client that stopped reading stays until it reads again or leaves, and
+  its stream keeps its slot until then, so such a client only uses up its own share.
 """
 
 from __future__ import annotations

@@ -18,17 +18,21 @@ import time
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
-from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
-from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 
-from services.runtime.channels import internal_channel
-from tests.gateway.tenant_harness import P99_BOUND_SECONDS, new_project, own_stack, p99, project_token, timed
+from tests.gateway.tenant_harness import (
+    P99_BOUND_SECONDS,
+    fill,
+    new_project,
+    own_stack,
+    p99,
+    project_token,
+    timed,
+)
 
 TEXTS = 20_000
 EXPORTS = 32
-BATCH = 1000
 
 
 @pytest.fixture(scope="module")
@@ -37,34 +41,6 @@ def stack(make_database, infra, redis_namespace):
         make_database, infra, redis_namespace, task_store_overrides={"quota_texts_queued_or_running": 0}
     ) as s:
         yield s
-
-
-def fill(stack, project: str) -> None:
-    """One job of TEXTS staged texts, written as a worker would (about 300 bytes each)."""
-    channel = internal_channel(stack.task_store_address, stack.task_store_settings)
-    jobs = job_store_service_pb2_grpc.JobStoreServiceStub(channel)
-    job = jobs.CreateJob(
-        store_pb.CreateJobRequest(
-            parent=f"projects/{project}",
-            generation_job=gen_pb.GenerationJob(
-                prompt="Write a sentence.", text_count=TEXTS, temperature=0.5, provider="providers/bulk"
-            ),
-        ),
-        timeout=30,
-    ).generation_job
-    filler = "lorem ipsum dolor sit amet " * 10
-    for first in range(0, TEXTS, BATCH):
-        jobs.AppendResults(
-            store_pb.AppendResultsRequest(
-                name=job.name,
-                results=[
-                    store_pb.SlotResult(slot=slot, text=store_pb.GeneratedText(text=f"{slot} {filler}", model="m"))
-                    for slot in range(first, first + BATCH)
-                ],
-            ),
-            timeout=60,
-        )
-    channel.close()
 
 
 def wait_until_stalled(timeout: float = 120) -> None:
@@ -89,7 +65,7 @@ def long_idle_transactions(database_url: str) -> int:
 
 def test_unread_exports_pin_no_connection_and_leave_other_projects_fast(stack):
     big, other = new_project(), new_project()
-    fill(stack, big)
+    fill(stack, big, TEXTS)
     # Two tokens: one token may hold 16 streams, the project 32.
     exporters = [stack.clients(project_token(stack, big)[0]) for _ in range(2)]
     reader = stack.clients(project_token(stack, other)[0])

@@ -12,10 +12,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
+from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
+from services.runtime.channels import internal_channel
 from tests.stack import Clients, Stack, running_stack
 
 # The latency bound the issue sets for calls made while one project loads the system.
@@ -103,3 +106,31 @@ def health_check(stack: Stack) -> Callable[[], object]:
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
     return check
+
+
+def fill(stack: Stack, project: str, count: int, text_bytes: int = 300) -> None:
+    """One job of `count` staged texts of about `text_bytes`, written as workers would."""
+    channel = internal_channel(stack.task_store_address, stack.task_store_settings)
+    jobs = job_store_service_pb2_grpc.JobStoreServiceStub(channel)
+    job = jobs.CreateJob(
+        store_pb.CreateJobRequest(
+            parent=f"projects/{project}",
+            generation_job=gen_pb.GenerationJob(
+                prompt="Write a sentence.", text_count=count, temperature=0.5, provider="providers/bulk"
+            ),
+        ),
+        timeout=30,
+    ).generation_job
+    filler = "lorem ipsum dolor sit amet " * (text_bytes // 27 + 1)
+    for first in range(0, count, 1000):
+        jobs.AppendResults(
+            store_pb.AppendResultsRequest(
+                name=job.name,
+                results=[
+                    store_pb.SlotResult(slot=slot, text=store_pb.GeneratedText(text=f"{slot} {filler}", model="m"))
+                    for slot in range(first, min(first + 1000, count))
+                ],
+            ),
+            timeout=60,
+        )
+    channel.close()

@@ -17,6 +17,7 @@ from services.runtime.status import error_info_reason, quota_failure
 from tests.gateway.tenant_harness import (
     P99_BOUND_SECONDS,
     default_provider,
+    fill,
     health_check,
     new_project,
     own_stack,
@@ -157,3 +158,36 @@ def test_a_watch_ends_cleanly_at_the_maximum_duration_and_resumes_when_called_ag
     resumed = clients.generation.WatchGenerationJob(gen_pb.WatchGenerationJobRequest(name=job.name), timeout=30)
     assert next(resumed).generation_job.name == job.name
     resumed.cancel()
+
+
+def task_store_exports_ended() -> float:
+    """ExportStagedTexts calls the task store has finished, however they ended."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "synthtasks_grpc_requests"
+        for sample in metric.samples
+        if sample.name == "synthtasks_grpc_requests_total"
+        and sample.labels["service"] == "task-store"
+        and sample.labels["method"].endswith("/ExportStagedTexts")
+    )
+
+
+def test_an_export_still_running_at_the_maximum_duration_fails_rather_than_end_cut_short(tight_stack):
+    project = new_project()
+    fill(tight_stack, project, 3000, text_bytes=2000)  # 6 MB: more than flow control holds in flight
+    clients = tight_stack.clients(project_token(tight_stack, project)[0])
+    ended_before = task_store_exports_ended()
+    export = clients.tasks.ExportStagedTexts(task_pb.ExportStagedTextsRequest(parent=f"projects/{project}"), timeout=60)
+    received = len(next(export).data)
+    # The client stops reading; after 2 s the gateway releases the task store's side.
+    deadline = time.monotonic() + 30
+    while task_store_exports_ended() == ended_before:
+        assert time.monotonic() < deadline, "the export's task-store side was never released"
+        time.sleep(0.05)
+    with pytest.raises(grpc.RpcError) as raised:
+        for chunk in export:
+            received += len(chunk.data)
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert received < 3000 * 2000
+    wait_for_open_streams(0)
