@@ -12,7 +12,9 @@ import pytest
 from prometheus_client import REGISTRY
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
+from synthtasks.v1 import task_service_pb2_grpc
 
+from services.runtime.call_metadata import bearer
 from services.runtime.status import error_info_reason, quota_failure
 from tests.gateway.tenant_harness import (
     P99_BOUND_SECONDS,
@@ -176,9 +178,15 @@ def task_store_exports_ended() -> float:
 def test_an_export_still_running_at_the_maximum_duration_fails_rather_than_end_cut_short(tight_stack):
     project = new_project()
     fill(tight_stack, project, 3000, text_bytes=2000)  # 6 MB: more than flow control holds in flight
-    clients = tight_stack.clients(project_token(tight_stack, project)[0])
+    # A client whose receive window stays at HTTP/2's 64 KiB (no BDP probing): when it
+    # stops reading, the export stops at once instead of filling a grown window first.
+    channel = grpc.intercept_channel(
+        grpc.insecure_channel(tight_stack.gateway_address, options=[("grpc.http2.bdp_probe", 0)]),
+        bearer(project_token(tight_stack, project)[0]),
+    )
+    tasks = task_service_pb2_grpc.TaskServiceStub(channel)
     ended_before = task_store_exports_ended()
-    export = clients.tasks.ExportStagedTexts(task_pb.ExportStagedTextsRequest(parent=f"projects/{project}"), timeout=60)
+    export = tasks.ExportStagedTexts(task_pb.ExportStagedTextsRequest(parent=f"projects/{project}"), timeout=60)
     received = len(next(export).data)
     # The client stops reading; after 2 s the gateway releases the task store's side.
     deadline = time.monotonic() + 30
@@ -191,3 +199,4 @@ def test_an_export_still_running_at_the_maximum_duration_fails_rather_than_end_c
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert received < 3000 * 2000
     wait_for_open_streams(0)
+    channel.close()
