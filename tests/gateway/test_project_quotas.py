@@ -12,7 +12,7 @@ from google.protobuf import field_mask_pb2
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 
-from services.generator_worker.messages import QUEUE_NAME
+from services.generation_queue.messages import QUEUE_NAME
 from services.runtime.status import error_info_reason, quota_failure
 from tests.gateway.tenant_harness import default_provider, new_project, own_stack, project_token, start_job
 
