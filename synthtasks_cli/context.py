@@ -30,6 +30,7 @@ class Context:
             "tls_ca": getattr(self.args, "tls_ca", None),
             "tls_cert": getattr(self.args, "tls_cert", None),
             "tls_key": getattr(self.args, "tls_key", None),
+            "tls_system_roots": getattr(self.args, "tls_system_roots", None),
             "timeout": getattr(self.args, "timeout", None),
             "state_dir": getattr(self.args, "state_dir", None),
         }

@@ -6,6 +6,7 @@ state folder, else a default that works with `synthtasks stack up` on this machi
     address  --gateway   SYNTHTASKS_GATEWAY_ADDRESS  stack.json's gateway   127.0.0.1:50051
     token    --token     SYNTHTASKS_TOKEN            .synthtasks/admin-token (none)
     TLS CA   --tls-ca    SYNTHTASKS_TLS_CA_FILE      (plaintext)
+    system roots  --tls-system-roots  SYNTHTASKS_TLS_SYSTEM_ROOTS  (off; on: TLS trusting the system's CAs)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from synthtasks.v1 import (
     token_service_pb2_grpc,
 )
 
+from services.runtime.channels import root_certificates
 from synthtasks_cli.errors import UsageError
 from synthtasks_cli.state import StateDir
 
@@ -52,6 +54,7 @@ class ClientSettings:
     tls_ca_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    tls_system_roots: bool = False
     # None: the defaults above for unary calls and no deadline for streams.
     timeout: float | None = None
 
@@ -64,6 +67,7 @@ class ClientSettings:
         tls_ca: str | None = None,
         tls_cert: str | None = None,
         tls_key: str | None = None,
+        tls_system_roots: bool | None = None,
         timeout: float | None = None,
         state_dir: str | None = None,
         environ: Mapping[str, str] | None = None,
@@ -95,6 +99,11 @@ class ClientSettings:
             tls_ca_file=path(tls_ca, "SYNTHTASKS_TLS_CA_FILE"),
             tls_cert_file=path(tls_cert, "SYNTHTASKS_TLS_CERT_FILE"),
             tls_key_file=path(tls_key, "SYNTHTASKS_TLS_KEY_FILE"),
+            tls_system_roots=(
+                tls_system_roots
+                if tls_system_roots is not None
+                else env.get("SYNTHTASKS_TLS_SYSTEM_ROOTS", "").lower() in ("1", "true", "yes")
+            ),
             timeout=timeout,
         )
 
@@ -103,7 +112,7 @@ class ClientSettings:
 
 
 def open_channel(settings: ClientSettings) -> grpc.Channel:
-    if settings.tls_ca_file is None:
+    if settings.tls_ca_file is None and not settings.tls_system_roots:
         return grpc.insecure_channel(settings.address, options=_CHANNEL_OPTIONS)
 
     def read(path: Path | None, what: str) -> bytes | None:
@@ -114,8 +123,12 @@ def open_channel(settings: ClientSettings) -> grpc.Channel:
         except OSError as exc:
             raise UsageError(f"cannot read the TLS {what} {path}: {exc.strerror}") from None
 
+    try:
+        roots = root_certificates(settings.tls_ca_file, system_roots=settings.tls_system_roots)
+    except OSError as exc:
+        raise UsageError(f"cannot read the TLS CA file {settings.tls_ca_file}: {exc.strerror or exc}") from None
     credentials = grpc.ssl_channel_credentials(
-        root_certificates=read(settings.tls_ca_file, "CA file"),
+        root_certificates=roots,
         # A client certificate is only needed when the gateway asks for one (mTLS).
         private_key=read(settings.tls_key_file, "key file"),
         certificate_chain=read(settings.tls_cert_file, "certificate file"),

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import re
-
+from services.vocabulary.names import is_project_id
 from synthtasks_cli.errors import UsageError
-
-PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def project(value: str) -> str:
     """`projects/{id}` for `id` or `projects/id`."""
     project_id = value.removeprefix("projects/")
-    if not PROJECT_ID.match(project_id):
+    if not is_project_id(project_id):
         raise UsageError(f"{value!r} is not a project id: use lowercase letters, digits, '_' and '-' (at most 63)")
     return f"projects/{project_id}"
 

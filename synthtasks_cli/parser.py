@@ -44,6 +44,12 @@ def _add_global_options(parser: argparse.ArgumentParser, *, hidden: bool = False
     add("--tls-cert", metavar="FILE", help="client certificate for mTLS (env SYNTHTASKS_TLS_CERT_FILE)")
     add("--tls-key", metavar="FILE", help="client key for mTLS (env SYNTHTASKS_TLS_KEY_FILE)")
     add(
+        "--tls-system-roots",
+        action="store_true",
+        default=None,
+        help="TLS to the gateway, trusting the system's root certificates (env SYNTHTASKS_TLS_SYSTEM_ROOTS=true)",
+    )
+    add(
         "--state-dir",
         metavar="DIR",
         help="local stack state folder (env SYNTHTASKS_STATE_DIR, default ./.synthtasks)",

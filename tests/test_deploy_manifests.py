@@ -1087,3 +1087,13 @@ def test_dockerignore_lets_in_what_the_build_copies():
     assert copied <= allowed, f"COPY sources kept out by .dockerignore: {sorted(copied - allowed)}"
     project = tomllib.loads(PYPROJECT.read_text())["project"]
     assert project.get("readme", "README.md") in allowed
+
+
+def test_production_refuses_private_provider_endpoints_and_development_allows_them(rendered):
+    def registry_setting(overlay: str) -> str | None:
+        registry = _named(rendered[overlay], "Deployment", "synthtasks-provider-registry")
+        [container] = [c for c in registry["spec"]["template"]["spec"]["containers"] if _is_synthtasks_image(c)]
+        return _container_env(container, rendered[overlay]).get("SYNTHTASKS_REGISTRY_ALLOW_PRIVATE_ENDPOINTS")
+
+    assert registry_setting("prod") == "false"
+    assert registry_setting("dev") is None, "the control: development keeps the default (allowed)"

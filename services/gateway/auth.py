@@ -22,6 +22,7 @@ from synthtasks.internal.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 from services.runtime.call_metadata import caller_project_var, caller_token_var
 from services.runtime.errors import PermissionDenied, QuotaViolation, ResourceExhausted, Unauthenticated
+from services.vocabulary.reasons import Reason
 
 # How long a token once seen valid skips its address's failure budget.
 _KNOWN_VALID_SECONDS = 3600.0
@@ -37,12 +38,14 @@ class Principal:
 
     def require_admin(self) -> None:
         if not self.admin:
-            raise PermissionDenied("this call needs an admin token", reason="ADMIN_REQUIRED")
+            raise PermissionDenied("this call needs an admin token", reason=Reason.ADMIN_REQUIRED)
 
     def require_project(self, project_id: str) -> None:
         caller_project_var.set(project_id)  # the access log names the project acted in
         if not self.admin and project_id not in self.projects:
-            raise PermissionDenied(f"this token may not act in projects/{project_id}", reason="PROJECT_NOT_ALLOWED")
+            raise PermissionDenied(
+                f"this token may not act in projects/{project_id}", reason=Reason.PROJECT_NOT_ALLOWED
+            )
 
 
 class FailureBudget:
@@ -102,7 +105,7 @@ class Authenticator:
         header = dict(context.invocation_metadata()).get("authorization", "")
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise Unauthenticated("send 'authorization: Bearer <token>' metadata", reason="TOKEN_MISSING")
+            raise Unauthenticated("send 'authorization: Bearer <token>' metadata", reason=Reason.TOKEN_MISSING)
         digest = hashlib.sha256(secret.strip().encode()).hexdigest()
         now = time.monotonic()
         with self._lock:
@@ -130,7 +133,7 @@ class Authenticator:
             if found is None:
                 self._failures.spend(address, now)
         if found is None:
-            raise Unauthenticated("unknown or revoked token", reason="TOKEN_UNKNOWN")
+            raise Unauthenticated("unknown or revoked token", reason=Reason.TOKEN_UNKNOWN)
         caller_token_var.set(found.token)
         return found
 
@@ -141,5 +144,5 @@ class Authenticator:
                 f"too many failed authentications from {address}; retry later",
                 [QuotaViolation(f"clients/{address}", "failed-authentications: budget spent")],
                 retry_after_seconds=wait,
-                reason="AUTH_FAILURES_RATE_LIMITED",
+                reason=Reason.AUTH_FAILURES_RATE_LIMITED,
             )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.runtime.config import CommonSettings
+from services.runtime.server import ListenerTls
+from services.vocabulary import limits
 
 
 class Settings(CommonSettings):
@@ -21,11 +25,18 @@ class Settings(CommonSettings):
     downstream_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # Live provider checks wait on the provider: they get their own, longer deadline.
     validation_timeout_seconds: float = Field(30.0, gt=0, le=300)
-    max_text_count: int = Field(1000, ge=1, le=1_000_000)
-    max_prompt_chars: int = Field(20_000, ge=1)
+    # At most what the task store accepts, so a job the gateway admits is never refused later.
+    max_text_count: int = Field(1000, ge=1, le=limits.MAX_TEXT_COUNT)
+    max_prompt_chars: int = Field(20_000, ge=1, le=limits.MAX_PROMPT_CHARS)
     # Slots per queue message: small enough to spread a job over many workers, large
     # enough that a message keeps a worker's event loop busy.
     slots_per_message: int = Field(16, ge=1, le=1000)
+    # TLS of the public port, apart from the internal links' mTLS (SYNTHTASKS_TLS_*):
+    # certificate and key (both unset: plaintext), and optionally the CA that public
+    # clients' certificates must be signed by (unset: clients need no certificate).
+    public_tls_cert_file: Path | None = None
+    public_tls_key_file: Path | None = None
+    public_tls_client_ca_file: Path | None = None
     # How long a token's identity is cached; a revoked token stops working after this.
     auth_cache_seconds: float = Field(30.0, ge=0)
     # Failed authentications per client address (auth.py): a burst, then this many a
@@ -47,3 +58,16 @@ class Settings(CommonSettings):
     stalled_job_seconds: float = Field(1200.0, gt=0)
     # How often the gateway looks for stalled jobs.
     stalled_job_check_seconds: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _public_tls_needs_both_files(self) -> Settings:
+        if (self.public_tls_cert_file is None) != (self.public_tls_key_file is None):
+            raise ValueError("set both SYNTHTASKS_GATEWAY_PUBLIC_TLS_CERT_FILE and ..._KEY_FILE, or neither")
+        if self.public_tls_client_ca_file is not None and self.public_tls_cert_file is None:
+            raise ValueError("SYNTHTASKS_GATEWAY_PUBLIC_TLS_CLIENT_CA_FILE needs the public certificate and key")
+        return self
+
+    def public_listener_tls(self) -> ListenerTls | None:
+        if self.public_tls_cert_file is None or self.public_tls_key_file is None:
+            return None
+        return ListenerTls(self.public_tls_cert_file, self.public_tls_key_file, self.public_tls_client_ca_file)

@@ -10,15 +10,13 @@ from synthtasks.v1 import generation_service_pb2 as pb
 
 from services.generation_queue.prompts import PromptSyntaxError, placeholders
 from services.runtime.errors import FieldViolation, InvalidArgument
+from services.vocabulary import limits, names
+from services.vocabulary.quoting import quoted
 
-_PROVIDER_NAME = re.compile(r"^providers/[a-z][a-z0-9-]{0,62}$")
-_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_VARIABLES = 8
 MAX_VALUES = 1000
 MAX_VALUE_CHARS = 500
-MAX_OUTPUT_TOKENS = 100_000
-MAX_REQUEST_ID = 128
-MAX_MODEL_CHARS = 128
 
 
 def check_generation_job(job: pb.GenerationJob, *, max_text_count: int, max_prompt_chars: int, request_id: str) -> None:
@@ -33,20 +31,24 @@ def check_generation_job(job: pb.GenerationJob, *, max_text_count: int, max_prom
         v.append(FieldViolation(f + "temperature", "must be between 0 and 2"))
     if not 1 <= job.text_count <= max_text_count:
         v.append(FieldViolation(f + "text_count", f"must be between 1 and {max_text_count}"))
-    if not 0 <= job.max_output_tokens <= MAX_OUTPUT_TOKENS:
+    if not 0 <= job.max_output_tokens <= limits.MAX_OUTPUT_TOKENS:
         v.append(
-            FieldViolation(f + "max_output_tokens", f"must be between 0 (provider default) and {MAX_OUTPUT_TOKENS}")
+            FieldViolation(
+                f + "max_output_tokens", f"must be between 0 (provider default) and {limits.MAX_OUTPUT_TOKENS}"
+            )
         )
-    if len(job.model) > MAX_MODEL_CHARS or any(c.isspace() for c in job.model):
-        v.append(FieldViolation(f + "model", f"must be at most {MAX_MODEL_CHARS} characters without spaces"))
-    if job.provider and not _PROVIDER_NAME.match(job.provider):
+    if len(job.model) > limits.MAX_MODEL_CHARS or any(c.isspace() or not c.isprintable() for c in job.model):
+        v.append(
+            FieldViolation(f + "model", f"must be at most {limits.MAX_MODEL_CHARS} printable characters without spaces")
+        )
+    if job.provider and not names.is_provider_name(job.provider):
         v.append(
             FieldViolation(
                 f + "provider", "must be a provider name like providers/my-provider, or empty for the default"
             )
         )
-    if len(request_id) > MAX_REQUEST_ID:
-        v.append(FieldViolation("request_id", f"must be at most {MAX_REQUEST_ID} characters"))
+    if len(request_id) > limits.MAX_REQUEST_ID_CHARS or not request_id.isprintable():
+        v.append(FieldViolation("request_id", f"must be at most {limits.MAX_REQUEST_ID_CHARS} printable characters"))
     v.extend(_variable_violations(job))
     if v:
         raise InvalidArgument(v)
@@ -67,10 +69,10 @@ def _variable_violations(job: pb.GenerationJob) -> list[FieldViolation]:
     declared: set[str] = set()
     for i, variable in enumerate(job.variables):
         where = f"{f}variables[{i}]"
-        if not _VARIABLE_NAME.match(variable.name):
+        if not _VARIABLE_NAME.fullmatch(variable.name):
             v.append(FieldViolation(where + ".name", "must be an identifier like drug or body_part"))
         elif variable.name in declared:
-            v.append(FieldViolation(where + ".name", f"{variable.name!r} is declared twice"))
+            v.append(FieldViolation(where + ".name", f"{quoted(variable.name)} is declared twice"))
         elif variable.name not in used:
             v.append(FieldViolation(where + ".name", f"{{{variable.name}}} does not appear in the prompt"))
         declared.add(variable.name)

@@ -25,6 +25,7 @@ from services.generation_queue.messages import slot_ranges
 from services.generation_queue.stop_flags import mark_job_stopped
 from services.runtime.errors import FailedPrecondition, PermissionDenied
 from services.runtime.metrics import JOBS
+from services.vocabulary.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class JobLauncher:
             raise PermissionDenied(
                 f"generation_job.model: {provider.name} allows only {allowed}; an admin can add models"
                 " to the provider's allowed_models",
-                reason="MODEL_NOT_ALLOWED",
+                reason=Reason.MODEL_NOT_ALLOWED,
             )
         job.model = job.model or default_model
         created = self._job_store.CreateJob(
@@ -100,14 +101,14 @@ class JobLauncher:
                     return item.provider
             raise FailedPrecondition(
                 f"generation_job.provider: {requested} is not assigned to projects/{project_id}",
-                reason="PROVIDER_NOT_ASSIGNED",
+                reason=Reason.PROVIDER_NOT_ASSIGNED,
             )
         for item in assigned:
             if item.default:
                 return item.provider
         raise FailedPrecondition(
             f"generation_job.provider: projects/{project_id} has no default provider; name one or assign a default",
-            reason="NO_DEFAULT_PROVIDER",
+            reason=Reason.NO_DEFAULT_PROVIDER,
         )
 
     def stop(self, job_name: str) -> None:

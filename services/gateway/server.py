@@ -132,9 +132,9 @@ def build_server(settings: Settings, address: str | None = None) -> AioBuiltServ
             ),
         ],
         service=SERVICE,
-        settings=settings,
         max_workers=settings.max_workers,
         on_loop=streaming.open,
+        listener_tls=settings.public_listener_tls(),
     )
     built.on_loop_stop.append(streaming.close)
     sweeper = StalledJobSweeper(

@@ -32,11 +32,11 @@ from synthtasks.v1 import (
     task_service_pb2 as task_pb,
 )
 
-from services.gateway.auth import Authenticator, Principal
+from services.gateway.auth import Authenticator
 from services.gateway.job_launcher import JobLauncher
-from services.gateway.names import project_of_child, project_of_parent, project_of_quota
 from services.gateway.streams import STREAM_MESSAGES, StreamLimiter
 from services.runtime.call_metadata import caller_project_var, caller_token_var
+from services.vocabulary import names
 
 
 class Deadlines:
@@ -70,14 +70,17 @@ class StreamRelay:
     async def relay(
         self,
         context: grpc.aio.ServicerContext,
-        project_id: str,
+        project_of: Callable[[], str],
         open_call: Callable[[float | None], Any],
         *,
         on_time_up: Callable[[], Any],
     ) -> None:
+        """`project_of` parses the request's name, after the caller is known: a caller
+        without a token learns nothing, not even the name rules."""
         # The token check may call the registry: not on the event loop.
         principal = await asyncio.to_thread(self._auth.principal, context)
         caller_token_var.set(principal.token)
+        project_id = project_of()
         principal.require_project(project_id)
         with self._limiter.hold(principal.token, project_id):
             call = open_call(Deadlines.remaining(context))
@@ -106,6 +109,30 @@ class StreamRelay:
                 timer.cancel()
                 # Our caller left, the time is up or the stream ended: release the task store's side.
                 call.cancel()
+
+
+_ENDED_JOB_STATES = (
+    gen_pb.GENERATION_JOB_STATE_SUCCEEDED,
+    gen_pb.GENERATION_JOB_STATE_FAILED,
+    gen_pb.GENERATION_JOB_STATE_CANCELLED,
+)
+
+
+def _in_parent(auth: Authenticator, context: grpc.ServicerContext, parent: str, field: str = "parent") -> str:
+    """The project of `parent`, once the caller is known and may act in it. Who is
+    calling comes first: a caller without a token learns nothing, not even name rules."""
+    principal = auth.principal(context)
+    project = names.parse_project(parent, field=field)
+    principal.require_project(project)
+    return project
+
+
+def _in_project_of(
+    auth: Authenticator, context: grpc.ServicerContext, name: str, collection: str, field: str = "name"
+) -> None:
+    """Like _in_parent, for the name of a job, staged text or task."""
+    principal = auth.principal(context)
+    principal.require_project(names.parse_child(name, collection, field=field).project)
 
 
 class ProviderGateway(provider_service_pb2_grpc.ProviderServiceServicer):
@@ -152,17 +179,16 @@ class ProviderGateway(provider_service_pb2_grpc.ProviderServiceServicer):
 
     def AssignProvider(self, request, context):
         self._admin(context)
-        caller_project_var.set(project_of_parent(request.project, "project"))  # for the access log
+        caller_project_var.set(names.parse_project(request.project, field="project"))  # for the access log
         return self._registry.AssignProvider(request, timeout=self._deadlines.of(context))
 
     def UnassignProvider(self, request, context):
         self._admin(context)
-        caller_project_var.set(project_of_parent(request.project, "project"))
+        caller_project_var.set(names.parse_project(request.project, field="project"))
         return self._registry.UnassignProvider(request, timeout=self._deadlines.of(context))
 
     def ListProjectProviders(self, request: provider_pb.ListProjectProvidersRequest, context):
-        principal = self._auth.principal(context)
-        principal.require_project(project_of_parent(request.project, "project"))
+        _in_parent(self._auth, context, request.project, "project")
         return self._registry.ListProjectProviders(request, timeout=self._deadlines.of(context))
 
 
@@ -205,23 +231,17 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
         self._deadlines = deadlines
         self._streams = streams
 
-    def _in_project(self, context: grpc.ServicerContext, project_id: str) -> Principal:
-        principal = self._auth.principal(context)
-        principal.require_project(project_id)
-        return principal
-
     def CreateGenerationJob(self, request: gen_pb.CreateGenerationJobRequest, context):
-        project_id = project_of_parent(request.parent)
-        self._in_project(context, project_id)
+        project_id = _in_parent(self._auth, context, request.parent)
         job = self._launcher.start(request, project_id, self._deadlines.of(context))
         return gen_pb.CreateGenerationJobResponse(generation_job=job)
 
     def GetGenerationJob(self, request, context):
-        self._in_project(context, project_of_child(request.name, "generationJobs"))
+        _in_project_of(self._auth, context, request.name, names.JOBS)
         return self._jobs.GetGenerationJob(request, timeout=self._deadlines.of(context))
 
     def ListGenerationJobs(self, request, context):
-        self._in_project(context, project_of_parent(request.parent))
+        _in_parent(self._auth, context, request.parent)
         return self._jobs.ListGenerationJobs(request, timeout=self._deadlines.of(context))
 
     async def WatchGenerationJob(self, request, context):
@@ -230,18 +250,24 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
 
         await self._streams.relay(
             context,
-            project_of_child(request.name, "generationJobs"),
+            lambda: names.parse_job(request.name, field="name").project,
             lambda timeout: self._streaming_jobs().WatchGenerationJob(request, timeout=timeout),
             on_time_up=time_up,
         )
 
     def CancelGenerationJob(self, request, context):
-        self._in_project(context, project_of_child(request.name, "generationJobs"))
-        self._launcher.stop(request.name)
-        return self._jobs.CancelGenerationJob(request, timeout=self._deadlines.of(context))
+        _in_project_of(self._auth, context, request.name, names.JOBS)
+        timeout = self._deadlines.of(context)
+        # The stop flag (kept for days) is raised only for a job that exists and has not
+        # ended: a cancel answered NOT_FOUND or INVALID_ARGUMENT leaves nothing behind.
+        job = self._jobs.GetGenerationJob(gen_pb.GetGenerationJobRequest(name=request.name), timeout=timeout)
+        if job.generation_job.state not in _ENDED_JOB_STATES:
+            self._launcher.stop(request.name)
+        return self._jobs.CancelGenerationJob(request, timeout=timeout)
 
     def GetProjectQuota(self, request, context):
-        self._in_project(context, project_of_quota(request.name))
+        principal = self._auth.principal(context)
+        principal.require_project(names.parse_project_quota(request.name, field="name"))
         return self._jobs.GetProjectQuota(request, timeout=self._deadlines.of(context))
 
 
@@ -260,22 +286,19 @@ class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
         self._deadlines = deadlines
         self._streams = streams
 
-    def _in_project(self, context: grpc.ServicerContext, project_id: str) -> None:
-        self._auth.principal(context).require_project(project_id)
-
     def _in_parent(self, request, context) -> None:
-        self._in_project(context, project_of_parent(request.parent))
+        _in_parent(self._auth, context, request.parent)
 
     def ListStagedTexts(self, request, context):
         self._in_parent(request, context)
         return self._tasks.ListStagedTexts(request, timeout=self._deadlines.of(context))
 
     def GetStagedText(self, request, context):
-        self._in_project(context, project_of_child(request.name, "stagedTexts"))
+        _in_project_of(self._auth, context, request.name, names.STAGED_TEXTS)
         return self._tasks.GetStagedText(request, timeout=self._deadlines.of(context))
 
     def UpdateStagedText(self, request: task_pb.UpdateStagedTextRequest, context):
-        self._in_project(context, project_of_child(request.staged_text.name, "stagedTexts", "staged_text.name"))
+        _in_project_of(self._auth, context, request.staged_text.name, names.STAGED_TEXTS, "staged_text.name")
         return self._tasks.UpdateStagedText(request, timeout=self._deadlines.of(context))
 
     def DiscardStagedTexts(self, request, context):
@@ -295,11 +318,11 @@ class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
         return self._tasks.ListTasks(request, timeout=self._deadlines.of(context))
 
     def GetTask(self, request, context):
-        self._in_project(context, project_of_child(request.name, "tasks"))
+        _in_project_of(self._auth, context, request.name, names.TASKS)
         return self._tasks.GetTask(request, timeout=self._deadlines.of(context))
 
     def UpdateTask(self, request: task_pb.UpdateTaskRequest, context):
-        self._in_project(context, project_of_child(request.task.name, "tasks", "task.name"))
+        _in_project_of(self._auth, context, request.task.name, names.TASKS, "task.name")
         return self._tasks.UpdateTask(request, timeout=self._deadlines.of(context))
 
     async def ExportStagedTexts(self, request, context):
@@ -312,7 +335,7 @@ class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
 
         await self._streams.relay(
             context,
-            project_of_parent(request.parent),
+            lambda: names.parse_project(request.parent, field="parent"),
             lambda timeout: self._streaming_tasks().ExportStagedTexts(request, timeout=timeout),
             on_time_up=time_up,
         )

@@ -29,6 +29,7 @@ from prometheus_client import Counter as MetricCounter
 from prometheus_client import Gauge
 
 from services.runtime.errors import QuotaViolation, ResourceExhausted
+from services.vocabulary.reasons import Reason
 
 OPEN_STREAMS = Gauge("synthtasks_gateway_open_streams", "Server streams open on this gateway.")
 STREAM_MESSAGES = MetricCounter(
@@ -83,6 +84,6 @@ class StreamLimiter:
                 return ResourceExhausted(
                     f"{subject} has {in_use} streams open, its limit; close one first",
                     [QuotaViolation(subject, f"{quota}: limit {limit}, in use {in_use}")],
-                    reason="TOO_MANY_STREAMS",
+                    reason=Reason.TOO_MANY_STREAMS,
                 )
         return None

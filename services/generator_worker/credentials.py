@@ -56,6 +56,9 @@ class CredentialCache:
             code = rpc.status_code(error)
             if code == grpc.StatusCode.NOT_FOUND:
                 raise ProviderMissing(f"{provider} no longer exists") from None
+            if code == grpc.StatusCode.FAILED_PRECONDITION:
+                # The registry cannot decrypt the stored key: no retry helps, the job fails and says why.
+                raise ProviderMissing(f"{provider}: {error.details()}") from None
             raise DependencyUnavailable(f"GetProviderCredential failed with {code.name}") from None
         self._cached[provider] = (time.monotonic(), response.credential)
         return response.credential

@@ -59,9 +59,12 @@ def _kwargs(endpoint: ProviderEndpoint, timeout: float) -> dict:
 
 
 def sync_client(endpoint: ProviderEndpoint, *, timeout: float) -> openai.OpenAI:
+    """For live checks. The SDK follows redirects by default; a check must not, or an
+    endpoint that passed the address rules could send it anywhere (cloud metadata)."""
+    kwargs = {**_kwargs(endpoint, timeout), "http_client": openai.DefaultHttpxClient(follow_redirects=False)}
     if endpoint.is_azure:
-        return openai.AzureOpenAI(**_kwargs(endpoint, timeout))
-    return openai.OpenAI(**_kwargs(endpoint, timeout))
+        return openai.AzureOpenAI(**kwargs)
+    return openai.OpenAI(**kwargs)
 
 
 def async_client(endpoint: ProviderEndpoint, *, timeout: float, aiohttp: bool = False) -> openai.AsyncOpenAI:

@@ -131,6 +131,13 @@ def classify(error: Exception, *, azure: bool, secrets: list[str] | tuple[str, .
         if status == 429 and code == "insufficient_quota":
             # Out of credit: a 429 too, but no wait will help.
             return failure(FailureKind.QUOTA_EXCEEDED, message, status_code=status)
+        if 300 <= status < 400:
+            # Redirects are never followed (a provider must not steer calls elsewhere).
+            return failure(
+                FailureKind.BAD_REQUEST,
+                f"the endpoint answered with a redirect (HTTP {status}); configure the URL it redirects to",
+                status_code=status,
+            )
         if status == 429:
             return failure(FailureKind.RATE_LIMITED, message, status_code=status, retry_after=_retry_after(error))
         if status >= 500:
@@ -138,11 +145,17 @@ def classify(error: Exception, *, azure: bool, secrets: list[str] | tuple[str, .
         if code == "content_filter":
             return failure(FailureKind.CONTENT_FILTERED, message, status_code=status)
         return failure(FailureKind.BAD_REQUEST, message, status_code=status)
-    if isinstance(error, (openai.APIResponseValidationError, ValueError, KeyError, TypeError)):
+    if isinstance(
+        error, (openai.APIResponseValidationError, ValueError, KeyError, TypeError, AttributeError, IndexError)
+    ):
+        # The SDK parsed an answer that is not the OpenAI API's (an HTML page, a string, a
+        # different JSON): say so, without the Python error that tripped over it.
         return failure(
-            FailureKind.BAD_RESPONSE, f"the provider's answer has an unexpected shape: {type(error).__name__}"
+            FailureKind.BAD_RESPONSE,
+            "the provider's answer is not what the OpenAI API returns; is the endpoint the API's base URL?",
         )
-    return failure(FailureKind.ERROR, f"{type(error).__name__}: {error}")
+    # Unknown: the type names the failure; its text may hold anything, so it stays in the log.
+    return failure(FailureKind.ERROR, f"the call to the provider failed unexpectedly ({type(error).__name__})")
 
 
 def _aiohttp_connection_error(error: Exception) -> aiohttp.ClientConnectionError | None:

@@ -18,5 +18,8 @@ class Settings(CommonSettings):
     master_keys: SecretStr
     # Live checks must answer quickly: the admin waits on them.
     validation_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    # False refuses provider endpoints on private, loopback and link-local addresses
+    # (endpoint_policy.py); true for local development, false in production.
+    allow_private_endpoints: bool = True
     pool_min_size: int = 2
     pool_max_size: int = 16

@@ -11,6 +11,10 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
+class KeyUnreadable(Exception):
+    """Raised when a stored key decrypts with none of the configured master keys."""
+
+
 class KeyVault:
     def __init__(self, master_keys: str) -> None:
         keys = [k.strip() for k in master_keys.split(",") if k.strip()]
@@ -28,7 +32,7 @@ class KeyVault:
         try:
             return self._fernet.decrypt(bytes(token)).decode()
         except InvalidToken:
-            raise RuntimeError("a stored API key cannot be decrypted with the configured master keys") from None
+            raise KeyUnreadable("a stored API key cannot be decrypted with the configured master keys") from None
 
     def rotate(self, token: bytes) -> bytes:
         """The same plaintext encrypted under the primary (first) key."""

@@ -17,6 +17,7 @@ import openai
 from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.provider_access import FailureKind, ProviderEndpoint, classify, sync_client
+from services.vocabulary.quoting import quoted
 
 _STATE_OF = {
     FailureKind.INVALID_KEY: pb.VALIDATION_STATE_INVALID_KEY,
@@ -46,8 +47,8 @@ def _probe(client: openai.OpenAI, endpoint: ProviderEndpoint) -> str:
     if endpoint.kind == pb.PROVIDER_KIND_OPENAI_COMPATIBLE:
         available = [m.id for m in client.models.list()]
         if endpoint.model not in available:
-            shown = ", ".join(available[:10]) or "none"
-            raise _ModelMissing(f"model {endpoint.model!r} is not served here (available: {shown})")
+            shown = ", ".join(quoted(str(model)) for model in available[:10]) or "none"
+            raise _ModelMissing(f"model {quoted(endpoint.model)} is not served here (available: {shown})")
         return f"model {endpoint.model} is served"
     client.models.retrieve(endpoint.model)
     return f"model {endpoint.model} is available"

@@ -12,11 +12,10 @@ from synthtasks.v1 import provider_service_pb2 as pb
 from services.provider_registry.records import ProviderRecord
 from services.runtime.errors import FieldViolation, InvalidArgument
 
-PROVIDER_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-PROJECT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_DEPLOYMENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-_MODEL = re.compile(r"^[\w.:/@+-]{1,128}$")
+# Applied with fullmatch: `$` would let a final newline through.
+_DEPLOYMENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?", re.ASCII)
+_MODEL = re.compile(r"[\w.:/@+-]{1,128}")
 
 MAX_DISPLAY_NAME = 100
 MAX_KEY_LENGTH = 512
@@ -36,7 +35,8 @@ DEFAULT_MAX_CHOICES = {
 }
 
 
-def _has_control_characters(text: str) -> bool:
+def has_control_characters(text: str) -> bool:
+    """NUL among them: Postgres cannot store it in text."""
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
@@ -44,7 +44,7 @@ def _check_url(value: str, field: str, violations: list[FieldViolation]) -> None
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         violations.append(FieldViolation(field, "must be an http(s) URL with a host"))
-    elif _has_control_characters(value) or " " in value:
+    elif has_control_characters(value) or " " in value:
         violations.append(FieldViolation(field, "must not contain spaces or control characters"))
     elif "@" in parsed.netloc:
         # Endpoints are shown to project members; a credential belongs in api_key.
@@ -61,7 +61,7 @@ def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_requ
         v.append(FieldViolation(f"{prefix}.display_name", "is required"))
     elif len(name) > MAX_DISPLAY_NAME:
         v.append(FieldViolation(f"{prefix}.display_name", f"must be at most {MAX_DISPLAY_NAME} characters"))
-    elif _has_control_characters(name):
+    elif has_control_characters(name):
         v.append(FieldViolation(f"{prefix}.display_name", "must not contain control characters"))
     if record.kind not in KINDS:
         v.append(FieldViolation(f"{prefix}.kind", "must be OPENAI, AZURE_OPENAI or OPENAI_COMPATIBLE"))
@@ -70,13 +70,13 @@ def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_requ
     if record.kind == pb.PROVIDER_KIND_AZURE_OPENAI:
         if not record.endpoint:
             v.append(FieldViolation(f"{prefix}.endpoint", "is required for Azure OpenAI (the resource URL)"))
-        if not _DEPLOYMENT.match(record.deployment):
+        if not _DEPLOYMENT.fullmatch(record.deployment):
             v.append(
                 FieldViolation(
                     f"{prefix}.deployment", "is required for Azure OpenAI: 1-64 letters, digits, '.', '_' or '-'"
                 )
             )
-        if not _API_VERSION.match(record.api_version):
+        if not _API_VERSION.fullmatch(record.api_version):
             v.append(FieldViolation(f"{prefix}.api_version", "is required for Azure OpenAI, like 2024-06-01"))
     else:
         if record.deployment:
@@ -89,20 +89,28 @@ def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_requ
         v.append(FieldViolation(f"{prefix}.endpoint", "is required for an OpenAI-compatible server (its base URL)"))
     if record.endpoint:
         _check_url(record.endpoint, f"{prefix}.endpoint", v)
-    if record.model and not _MODEL.match(record.model):
+    if record.model and not _MODEL.fullmatch(record.model):
         v.append(FieldViolation(f"{prefix}.model", "must be 1-128 characters without spaces"))
     if len(record.allowed_models) > MAX_ALLOWED_MODELS:
         v.append(FieldViolation(f"{prefix}.allowed_models", f"at most {MAX_ALLOWED_MODELS} models"))
     for index, model in enumerate(record.allowed_models):
-        if not _MODEL.match(model):
+        if not _MODEL.fullmatch(model):
             v.append(FieldViolation(f"{prefix}.allowed_models[{index}]", "must be 1-128 characters without spaces"))
-    if record.organization and (len(record.organization) > 128 or _has_control_characters(record.organization)):
+    if record.organization and (len(record.organization) > 128 or has_control_characters(record.organization)):
         v.append(FieldViolation(f"{prefix}.organization", "must be at most 128 printable characters"))
 
     if key_required and record.kind != pb.PROVIDER_KIND_OPENAI_COMPATIBLE and not record.api_key:
         v.append(FieldViolation(f"{prefix}.api_key", "is required for this provider kind"))
-    if record.api_key and (len(record.api_key) > MAX_KEY_LENGTH or any(c.isspace() for c in record.api_key)):
-        v.append(FieldViolation(f"{prefix}.api_key", f"must be at most {MAX_KEY_LENGTH} characters without spaces"))
+    if record.api_key and (
+        len(record.api_key) > MAX_KEY_LENGTH
+        or any(c.isspace() for c in record.api_key)
+        or has_control_characters(record.api_key)
+    ):
+        v.append(
+            FieldViolation(
+                f"{prefix}.api_key", f"must be at most {MAX_KEY_LENGTH} characters without spaces or control characters"
+            )
+        )
 
     for field, value, maximum in (
         ("requests_per_minute", record.limits.requests_per_minute, MAX_REQUESTS_PER_MINUTE),
@@ -117,25 +125,6 @@ def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_requ
         v.append(FieldViolation(f"{prefix}.request_timeout", "must be between 0 (default) and 600 seconds"))
     if v:
         raise InvalidArgument(v)
-
-
-def check_provider_id(provider_id: str, field: str = "provider_id") -> None:
-    if not PROVIDER_ID.match(provider_id):
-        raise InvalidArgument.field(field, "must match [a-z][a-z0-9-]{0,62}")
-
-
-def provider_id_from_name(name: str, field: str = "name") -> str:
-    prefix, _, provider_id = name.partition("/")
-    if prefix != "providers" or not PROVIDER_ID.match(provider_id):
-        raise InvalidArgument.field(field, "must be a provider name like providers/my-provider")
-    return provider_id
-
-
-def project_id_from_name(name: str, field: str = "project") -> str:
-    prefix, _, project_id = name.partition("/")
-    if prefix != "projects" or not PROJECT_ID.match(project_id):
-        raise InvalidArgument.field(field, "must be a project name like projects/my-project ([a-z0-9][a-z0-9_-]{0,62})")
-    return project_id
 
 
 def endpoint_for_members(endpoint: str) -> str:

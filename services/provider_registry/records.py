@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.vocabulary import etags, names
+
 
 @dataclass
 class Limits:
@@ -46,11 +48,11 @@ class ProviderRecord:
 
     @property
     def name(self) -> str:
-        return f"providers/{self.id}"
+        return names.provider_name(self.id)
 
     @property
     def etag(self) -> str:
-        return str(self.version)
+        return etags.etag(self.version)
 
 
 @dataclass

@@ -10,11 +10,15 @@ from synthtasks.v1 import provider_service_pb2 as pb
 from services.provider_access import ProviderEndpoint
 from services.provider_registry import provider_rules as rules
 from services.provider_registry.audit import AuditEvent, AuditTrail
+from services.provider_registry.endpoint_policy import endpoint_refusal
 from services.provider_registry.live_check import CheckResult, check_connection
 from services.provider_registry.records import Assignment, ProviderRecord, TokenRecord, Validation
 from services.provider_registry.repository import ProviderRepository, TokenRepository
 from services.provider_registry.tokens import display_prefix, new_secret, secret_sha256
-from services.runtime.errors import FailedPrecondition, InvalidArgument
+from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from services.vocabulary import names
+from services.vocabulary.quoting import quoted
+from services.vocabulary.reasons import Reason
 
 # Paths UpdateProvider accepts; `kind` is immutable (a different kind is a different provider).
 UPDATABLE_PATHS = {
@@ -48,11 +52,13 @@ class Registry:
         audit: AuditTrail,
         *,
         validation_timeout: float,
+        allow_private_endpoints: bool,
     ) -> None:
         self._providers = providers
         self._tokens = tokens
         self._audit = audit
         self._timeout = validation_timeout
+        self._allow_private_endpoints = allow_private_endpoints
 
     # Providers ----------------------------------------------------------------------
 
@@ -62,8 +68,9 @@ class Registry:
         if not record.max_choices_per_request:
             record.max_choices_per_request = rules.DEFAULT_MAX_CHOICES.get(record.kind, 1)
         rules.check_provider(record)
+        self._check_endpoint_allowed(record)
         if provider_id:
-            rules.check_provider_id(provider_id)
+            names.check_provider_id(provider_id, field="provider_id")
             record.id = provider_id
         else:
             record.id = self._free_id(rules.slug(record.display_name))
@@ -73,7 +80,7 @@ class Registry:
             if check.state != pb.VALIDATION_STATE_VALID:
                 raise FailedPrecondition(
                     f"not saved: validation says {_STATE_NAMES[check.state]}: {check.message}",
-                    reason="VALIDATION_FAILED",
+                    reason=Reason.VALIDATION_FAILED,
                 )
         created = self._providers.create(record)
         if check is not None:
@@ -101,12 +108,21 @@ class Registry:
     def list_providers(self, *, after_id: str | None, limit: int) -> list[ProviderRecord]:
         return self._providers.list(after_id=after_id, limit=limit)
 
-    def update_provider(self, provider_id: str, changes: ProviderRecord, paths: list[str], etag: str) -> ProviderRecord:
+    def update_provider(
+        self, provider_id: str, changes: ProviderRecord, paths: list[str], etag: str, *, populated: list[str]
+    ) -> ProviderRecord:
+        """Apply the fields named by `paths`; AIP-134: without a mask, the updatable
+        fields the request populates (`populated`)."""
         if not paths:
-            raise InvalidArgument.field("update_mask", "must name the fields to change")
-        unknown = sorted(set(paths) - UPDATABLE_PATHS)
-        if unknown:
-            raise InvalidArgument.field("update_mask", f"cannot update {', '.join(unknown)}")
+            paths = [path for path in populated if path in UPDATABLE_PATHS]
+            if not paths:
+                return self._providers.get(provider_id)
+        for index, path in enumerate(paths):
+            if path not in UPDATABLE_PATHS:
+                raise InvalidArgument.field(
+                    f"update_mask.paths[{index}]",
+                    f"{quoted(path)} cannot be updated; updatable: {', '.join(sorted(UPDATABLE_PATHS))}",
+                )
 
         def apply(current: ProviderRecord) -> tuple[bool, ProviderRecord]:
             updated = copy.deepcopy(current)
@@ -120,6 +136,7 @@ class Registry:
                     setattr(updated, attribute, getattr(changes, attribute))
             key_changed = "api_key" in paths
             rules.check_provider(updated, key_required=key_changed)
+            self._check_endpoint_allowed(updated)
             return key_changed, updated
 
         updated = self._providers.update(provider_id, etag, apply)
@@ -144,7 +161,16 @@ class Registry:
     def test_connection(self, record: ProviderRecord) -> CheckResult:
         if not record.max_choices_per_request:
             record.max_choices_per_request = 1
+        # Again before every call: a name may resolve elsewhere now, or the rule changed.
+        refusal = endpoint_refusal(record.endpoint, allow_private=self._allow_private_endpoints)
+        if refusal is not None:
+            return CheckResult(pb.VALIDATION_STATE_ENDPOINT_UNREACHABLE, f"not called: the endpoint {refusal}", 0)
         return check_connection(ProviderEndpoint.of(record), timeout=self._timeout)
+
+    def _check_endpoint_allowed(self, record: ProviderRecord) -> None:
+        refusal = endpoint_refusal(record.endpoint, allow_private=self._allow_private_endpoints)
+        if refusal is not None:
+            raise InvalidArgument([FieldViolation("provider.endpoint", refusal)], reason=Reason.ENDPOINT_NOT_ALLOWED)
 
     def credential(self, provider_id: str) -> ProviderRecord:
         return self._providers.get_with_key(provider_id)

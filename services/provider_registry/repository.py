@@ -10,9 +10,12 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.provider_registry.key_vault import KeyVault, key_hint
+from services.provider_registry.key_vault import KeyUnreadable, KeyVault, key_hint
 from services.provider_registry.records import Assignment, Limits, ProviderRecord, TokenRecord, Validation
 from services.runtime.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound
+from services.vocabulary import etags
+from services.vocabulary.quoting import quoted
+from services.vocabulary.reasons import Reason
 
 _PROVIDER_COLUMNS = """
     id, display_name, kind, endpoint, deployment, api_version, model, organization, key_hint,
@@ -49,8 +52,9 @@ def _provider(row: dict[str, Any]) -> ProviderRecord:
     )
 
 
-def _check_etag(record: ProviderRecord, etag: str) -> None:
-    if etag and etag != record.etag:
+def _check_etag(record: ProviderRecord, etag: str, *, field: str) -> None:
+    expected = etags.expected_version(etag, field=field)
+    if expected is not None and expected != record.version:
         raise Aborted(f"{record.name} changed since etag {etag}; read it again")
 
 
@@ -94,9 +98,10 @@ class ProviderRepository:
         except psycopg.errors.UniqueViolation as error:
             if "display_name" in (error.diag.constraint_name or ""):
                 raise AlreadyExists(
-                    f"a provider named {record.display_name.strip()!r} exists already", reason="DISPLAY_NAME_TAKEN"
+                    f"a provider named {quoted(record.display_name.strip())} exists already",
+                    reason=Reason.DISPLAY_NAME_TAKEN,
                 ) from None
-            raise AlreadyExists(f"providers/{record.id} exists already", reason="PROVIDER_EXISTS") from None
+            raise AlreadyExists(f"providers/{record.id} exists already", reason=Reason.PROVIDER_EXISTS) from None
 
     def id_taken(self, provider_id: str) -> bool:
         with self._pool.connection() as conn:
@@ -106,7 +111,7 @@ class ProviderRepository:
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(f"SELECT {_PROVIDER_COLUMNS} FROM providers WHERE id = %s", (provider_id,)).fetchone()
         if row is None:
-            raise NotFound(f"providers/{provider_id} does not exist", reason="PROVIDER_NOT_FOUND")
+            raise NotFound(f"providers/{provider_id} does not exist", reason=Reason.PROVIDER_NOT_FOUND)
         return _provider(row)
 
     def get_with_key(self, provider_id: str) -> ProviderRecord:
@@ -116,10 +121,19 @@ class ProviderRepository:
                 f"SELECT {_PROVIDER_COLUMNS}, api_key_encrypted FROM providers WHERE id = %s", (provider_id,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"providers/{provider_id} does not exist", reason="PROVIDER_NOT_FOUND")
+            raise NotFound(f"providers/{provider_id} does not exist", reason=Reason.PROVIDER_NOT_FOUND)
         record = _provider(row)
         if row["api_key_encrypted"] is not None:
-            record.api_key = self._vault.decrypt(row["api_key_encrypted"])
+            try:
+                record.api_key = self._vault.decrypt(row["api_key_encrypted"])
+            except KeyUnreadable:
+                # Not transient: no retry helps until an admin acts, so callers (and the
+                # jobs of this provider) fail now and say why.
+                raise FailedPrecondition(
+                    f"the stored API key of {record.name} cannot be decrypted with the configured master keys;"
+                    " set the key again (UpdateProvider api_key) or restore the master key that encrypted it",
+                    reason=Reason.PROVIDER_KEY_UNREADABLE,
+                ) from None
         return record
 
     def list(self, *, after_id: str | None, limit: int) -> list[ProviderRecord]:
@@ -140,9 +154,9 @@ class ProviderRepository:
                     (provider_id,),
                 ).fetchone()
                 if row is None:
-                    raise NotFound(f"providers/{provider_id} does not exist", reason="PROVIDER_NOT_FOUND")
+                    raise NotFound(f"providers/{provider_id} does not exist", reason=Reason.PROVIDER_NOT_FOUND)
                 current = _provider(row)
-                _check_etag(current, etag)
+                _check_etag(current, etag, field="provider.etag")
                 key_changed, updated = apply(current)
                 encrypted = self._encrypted(updated.api_key) if key_changed else row["api_key_encrypted"]
                 hint = key_hint(updated.api_key) if key_changed else current.key_hint
@@ -173,7 +187,7 @@ class ProviderRepository:
                 )
                 return _provider(cur.fetchone())
         except psycopg.errors.UniqueViolation:
-            raise AlreadyExists("another provider has this display name", reason="DISPLAY_NAME_TAKEN") from None
+            raise AlreadyExists("another provider has this display name", reason=Reason.DISPLAY_NAME_TAKEN) from None
 
     def record_validation(self, provider_id: str, validation: Validation) -> ProviderRecord:
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -184,7 +198,7 @@ class ProviderRepository:
                 (validation.state, validation.message, validation.latency_ms, provider_id),
             ).fetchone()
         if row is None:
-            raise NotFound(f"providers/{provider_id} does not exist", reason="PROVIDER_NOT_FOUND")
+            raise NotFound(f"providers/{provider_id} does not exist", reason=Reason.PROVIDER_NOT_FOUND)
         return _provider(row)
 
     def delete(self, provider_id: str, *, force: bool, etag: str) -> None:
@@ -193,8 +207,8 @@ class ProviderRepository:
                 f"SELECT {_PROVIDER_COLUMNS} FROM providers WHERE id = %s FOR UPDATE", (provider_id,)
             ).fetchone()
             if row is None:
-                raise NotFound(f"providers/{provider_id} does not exist", reason="PROVIDER_NOT_FOUND")
-            _check_etag(_provider(row), etag)
+                raise NotFound(f"providers/{provider_id} does not exist", reason=Reason.PROVIDER_NOT_FOUND)
+            _check_etag(_provider(row), etag, field="etag")
             projects = [
                 r["project"]
                 for r in cur.execute(
@@ -205,7 +219,7 @@ class ProviderRepository:
                 shown = ", ".join(f"projects/{p}" for p in projects[:5])
                 raise FailedPrecondition(
                     f"providers/{provider_id} is assigned to {shown}; unassign it or delete with force",
-                    reason="PROVIDER_ASSIGNED",
+                    reason=Reason.PROVIDER_ASSIGNED,
                 )
             cur.execute("DELETE FROM providers WHERE id = %s", (provider_id,))
 
@@ -235,7 +249,7 @@ class ProviderRepository:
     def assign(self, project: str, provider_id: str, *, make_default: bool) -> Assignment:
         with self._pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             if cur.execute("SELECT 1 FROM providers WHERE id = %s FOR SHARE", (provider_id,)).fetchone() is None:
-                raise NotFound(f"providers/{provider_id} does not exist", reason="PROVIDER_NOT_FOUND")
+                raise NotFound(f"providers/{provider_id} does not exist", reason=Reason.PROVIDER_NOT_FOUND)
             # Serialise assignments of one project so "exactly one default" holds under races.
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (project,))
             has_default = cur.execute(
@@ -261,7 +275,7 @@ class ProviderRepository:
             ).rowcount
         if not deleted:
             raise NotFound(
-                f"providers/{provider_id} is not assigned to projects/{project}", reason="ASSIGNMENT_NOT_FOUND"
+                f"providers/{provider_id} is not assigned to projects/{project}", reason=Reason.ASSIGNMENT_NOT_FOUND
             )
 
     def project_providers(self, project: str) -> list[Assignment]:
@@ -312,4 +326,4 @@ class TokenRepository:
     def delete(self, token_id: str) -> None:
         with self._pool.connection() as conn:
             if not conn.execute("DELETE FROM api_tokens WHERE id = %s", (token_id,)).rowcount:
-                raise NotFound(f"tokens/{token_id} does not exist", reason="TOKEN_NOT_FOUND")
+                raise NotFound(f"tokens/{token_id} does not exist", reason=Reason.TOKEN_NOT_FOUND)

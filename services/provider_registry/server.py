@@ -34,6 +34,7 @@ def build_registry(settings: Settings) -> tuple[Registry, object]:
         TokenRepository(pool),
         AuditTrail(pool),
         validation_timeout=settings.validation_timeout_seconds,
+        allow_private_endpoints=settings.allow_private_endpoints,
     )
     return registry, pool
 

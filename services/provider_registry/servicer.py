@@ -35,9 +35,7 @@ from services.provider_registry.live_check import CheckResult
 from services.provider_registry.records import Assignment, Limits, ProviderRecord, TokenRecord
 from services.provider_registry.registry import Registry
 from services.runtime.errors import FieldViolation, InvalidArgument
-from services.runtime.pagination import decode_page_token, encode_page_token, page_size
-
-_TOKEN_NAME = re.compile(r"^tokens/([a-f0-9]{16})$")
+from services.vocabulary import names, page_tokens
 
 
 def _timestamp(value) -> Timestamp | None:
@@ -129,7 +127,7 @@ def _check_result(check: CheckResult) -> pb.ValidationResult:
 
 def _assignment(assignment: Assignment) -> pb.ProjectProvider:
     return pb.ProjectProvider(
-        project=f"projects/{assignment.project}",
+        project=names.project_name(assignment.project),
         # Members may list their projects' providers: they get the member view.
         provider=provider_to_proto(assignment.provider, for_members=True),
         default=assignment.is_default,
@@ -139,20 +137,32 @@ def _assignment(assignment: Assignment) -> pb.ProjectProvider:
 
 def _token(record: TokenRecord) -> token_service_pb2.ApiToken:
     return token_service_pb2.ApiToken(
-        name=f"tokens/{record.id}",
+        name=names.token_name(record.id),
         display_name=record.display_name,
         role=token_service_pb2.TOKEN_ROLE_ADMIN if record.is_admin else token_service_pb2.TOKEN_ROLE_PROJECT,
-        projects=[f"projects/{p}" for p in record.projects],
+        projects=[names.project_name(p) for p in record.projects],
         token_prefix=record.token_prefix,
         create_time=_timestamp(record.created_at),
     )
 
 
+def _populated_paths(message: pb.Provider) -> list[str]:
+    """The mask paths of the fields `message` sets (AIP-134's implied mask); a set
+    `limits` counts by its set fields, so an omitted limit is not zeroed."""
+    paths: list[str] = []
+    for field, value in message.ListFields():
+        if field.name == "limits":
+            paths.extend(f"limits.{inner.name}" for inner, _ in value.ListFields())
+        else:
+            paths.append(field.name)
+    return paths
+
+
 def _page(request, records: list, key: str) -> tuple[list, str]:
     """Split one extra row off to know whether another page exists."""
-    size = page_size(request.page_size)
+    size = page_tokens.page_size(request.page_size)
     if len(records) > size:
-        return records[:size], encode_page_token({key: records[size - 1].id})
+        return records[:size], page_tokens.encode({key: records[size - 1].id})
     return records, ""
 
 
@@ -174,14 +184,14 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
         return response
 
     def GetProvider(self, request: pb.GetProviderRequest, context: grpc.ServicerContext) -> pb.GetProviderResponse:
-        provider_id = rules.provider_id_from_name(request.name)
+        provider_id = names.parse_provider(request.name, field="name")
         return pb.GetProviderResponse(provider=provider_to_proto(self._registry.get_provider(provider_id)))
 
     def ListProviders(
         self, request: pb.ListProvidersRequest, context: grpc.ServicerContext
     ) -> pb.ListProvidersResponse:
-        size = page_size(request.page_size)
-        position = decode_page_token(request.page_token, keys={"after"})
+        size = page_tokens.page_size(request.page_size)
+        position = page_tokens.decode(request.page_token, fields={"after": str})
         records = self._registry.list_providers(after_id=position["after"] if position else None, limit=size + 1)
         shown, token = _page(request, records, "after")
         return pb.ListProvidersResponse(providers=[provider_to_proto(r) for r in shown], next_page_token=token)
@@ -189,12 +199,13 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
     def UpdateProvider(
         self, request: pb.UpdateProviderRequest, context: grpc.ServicerContext
     ) -> pb.UpdateProviderResponse:
-        provider_id = rules.provider_id_from_name(request.provider.name, "provider.name")
+        provider_id = names.parse_provider(request.provider.name, field="provider.name")
         updated = self._registry.update_provider(
             provider_id,
             record_from_proto(request.provider),
             list(request.update_mask.paths),
             request.provider.etag,
+            populated=_populated_paths(request.provider),
         )
         return pb.UpdateProviderResponse(provider=provider_to_proto(updated))
 
@@ -202,14 +213,14 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
         self, request: pb.DeleteProviderRequest, context: grpc.ServicerContext
     ) -> pb.DeleteProviderResponse:
         self._registry.delete_provider(
-            rules.provider_id_from_name(request.name), force=request.force, etag=request.etag
+            names.parse_provider(request.name, field="name"), force=request.force, etag=request.etag
         )
         return pb.DeleteProviderResponse()
 
     def ValidateProvider(
         self, request: pb.ValidateProviderRequest, context: grpc.ServicerContext
     ) -> pb.ValidateProviderResponse:
-        check, stored = self._registry.validate_provider(rules.provider_id_from_name(request.name))
+        check, stored = self._registry.validate_provider(names.parse_provider(request.name, field="name"))
         return pb.ValidateProviderResponse(result=_check_result(check), provider=provider_to_proto(stored))
 
     def TestProviderConnection(
@@ -239,7 +250,7 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
     def ListProjectProviders(
         self, request: pb.ListProjectProvidersRequest, context: grpc.ServicerContext
     ) -> pb.ListProjectProvidersResponse:
-        project = rules.project_id_from_name(request.project)
+        project = names.parse_project(request.project, field="project")
         return pb.ListProjectProvidersResponse(
             project_providers=[_assignment(a) for a in self._registry.project_providers(project)]
         )
@@ -249,11 +260,11 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
         violations: list[FieldViolation] = []
         project = provider_id = ""
         for parse, value, field in (
-            (rules.project_id_from_name, request.project, "project"),
-            (rules.provider_id_from_name, request.provider, "provider"),
+            (names.parse_project, request.project, "project"),
+            (names.parse_provider, request.provider, "provider"),
         ):
             try:
-                parsed = parse(value, field)
+                parsed = parse(value, field=field)
             except InvalidArgument as error:
                 violations.extend(error.violations)
                 continue
@@ -281,9 +292,11 @@ class TokenServicer(token_service_pb2_grpc.TokenServiceServicer):
             raise InvalidArgument.field("token.projects", "an admin token acts in every project; list no projects")
         if not is_admin and not token.projects:
             raise InvalidArgument.field("token.projects", "a project token needs at least one project")
-        projects = [rules.project_id_from_name(p, f"token.projects[{i}]") for i, p in enumerate(token.projects)]
+        projects = [names.parse_project(p, field=f"token.projects[{i}]") for i, p in enumerate(token.projects)]
         if len(token.display_name) > 100:
             raise InvalidArgument.field("token.display_name", "must be at most 100 characters")
+        if rules.has_control_characters(token.display_name):
+            raise InvalidArgument.field("token.display_name", "must not contain control characters")
         record, secret = self._registry.create_token(
             display_name=token.display_name.strip(), is_admin=is_admin, projects=sorted(set(projects))
         )
@@ -292,8 +305,8 @@ class TokenServicer(token_service_pb2_grpc.TokenServiceServicer):
     def ListTokens(
         self, request: token_service_pb2.ListTokensRequest, context: grpc.ServicerContext
     ) -> token_service_pb2.ListTokensResponse:
-        size = page_size(request.page_size)
-        position = decode_page_token(request.page_token, keys={"after"})
+        size = page_tokens.page_size(request.page_size)
+        position = page_tokens.decode(request.page_token, fields={"after": str})
         records = self._registry.list_tokens(after_id=position["after"] if position else None, limit=size + 1)
         shown, next_token = _page(request, records, "after")
         return token_service_pb2.ListTokensResponse(tokens=[_token(r) for r in shown], next_page_token=next_token)
@@ -301,10 +314,7 @@ class TokenServicer(token_service_pb2_grpc.TokenServiceServicer):
     def DeleteToken(
         self, request: token_service_pb2.DeleteTokenRequest, context: grpc.ServicerContext
     ) -> token_service_pb2.DeleteTokenResponse:
-        match = _TOKEN_NAME.match(request.name)
-        if not match:
-            raise InvalidArgument.field("name", "must be a token name like tokens/0123456789abcdef")
-        self._registry.delete_token(match.group(1))
+        self._registry.delete_token(names.parse_token(request.name, field="name"))
         return token_service_pb2.DeleteTokenResponse()
 
 
@@ -315,14 +325,14 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
     def ListAuditEvents(
         self, request: audit_service_pb2.ListAuditEventsRequest, context: grpc.ServicerContext
     ) -> audit_service_pb2.ListAuditEventsResponse:
-        size = page_size(request.page_size)
-        position = decode_page_token(request.page_token, keys={"before"})
+        size = page_tokens.page_size(request.page_size)
+        position = page_tokens.decode(request.page_token, fields={"before": int})
         before = position["before"] if position else None
-        if before is not None and (type(before) is not int or before < 1):
+        if before is not None and before < 1:
             raise InvalidArgument.field("page_token", "is not a page token returned by this API")
         events = self._registry.audit_events(before_seq=before, limit=size + 1)
         shown = events[:size]
-        next_token = encode_page_token({"before": shown[-1].seq}) if len(events) > size else ""
+        next_token = page_tokens.encode({"before": shown[-1].seq}) if len(events) > size else ""
         return audit_service_pb2.ListAuditEventsResponse(
             audit_events=[
                 audit_service_pb2.AuditEvent(
@@ -347,7 +357,7 @@ class CredentialServicer(credential_service_pb2_grpc.CredentialServiceServicer):
     def GetProviderCredential(
         self, request, context: grpc.ServicerContext
     ) -> credential_service_pb2.GetProviderCredentialResponse:
-        record = self._registry.credential(rules.provider_id_from_name(request.name))
+        record = self._registry.credential(names.parse_provider(request.name, field="name"))
         credential = credential_service_pb2.ProviderCredential(**_connection(record), api_key=record.api_key)
         if record.request_timeout_ms:
             credential.request_timeout.FromMilliseconds(record.request_timeout_ms)
@@ -365,5 +375,5 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         if record is None:
             return auth_service_pb2.AuthenticateTokenResponse(authenticated=False)
         return auth_service_pb2.AuthenticateTokenResponse(
-            authenticated=True, admin=record.is_admin, projects=record.projects, token=f"tokens/{record.id}"
+            authenticated=True, admin=record.is_admin, projects=record.projects, token=names.token_name(record.id)
         )

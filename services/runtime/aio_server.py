@@ -34,12 +34,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.runtime.call_metadata import REQUEST_ID_KEY, caller_project_var, caller_token_var
-from services.runtime.config import CommonSettings
 from services.runtime.errors import ServiceError
-from services.runtime.interceptor import access_log
+from services.runtime.interceptor import access_log, dependency_unavailable
 from services.runtime.json_logging import request_id_var
 from services.runtime.metrics import GRPC_REQUEST_SECONDS, GRPC_REQUESTS
-from services.runtime.server import SERVER_OPTIONS, Registration, server_credentials
+from services.runtime.server import SERVER_OPTIONS, ListenerTls, Registration
 from services.runtime.status import PassthroughStatus, passthrough_status, status_for
 
 log = logging.getLogger(__name__)
@@ -124,6 +123,9 @@ class AsyncServiceInterceptor(grpc.aio.ServerInterceptor):
             isinstance(error, grpc.RpcError) and isinstance(error, grpc.Call)
         ):
             return passthrough_status(error)
+        unavailable = dependency_unavailable(error, method)
+        if unavailable is not None:
+            return status_for(unavailable)
         log.error("unexpected error", extra={"method": method}, exc_info=error)
         return PassthroughStatus(
             grpc.StatusCode.INTERNAL, "internal error; see the service log for this request id", ()
@@ -174,11 +176,14 @@ def create_aio_server(
     registrations: list[Registration],
     *,
     service: str,
-    settings: CommonSettings,
     max_workers: int = 64,
     on_loop: Callable[[], None] | None = None,
+    listener_tls: ListenerTls | None = None,
 ) -> AioBuiltServer:
     """Build and start an asyncio server on `address` (port 0 picks a free port).
+
+    It serves the public API: its TLS is `listener_tls` (None: plaintext), apart from
+    the internal links' mTLS settings, so the two combine.
 
     `max_workers` threads run the plain-function (blocking) unary handlers. `on_loop`
     runs first on the server's loop: what must be created there (aio channels)."""
@@ -203,8 +208,10 @@ def create_aio_server(
         for registration in registrations:
             registration.add_to_server(registration.servicer, server)
         reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-        credentials = server_credentials(settings)
-        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        if listener_tls is not None:
+            port = server.add_secure_port(address, listener_tls.credentials())
+        else:
+            port = server.add_insecure_port(address)
         if port == 0:
             raise RuntimeError(f"could not bind {address}")
         await server.start()

@@ -3,6 +3,9 @@ every call."""
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import grpc
 
 from services.runtime.call_metadata import forwarded_metadata
@@ -16,15 +19,39 @@ _OPTIONS = [
 ]
 
 
-def raw_channel(address: str, tls: TlsSettings) -> grpc.Channel:
-    """A channel without the internal credential (health checks, public clients)."""
-    if tls.tls_ca_file is None:
-        return grpc.insecure_channel(address, options=_OPTIONS)
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=tls.tls_ca_file.read_bytes(),
+def system_root_certificates() -> bytes:
+    """The system's trusted root certificates (PEM), as OpenSSL finds them; grpc would
+    otherwise use the bundle it ships with."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).read_bytes()
+    raise FileNotFoundError("no system CA bundle found (install ca-certificates, or set SYNTHTASKS_TLS_CA_FILE)")
+
+
+def root_certificates(ca_file: Path | None, *, system_roots: bool) -> bytes | None:
+    """What a client trusts: the CA file, the system roots, or both; None: no TLS."""
+    if ca_file is None and not system_roots:
+        return None
+    return (ca_file.read_bytes() if ca_file else b"") + (b"\n" + system_root_certificates() if system_roots else b"")
+
+
+def _channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials | None:
+    roots = root_certificates(tls.tls_ca_file, system_roots=tls.tls_system_roots)
+    if roots is None:
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=roots,
         private_key=tls.tls_key_file.read_bytes() if tls.tls_key_file else None,
         certificate_chain=tls.tls_cert_file.read_bytes() if tls.tls_cert_file else None,
     )
+
+
+def raw_channel(address: str, tls: TlsSettings) -> grpc.Channel:
+    """A channel without the internal credential (health checks, public clients)."""
+    credentials = _channel_credentials(tls)
+    if credentials is None:
+        return grpc.insecure_channel(address, options=_OPTIONS)
     return grpc.secure_channel(address, credentials, options=_OPTIONS)
 
 
@@ -77,11 +104,7 @@ def internal_aio_channel(
     credential = [(INTERNAL_TOKEN_KEY, settings.internal_token.get_secret_value())]
     interceptors = [_AttachMetadataAioUnary(credential), _AttachMetadataAioStream(credential)]
     options = [*_OPTIONS, *(extra_options or ())]
-    if settings.tls_ca_file is None:
+    credentials = _channel_credentials(settings)
+    if credentials is None:
         return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=settings.tls_ca_file.read_bytes(),
-        private_key=settings.tls_key_file.read_bytes() if settings.tls_key_file else None,
-        certificate_chain=settings.tls_cert_file.read_bytes() if settings.tls_cert_file else None,
-    )
     return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)

@@ -11,16 +11,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class TlsSettings(BaseSettings):
-    """Certificate paths for every gRPC link; none set means plaintext (local runs).
+    """TLS of the links between synthtasks services; none set means plaintext (local runs).
 
-    With a CA file set, servers require client certificates (mTLS) and clients verify
-    servers against it."""
+    With a CA file set, internal servers require client certificates signed by it (mTLS)
+    and clients verify servers against it. `tls_system_roots` lets clients also trust the
+    system's root certificates (a server with a certificate from a public CA). The
+    gateway's public port has settings of its own (gateway config: public_tls_*)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     tls_cert_file: Path | None = Field(None, validation_alias="SYNTHTASKS_TLS_CERT_FILE")
     tls_key_file: Path | None = Field(None, validation_alias="SYNTHTASKS_TLS_KEY_FILE")
     tls_ca_file: Path | None = Field(None, validation_alias="SYNTHTASKS_TLS_CA_FILE")
+    tls_system_roots: bool = Field(False, validation_alias="SYNTHTASKS_TLS_SYSTEM_ROOTS")
 
     @property
     def tls_enabled(self) -> bool:

@@ -8,7 +8,7 @@ import logging
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,31 @@ def ensure_database(url: str) -> None:
                 pass  # another replica won the race
 
 
+# Errors that say the database cannot be reached right now (restarting, connections
+# terminated, no free connection in time), not that the request is wrong: callers get
+# UNAVAILABLE and may retry.
+CONNECTION_ERRORS = (psycopg.OperationalError, PoolTimeout, PoolClosed)
+
+# How long a request waits for a pooled connection before it is answered UNAVAILABLE;
+# below the gateway's downstream deadline, so the caller learns why.
+POOL_TIMEOUT_SECONDS = 5.0
+
+
 def create_pool(url: str, *, min_size: int = 2, max_size: int = 16) -> ConnectionPool:
     """Open a pool and wait until it holds `min_size` connections, so that a wrong URL
-    fails at start-up rather than on the first request."""
-    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False, name="synthtasks")
+    fails at start-up rather than on the first request.
+
+    Each connection is checked as it is handed out: after a Postgres restart the pool
+    would otherwise hand out connections the server has closed, and the first call on
+    each would fail."""
+    pool = ConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name="synthtasks",
+        check=ConnectionPool.check_connection,
+        timeout=POOL_TIMEOUT_SECONDS,
+    )
     pool.open(wait=True, timeout=15)
     return pool

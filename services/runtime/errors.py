@@ -11,8 +11,10 @@
     ├── ResourceExhausted            RESOURCE_EXHAUSTED + QuotaFailure (+ RetryInfo)
     └── Unavailable                  UNAVAILABLE
 
-Each carries one machine-readable `reason` (the ErrorInfo reason, UPPER_SNAKE_CASE).
-Messages must never contain a secret: they go to callers and to logs.
+Each carries one machine-readable `reason` (the ErrorInfo reason), a member of
+services.vocabulary.reasons.Reason: the one list of reasons clients may branch on.
+Messages must never contain a secret (they go to callers and to logs) and quote at
+most a short prefix of a caller's value (services.vocabulary.quoting).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+
+from services.vocabulary.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -32,21 +36,22 @@ class ServiceError(Exception):
     """Root of the errors a service raises on purpose."""
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
-    default_reason = "ERROR"
+    default_reason = Reason.ERROR
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(self, message: str, *, reason: Reason | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.reason = reason or self.default_reason
+        # Reason(...) refuses a string that is not listed, so no unlisted reason is ever sent.
+        self.reason = Reason(reason or self.default_reason)
 
 
 class InvalidArgument(ServiceError):
     """Raised when a request field is malformed or out of range."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
-    default_reason = "INVALID_ARGUMENT"
+    default_reason = Reason.INVALID_ARGUMENT
 
-    def __init__(self, violations: list[FieldViolation], *, reason: str | None = None) -> None:
+    def __init__(self, violations: list[FieldViolation], *, reason: Reason | None = None) -> None:
         self.violations = violations
         summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
         super().__init__(f"invalid argument: {summary}", reason=reason)
@@ -60,42 +65,42 @@ class NotFound(ServiceError):
     """Raised when a named resource does not exist."""
 
     code = grpc.StatusCode.NOT_FOUND
-    default_reason = "NOT_FOUND"
+    default_reason = Reason.NOT_FOUND
 
 
 class AlreadyExists(ServiceError):
     """Raised when a resource with the same id or unique field exists."""
 
     code = grpc.StatusCode.ALREADY_EXISTS
-    default_reason = "ALREADY_EXISTS"
+    default_reason = Reason.ALREADY_EXISTS
 
 
 class FailedPrecondition(ServiceError):
     """Raised when the system is not in a state that allows the call."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
-    default_reason = "FAILED_PRECONDITION"
+    default_reason = Reason.FAILED_PRECONDITION
 
 
 class Aborted(ServiceError):
     """Raised when a concurrent change won (stale etag)."""
 
     code = grpc.StatusCode.ABORTED
-    default_reason = "ETAG_MISMATCH"
+    default_reason = Reason.ETAG_MISMATCH
 
 
 class PermissionDenied(ServiceError):
     """Raised when the caller is known but may not do this."""
 
     code = grpc.StatusCode.PERMISSION_DENIED
-    default_reason = "PERMISSION_DENIED"
+    default_reason = Reason.PERMISSION_DENIED
 
 
 class Unauthenticated(ServiceError):
     """Raised when the caller presented no valid credential."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
-    default_reason = "UNAUTHENTICATED"
+    default_reason = Reason.UNAUTHENTICATED
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ class ResourceExhausted(ServiceError):
     """Raised when a call would go past a quota or a concurrency limit; nothing was done."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    default_reason = "QUOTA_EXCEEDED"
+    default_reason = Reason.QUOTA_EXCEEDED
 
     def __init__(
         self,
@@ -118,7 +123,7 @@ class ResourceExhausted(ServiceError):
         violations: list[QuotaViolation],
         *,
         retry_after_seconds: float | None = None,
-        reason: str | None = None,
+        reason: Reason | None = None,
     ) -> None:
         super().__init__(message, reason=reason)
         self.violations = violations
@@ -130,4 +135,4 @@ class Unavailable(ServiceError):
     """Raised when a dependency cannot be reached; callers may retry."""
 
     code = grpc.StatusCode.UNAVAILABLE
-    default_reason = "UNAVAILABLE"
+    default_reason = Reason.UNAVAILABLE

@@ -4,6 +4,9 @@ mapping of errors to gRPC statuses (aio_server.py is the gateway's asyncio twin)
 
 - ServiceError            -> its code, ErrorInfo reason (and BadRequest violations)
 - grpc.RpcError (a downstream call failed) -> the same status, passed through unchanged
+- a database connection error (restart, terminated connection, pool timeout)
+                          -> UNAVAILABLE (DATABASE_UNAVAILABLE): transient, clients retry
+- a Redis connection error (queue, stop flags) -> UNAVAILABLE (QUEUE_UNAVAILABLE)
 - anything else           -> INTERNAL, logged once with its traceback
 """
 
@@ -17,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+import redis
 
 from services.runtime.call_metadata import (
     CALLER_PROJECT_KEY,
@@ -25,10 +29,12 @@ from services.runtime.call_metadata import (
     caller_project_var,
     caller_token_var,
 )
-from services.runtime.errors import QuotaViolation, ResourceExhausted, ServiceError
+from services.runtime.database import CONNECTION_ERRORS
+from services.runtime.errors import QuotaViolation, ResourceExhausted, ServiceError, Unavailable
 from services.runtime.json_logging import request_id_var
 from services.runtime.metrics import GRPC_REQUEST_SECONDS, GRPC_REQUESTS
 from services.runtime.status import passthrough_status, status_for
+from services.vocabulary.reasons import Reason
 
 log = logging.getLogger("synthtasks.access")
 
@@ -58,8 +64,25 @@ def streams_exhausted(service: str, limit: int) -> ResourceExhausted:
     return ResourceExhausted(
         f"{service} has {limit} streams open, its limit; retry later",
         [QuotaViolation(f"services/{service}", f"concurrent-streams: limit {limit}")],
-        reason="TOO_MANY_STREAMS",
+        reason=Reason.TOO_MANY_STREAMS,
     )
+
+
+def dependency_unavailable(error: Exception, method: str) -> Unavailable | None:
+    """The UNAVAILABLE error for a transient fault of a dependency (the database, Redis),
+    None for any other error. Shared with the gateway's asyncio interceptor."""
+    if isinstance(error, CONNECTION_ERRORS):
+        log.warning("database unavailable", extra={"method": method, "error": type(error).__name__})
+        return Unavailable("the database is unavailable; retry", reason=Reason.DATABASE_UNAVAILABLE)
+    if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        log.warning("redis unavailable", extra={"method": method, "error": type(error).__name__})
+        return Unavailable("the job queue is unavailable; retry", reason=Reason.QUEUE_UNAVAILABLE)
+    return None
+
+
+def _left_by_client(context: grpc.ServicerContext) -> grpc.StatusCode:
+    remaining = context.time_remaining()
+    return grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else grpc.StatusCode.CANCELLED
 
 
 class ServiceInterceptor(grpc.ServerInterceptor):
@@ -128,18 +151,24 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             started = time.perf_counter()
             slots = self._stream_slots
             holding = False
+            abandoned = False
             try:
                 if slots is not None:
                     holding = slots.acquire(blocking=False)
                     if not holding:
                         raise streams_exhausted(self._service, self._max_streams or 0)
                 yield from behavior(request, context)
+            except GeneratorExit:
+                # grpc closes the stream's generator when the client cancels or its deadline
+                # passes: no status of ours is sent, so the call is not counted as OK.
+                abandoned = True
+                raise
             except Exception as error:  # noqa: BLE001 - every fault must become a status
                 self._abort(context, error, method)
             finally:
                 if holding and slots is not None:
                     slots.release()
-                self._record(context, method, started)
+                self._record(context, method, started, abandoned=abandoned)
 
         return wrapper
 
@@ -148,14 +177,21 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             context.abort_with_status(status_for(error))
         if isinstance(error, grpc.RpcError) and isinstance(error, grpc.Call):
             context.abort_with_status(passthrough_status(error))
+        unavailable = dependency_unavailable(error, method)
+        if unavailable is not None:
+            context.abort_with_status(status_for(unavailable))
         if context.code() not in (None, grpc.StatusCode.OK):
             raise error  # the servicer aborted the call itself
         log.exception("unexpected error", extra={"method": method})
         context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log for this request id")
 
-    def _record(self, context: grpc.ServicerContext, method: str, started: float) -> None:
+    def _record(self, context: grpc.ServicerContext, method: str, started: float, *, abandoned: bool = False) -> None:
         elapsed = time.perf_counter() - started
-        code = context.code() or grpc.StatusCode.OK
+        code = context.code()
+        if code is None:
+            # A call the client left (cancelled, or its deadline passed) got no status of
+            # ours, whether the handler noticed (is_active) or grpc closed the stream.
+            code = _left_by_client(context) if abandoned or not context.is_active() else grpc.StatusCode.OK
         GRPC_REQUESTS.labels(self._service, method, code.name).inc()
         GRPC_REQUEST_SECONDS.labels(self._service, method).observe(elapsed)
         access_log(method, code, elapsed)

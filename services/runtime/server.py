@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
@@ -65,15 +66,29 @@ SERVER_OPTIONS = [
 ]
 
 
+@dataclass(frozen=True)
+class ListenerTls:
+    """A TLS listener: its certificate, and the CA its clients' certificates must be
+    signed by (None: clients need no certificate)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.key_file.read_bytes(), self.cert_file.read_bytes())],
+            root_certificates=self.client_ca_file.read_bytes() if self.client_ca_file else None,
+            require_client_auth=self.client_ca_file is not None,
+        )
+
+
 def server_credentials(settings: CommonSettings) -> grpc.ServerCredentials | None:
-    """TLS (mTLS with a CA file) when configured; None for plaintext."""
-    if not settings.tls_enabled:
+    """An internal server's TLS (mTLS with a CA file) when configured; None for
+    plaintext. The gateway's public port has settings of its own (ListenerTls)."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
-    return grpc.ssl_server_credentials(
-        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
-        root_certificates=settings.tls_ca_file.read_bytes() if settings.tls_ca_file else None,
-        require_client_auth=settings.tls_ca_file is not None,
-    )
+    return ListenerTls(settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file).credentials()
 
 
 def create_server(

@@ -14,6 +14,12 @@ from services.runtime.errors import InvalidArgument, ResourceExhausted, ServiceE
 
 ERROR_DOMAIN = "synthtasks"
 _DETAILS_KEY = "grpc-status-details-bin"
+# Replies stay small whatever the input: the message and every field violation are cut
+# to these lengths (sites quote only a short prefix of a bad value already; this holds
+# for any message, e.g. a template error that repeats a long placeholder).
+MAX_MESSAGE_CHARS = 900
+MAX_DESCRIPTION_CHARS = 300
+MAX_FIELD_CHARS = 120
 
 
 class PassthroughStatus(NamedTuple):
@@ -29,14 +35,18 @@ grpc.Status.register(PassthroughStatus)
 
 
 def status_for(error: ServiceError) -> grpc.Status:
-    detail = status_pb2.Status(code=error.code.value[0], message=error.message)
-    detail.details.add().Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
+    detail = status_pb2.Status(code=error.code.value[0], message=_bounded(error.message, MAX_MESSAGE_CHARS))
+    detail.details.add().Pack(error_details_pb2.ErrorInfo(reason=str(error.reason), domain=ERROR_DOMAIN))
     if isinstance(error, InvalidArgument):
         detail.details.add().Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=_bounded(v.field, MAX_FIELD_CHARS),
+                        description=_bounded(v.description, MAX_DESCRIPTION_CHARS),
+                    )
+                    # Every violation is named in the message too; a few say enough.
+                    for v in error.violations[:10]
                 ]
             )
         )
@@ -54,6 +64,10 @@ def status_for(error: ServiceError) -> grpc.Status:
             retry.retry_delay.FromMilliseconds(max(1, round(error.retry_after_seconds * 1000)))
             detail.details.add().Pack(retry)
     return rpc_status.to_status(detail)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def passthrough_status(error: grpc.RpcError) -> grpc.Status:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import grpc
 
 from services.runtime.errors import ServiceError
+from services.vocabulary.reasons import Reason
 
 
 class Unimplemented(ServiceError):
     """Raised when a public RPC is served elsewhere (jobs are created by the gateway)."""
 
     code = grpc.StatusCode.UNIMPLEMENTED
-    default_reason = "UNIMPLEMENTED"
+    default_reason = Reason.UNIMPLEMENTED

@@ -11,13 +11,14 @@ CSV
   records end with CRLF. Line breaks inside a text stay inside its quoted field.
 - Formula injection: a spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`,
   tab or carriage return as a formula. Every cell holding model or reviewer text
-  (text, title, tags, original_text, model, finish_reason) that starts with one of them
+  (text, title, original_text, model, finish_reason) that starts with one of them
   gets a leading apostrophe `'` (OWASP's advice), which spreadsheets hide and programs
   must strip: `"-5 degrees"` is exported as `"'-5 degrees"`. Cells we write ourselves
-  (names, state, numbers, the JSON of variables, hashes, times) cannot start a formula:
+  (names, state, numbers, the JSON of tags and variables, hashes, times) cannot start a formula:
   a negative seed such as -3 is a number, not a formula.
-- Columns: name, text, title, tags (joined with `|`; use JSON when tags may contain
-  `|`), state, duplicate (true/false), original_text, generation_job, provider, model,
+- Columns: name, text, title, tags (a JSON array of strings, like variables: tags may
+  hold any separator, so joining them could not be read back), state, duplicate
+  (true/false), original_text, generation_job, provider, model,
   temperature, seed (empty when none), variables (a JSON object), prompt_hash,
   prompt_tokens, completion_tokens, finish_reason, create_time (RFC 3339, UTC).
 
@@ -42,8 +43,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.task_store.names import job_name, staged_text_name
 from services.task_store.records import StagedText
+from services.vocabulary.names import job_name, staged_text_name
 
 CHUNK_SIZE = 64 * 1024
 TITLE_LENGTH = 80
@@ -151,7 +152,7 @@ def _csv(texts: Iterable[StagedText]) -> Iterator[str]:
                 staged_text_name(text.project, text.id),
                 body,
                 cell(title_of(text.text)),
-                cell("|".join(text.tags)),
+                _dumps(list(text.tags)),
                 text.state.value,
                 "true" if text.duplicate else "false",
                 body if text.original_text == text.text else cell(text.original_text),

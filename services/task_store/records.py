@@ -3,8 +3,10 @@ turns into protos. Plain dataclasses, independent of protobuf and SQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -62,6 +64,13 @@ class NewJob:
     def prompt_hash(self) -> str:
         """sha256 of the system prompt and the prompt template, as lineage of every text."""
         return hashlib.sha256(f"{self.system_prompt}\n{self.prompt}".encode()).hexdigest()
+
+    @property
+    def request_hash(self) -> bytes:
+        """sha256 of everything the request asks for (AIP-155: a request_id names one request)."""
+        fields = dataclasses.asdict(self)
+        del fields["project"], fields["request_id"]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).digest()
 
 
 @dataclass(frozen=True)

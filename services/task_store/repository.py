@@ -26,9 +26,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from services.runtime.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from services.runtime.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.task_store import duplicates, quotas
-from services.task_store.names import job_name, new_id, staged_text_name, task_name
 from services.task_store.quotas import QuotaLimits, QuotaUsage
 from services.task_store.records import (
     AppendOutcome,
@@ -49,6 +48,17 @@ from services.task_store.records import (
     TextState,
 )
 from services.task_store.validation import SYNTHETIC_TAG
+from services.vocabulary.names import job_name, new_id, staged_text_name, task_name
+from services.vocabulary.quoting import quoted
+from services.vocabulary.reasons import Reason
+
+# How long the right to enqueue a job's messages stays with the CreateJob call that took
+# it; a retry after this (the first caller died before enqueueing) takes it over.
+ENQUEUE_CLAIM_LEASE = timedelta(seconds=60)
+
+_DUPLICATE_FAILURE = JobError(
+    "DUPLICATE", "the provider repeated texts the project already has, on every attempt this unique job allows"
+)
 
 # Every job change is announced here with the job id as payload (see watch.py).
 JOB_CHANNEL = "synthtasks_job_changes"
@@ -88,34 +98,41 @@ class Repository:
 
     # -- jobs ------------------------------------------------------------------------
 
-    def create_job(self, new: NewJob, limits: QuotaLimits | None = None) -> tuple[Job, bool]:
-        """The job, and whether this call created it (False: an earlier call with the
-        same request id did). With `limits`, a new job that would take the project past
-        a quota raises ResourceExhausted and nothing is written (quotas.py)."""
+    def create_job(self, new: NewJob, limits: QuotaLimits | None = None) -> tuple[Job, bool, bool]:
+        """The job; whether this call created it (False: an earlier call with the same
+        request id did); and whether this call must enqueue its messages. With `limits`,
+        a new job that would take the project past a quota raises ResourceExhausted and
+        nothing is written (quotas.py).
+
+        AIP-155: the same request_id with the same request returns the same job; with a
+        different request it is refused (ALREADY_EXISTS, REQUEST_ID_REUSED). Of calls
+        racing on one request_id exactly one may enqueue: the one that inserts the row,
+        or, when a claim has lapsed without the job being enqueued (that caller died),
+        the one whose conditional update takes the claim."""
         with self._cursor() as cur:
             if limits is not None:
                 # Creations of one project queue here, so two cannot both fit under a limit.
                 cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"job_quota:{new.project}",))
-                if new.request_id:
+                retry = bool(new.request_id) and (
                     cur.execute(
-                        sql.SQL("SELECT {} FROM generation_jobs j WHERE j.project = %s AND j.request_id = %s").format(
-                            _JOB_COLUMNS
-                        ),
+                        "SELECT 1 FROM generation_jobs WHERE project = %s AND request_id = %s",
                         (new.project, new.request_id),
-                    )
-                    earlier = cur.fetchone()
-                    if earlier is not None:
-                        return _job(earlier), False  # a retry of a created job is never refused
-                refused = quotas.refusal(new.project, limits, self._usage_in(cur, new.project), new.text_count)
-                if refused is not None:
-                    raise refused
+                    ).fetchone()
+                    is not None
+                )
+                # A retry of a created job is never refused: it is answered below like any retry.
+                if not retry:
+                    refused = quotas.refusal(new.project, limits, self._usage_in(cur, new.project), new.text_count)
+                    if refused is not None:
+                        raise refused
             cur.execute(
                 sql.SQL(
                     "INSERT INTO generation_jobs AS j (id, project, request_id, prompt, system_prompt, temperature,"
-                    " text_count, provider, model, max_output_tokens, seed, tags, variables, is_unique, prompt_hash)"
+                    " text_count, provider, model, max_output_tokens, seed, tags, variables, is_unique, prompt_hash,"
+                    " request_hash, enqueue_claim_time)"
                     " VALUES (%(id)s, %(project)s, %(request_id)s, %(prompt)s, %(system_prompt)s, %(temperature)s,"
                     " %(text_count)s, %(provider)s, %(model)s, %(max_output_tokens)s, %(seed)s, %(tags)s,"
-                    " %(variables)s, %(unique)s, %(prompt_hash)s)"
+                    " %(variables)s, %(unique)s, %(prompt_hash)s, %(request_hash)s, now())"
                     " ON CONFLICT (project, request_id) WHERE request_id IS NOT NULL DO NOTHING"
                     " RETURNING {}"
                 ).format(_JOB_COLUMNS),
@@ -135,20 +152,41 @@ class Repository:
                     "variables": Jsonb([{"name": v.name, "values": list(v.values)} for v in new.variables]),
                     "unique": new.unique,
                     "prompt_hash": new.prompt_hash,
+                    "request_hash": new.request_hash,
                 },
             )
             row = cur.fetchone()
             if row is not None:
-                return _job(row), True
+                return _job(row), True, True
             # The INSERT waited for the concurrent winner to commit; this statement's
-            # fresh snapshot sees its row.
+            # fresh snapshot sees its row (and waits for a concurrent claim to commit).
             cur.execute(
-                sql.SQL("SELECT {} FROM generation_jobs j WHERE j.project = %s AND j.request_id = %s").format(
-                    _JOB_COLUMNS
-                ),
-                (new.project, new.request_id),
+                sql.SQL(
+                    "UPDATE generation_jobs j SET enqueue_claim_time = CASE WHEN NOT j.enqueued"
+                    " AND (j.request_hash IS NULL OR j.request_hash = %(hash)s)"
+                    " AND (j.enqueue_claim_time IS NULL OR j.enqueue_claim_time < now() - %(lease)s)"
+                    " THEN now() ELSE j.enqueue_claim_time END"
+                    " FROM (SELECT id, enqueue_claim_time FROM generation_jobs"
+                    " WHERE project = %(project)s AND request_id = %(request_id)s FOR UPDATE) AS before"
+                    " WHERE j.id = before.id"
+                    " RETURNING {}, j.request_hash,"
+                    " j.enqueue_claim_time IS DISTINCT FROM before.enqueue_claim_time AS claimed"
+                ).format(_JOB_COLUMNS),
+                {
+                    "hash": new.request_hash,
+                    "lease": ENQUEUE_CLAIM_LEASE,
+                    "project": new.project,
+                    "request_id": new.request_id,
+                },
             )
-            return _job(_one(cur, "the job of this request_id")), False
+            row = _one(cur, "the job of this request_id")
+            if row["request_hash"] is not None and bytes(row["request_hash"]) != new.request_hash:
+                raise AlreadyExists(
+                    f"request_id {quoted(new.request_id)} was used for a different request"
+                    f" ({job_name(new.project, row['id'])}); send a new request_id for a new job",
+                    reason=Reason.REQUEST_ID_REUSED,
+                )
+            return _job(row), False, bool(row["claimed"])
 
     def quota_usage(self, project: str) -> QuotaUsage:
         with self._cursor() as cur:
@@ -337,6 +375,10 @@ class Repository:
                     duplicate_count += is_duplicate
                     if is_duplicate and result.reject_duplicate:
                         outcomes[result.slot] = SlotOutcome(result.slot, False, True)
+                    elif is_duplicate and job.unique:
+                        # The worker's last attempt: a unique job never stages a duplicate,
+                        # the slot fails and the job says why.
+                        failures.append(dataclasses.replace(result, text=None, failure=_DUPLICATE_FAILURE))
                     else:
                         to_write.append((result, digest, is_duplicate))
             written_texts = self._insert_texts(cur, job, to_write)
@@ -349,7 +391,9 @@ class Repository:
                 outcomes[result.slot] = SlotOutcome(result.slot, result.slot in written_texts, is_duplicate)
             written_failures = self._insert_failures(cur, job_id, failures)
             for result in failures:
-                outcomes[result.slot] = SlotOutcome(result.slot, result.slot in written_failures, False)
+                outcomes[result.slot] = SlotOutcome(
+                    result.slot, result.slot in written_failures, result.failure is _DUPLICATE_FAILURE
+                )
 
             produced = job.produced + len(written_texts)
             failed = job.failed + len(written_failures)
@@ -414,7 +458,7 @@ class Repository:
                 raise FailedPrecondition(
                     f"{job_name(project, job_id)} has already ended ({job.state.value}); only queued or running"
                     " jobs can be cancelled",
-                    reason="JOB_ALREADY_ENDED",
+                    reason=Reason.JOB_ALREADY_ENDED,
                 )
             cur.execute(
                 sql.SQL(
@@ -518,7 +562,7 @@ class Repository:
             )
             row = _one(cur, name)
             if row["state"] == TextState.IMPORTED.value:
-                raise FailedPrecondition(f"{name} is imported and read-only", reason="STAGED_TEXT_IMPORTED")
+                raise FailedPrecondition(f"{name} is imported and read-only", reason=Reason.STAGED_TEXT_IMPORTED)
             if expected_version is not None and expected_version != row["version"]:
                 raise Aborted(f"{name} changed since it was read (stale etag); read it again and retry")
             cur.execute(
@@ -546,7 +590,7 @@ class Repository:
                 if found == TextState.IMPORTED.value:
                     raise FailedPrecondition(
                         f"{field}: {staged_text_name(project, text_id)} is imported and read-only",
-                        reason="STAGED_TEXT_IMPORTED",
+                        reason=Reason.STAGED_TEXT_IMPORTED,
                     )
             cur.execute(
                 "UPDATE staged_texts SET state = %s, version = version + 1, update_time = now()"
@@ -583,7 +627,7 @@ class Repository:
                     if found == TextState.DISCARDED.value:
                         raise FailedPrecondition(
                             f"{field}: {staged_text_name(project, text_id)} is discarded; restore it first",
-                            reason="STAGED_TEXT_DISCARDED",
+                            reason=Reason.STAGED_TEXT_DISCARDED,
                         )
                 already = sum(1 for text_id in ids if current[text_id] == TextState.IMPORTED.value)
                 where = sql.SQL("s.project = %(project)s AND s.id = ANY(%(ids)s::text[])")
@@ -666,7 +710,7 @@ class Repository:
             if row["staged_text_id"] is not None and SYNTHETIC_TAG not in tags:
                 raise FailedPrecondition(
                     f"task.tags: {name} came from a generated text and must keep the tag {SYNTHETIC_TAG!r}",
-                    reason="SYNTHETIC_TAG_REQUIRED",
+                    reason=Reason.SYNTHETIC_TAG_REQUIRED,
                 )
             cur.execute(
                 "UPDATE tasks SET tags = %s::text[], version = version + 1, update_time = now() WHERE id = %s",

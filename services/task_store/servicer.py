@@ -8,7 +8,6 @@ ones that write."""
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, datetime
 
 from google.protobuf.duration_pb2 import Duration
@@ -20,10 +19,9 @@ from synthtasks.v1 import generation_service_pb2_grpc as generation_grpc
 from synthtasks.v1 import task_service_pb2 as task_pb2
 from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
-from services.runtime import pagination
 from services.runtime.errors import InvalidArgument
 from services.runtime.metrics import JOBS
-from services.task_store import names, quotas, validation
+from services.task_store import quotas, validation
 from services.task_store.errors import Unimplemented
 from services.task_store.export import ExportFormat, export_chunks
 from services.task_store.quotas import QuotaPolicy
@@ -44,8 +42,8 @@ from services.task_store.records import (
 )
 from services.task_store.repository import Repository
 from services.task_store.watch import JobEventHub, follow_job
+from services.vocabulary import etags, limits, names, page_tokens
 
-_ETAG = re.compile(r"v([0-9]{1,18})")
 MAX_FAILURE_MESSAGE = 10_000
 # Stalled jobs handed out per ClaimStalledJobs call.
 _MAX_CLAIMED_JOBS = 1000
@@ -86,7 +84,7 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
     def ListGenerationJobs(self, request, context):
         project = names.parse_project(request.parent, field="parent")
         state = _state_filter(request.state, generation_pb2.GenerationJobState, JobState, field="state")
-        limit = pagination.page_size(request.page_size)
+        limit = page_tokens.page_size(request.page_size)
         query = _query_key(request.parent, state.value if state else "")
         page = self._repository.list_jobs(project, state, _page_position(request.page_token, query), limit)
         return generation_pb2.ListGenerationJobsResponse(
@@ -130,7 +128,7 @@ class TaskServicer(task_grpc.TaskServiceServicer):
     def ListStagedTexts(self, request, context):
         project = names.parse_project(request.parent, field="parent")
         text_filter = _text_filter(request.filter, project, field="filter")
-        limit = pagination.page_size(request.page_size)
+        limit = page_tokens.page_size(request.page_size)
         query = _query_key(request.parent, request.filter.SerializeToString(deterministic=True))
         page = self._repository.list_texts(project, text_filter, _page_position(request.page_token, query), limit)
         return task_pb2.ListStagedTextsResponse(
@@ -144,12 +142,20 @@ class TaskServicer(task_grpc.TaskServiceServicer):
     def UpdateStagedText(self, request, context):
         given = request.staged_text
         ref = names.parse_staged_text(given.name, field="staged_text.name")
-        paths = validation.update_mask(request.update_mask.paths, allowed=("text", "tags"))
+        paths = validation.update_mask(
+            request.update_mask.paths, allowed=("text", "tags"), populated=_populated(given, ("text", "tags"))
+        )
+        if not paths:
+            return task_pb2.UpdateStagedTextResponse(
+                staged_text=staged_text_proto(self._repository.get_text(*ref_key(ref)))
+            )
         change = TextChange(
             text=validation.edited_text(given.text, field="staged_text.text") if "text" in paths else None,
             tags=validation.tags(given.tags, field="staged_text.tags") if "tags" in paths else None,
         )
-        updated = self._repository.update_text(ref.project, ref.id, change, _expected_version(given.etag))
+        updated = self._repository.update_text(
+            ref.project, ref.id, change, etags.expected_version(given.etag, field="staged_text.etag")
+        )
         return task_pb2.UpdateStagedTextResponse(staged_text=staged_text_proto(updated))
 
     def DiscardStagedTexts(self, request, context):
@@ -191,7 +197,7 @@ class TaskServicer(task_grpc.TaskServiceServicer):
             if request.generation_job
             else None
         )
-        limit = pagination.page_size(request.page_size)
+        limit = page_tokens.page_size(request.page_size)
         query = _query_key(request.parent, tag or "", job_id or "")
         page = self._repository.list_tasks(
             project, tag=tag, job_id=job_id, before_seq=_page_position(request.page_token, query), limit=limit
@@ -207,9 +213,15 @@ class TaskServicer(task_grpc.TaskServiceServicer):
     def UpdateTask(self, request, context):
         given = request.task
         ref = names.parse_task(given.name, field="task.name")
-        validation.update_mask(request.update_mask.paths, allowed=("tags",))
+        paths = validation.update_mask(
+            request.update_mask.paths, allowed=("tags",), populated=_populated(given, ("tags",))
+        )
+        if not paths:
+            return task_pb2.UpdateTaskResponse(task=task_proto(self._repository.get_task(*ref_key(ref))))
         tags = validation.tags(given.tags, field="task.tags")
-        updated = self._repository.update_task_tags(ref.project, ref.id, tags, _expected_version(given.etag))
+        updated = self._repository.update_task_tags(
+            ref.project, ref.id, tags, etags.expected_version(given.etag, field="task.etag")
+        )
         return task_pb2.UpdateTaskResponse(task=task_proto(updated))
 
     def ExportStagedTexts(self, request, context):
@@ -236,10 +248,12 @@ class JobStoreServicer(job_store_grpc.JobStoreServiceServicer):
     def CreateJob(self, request, context):
         project = names.parse_project(request.parent, field="parent")
         new = _new_job(project, request.generation_job, request.request_id)
-        job, created = self._repository.create_job(new, self._quota_policy.limits_for(project))
+        job, created, may_enqueue = self._repository.create_job(new, self._quota_policy.limits_for(project))
         if created:
             JOBS.labels("created").inc()
-        return job_store_pb2.CreateJobResponse(generation_job=job_proto(job), created=created, enqueued=job.enqueued)
+        # `enqueued` tells the caller not to enqueue: true for every caller but the one
+        # that holds the claim, so racing calls with one request_id enqueue once.
+        return job_store_pb2.CreateJobResponse(generation_job=job_proto(job), created=created, enqueued=not may_enqueue)
 
     def MarkJobEnqueued(self, request, context):
         ref = names.parse_job(request.name, field="name")
@@ -319,19 +333,28 @@ def _new_job(project: str, job: generation_pb2.GenerationJob, request_id: str) -
         )
     return NewJob(
         project=project,
-        request_id=validation.short_string(request_id, field="request_id"),
+        request_id=validation.short_string(request_id, field="request_id", limit=limits.MAX_REQUEST_ID_CHARS),
         prompt=validation.prompt(job.prompt, field=f"{field}.prompt"),
         system_prompt=validation.prompt(job.system_prompt, field=f"{field}.system_prompt", optional=True),
         temperature=validation.temperature(job.temperature, field=f"{field}.temperature"),
         text_count=validation.text_count(job.text_count, field=f"{field}.text_count"),
         provider=validation.provider(job.provider, field=f"{field}.provider"),
-        model=validation.short_string(job.model, field=f"{field}.model"),
-        max_output_tokens=validation.non_negative(job.max_output_tokens, field=f"{field}.max_output_tokens"),
+        model=validation.short_string(job.model, field=f"{field}.model", limit=limits.MAX_MODEL_CHARS),
+        max_output_tokens=validation.at_most(
+            validation.non_negative(job.max_output_tokens, field=f"{field}.max_output_tokens"),
+            limits.MAX_OUTPUT_TOKENS,
+            field=f"{field}.max_output_tokens",
+        ),
         seed=job.seed if job.HasField("seed") else None,
         tags=validation.tags(job.tags, field=f"{field}.tags"),
         variables=tuple(variables),
         unique=job.unique,
     )
+
+
+def _populated(message, fields: tuple[str, ...]) -> list[str]:
+    """The fields of `message` that hold a non-empty value (AIP-134's implied mask)."""
+    return [name for name in fields if getattr(message, name)]
 
 
 def _slot_results(results) -> list[SlotResult]:
@@ -441,18 +464,6 @@ def _export_format(value: int) -> ExportFormat:
     return ExportFormat[name.removeprefix("EXPORT_FORMAT_")]
 
 
-def _expected_version(etag: str) -> int | None:
-    """None for no etag; a version that matches nothing for a malformed one (ABORTED)."""
-    if not etag:
-        return None
-    match = _ETAG.fullmatch(etag)
-    return int(match[1]) if match else -1
-
-
-def _etag(version: int) -> str:
-    return f"v{version}"
-
-
 # -- page tokens: the keyset position, bound to the query it belongs to ---------------------
 
 
@@ -465,11 +476,11 @@ def _query_key(*parts: str | bytes) -> str:
 
 
 def _page_position(token: str, query: str) -> int | None:
-    position = pagination.decode_page_token(token, keys={"seq", "query"})
+    position = page_tokens.decode(token, fields={"seq": int, "query": str})
     if position is None:
         return None
     seq = position["seq"]
-    if type(seq) is not int or seq < 0:
+    if seq < 0:
         raise InvalidArgument.field("page_token", "is not a page token returned by this API")
     if position["query"] != query:
         raise InvalidArgument.field("page_token", "belongs to a different query (parent or filter changed)")
@@ -479,7 +490,7 @@ def _page_position(token: str, query: str) -> int | None:
 def _next_token(page: Page, query: str) -> str:
     if page.next_seq is None:
         return ""
-    return pagination.encode_page_token({"seq": page.next_seq, "query": query})
+    return page_tokens.encode({"seq": page.next_seq, "query": query})
 
 
 # -- records to protos -----------------------------------------------------------------------
@@ -517,7 +528,7 @@ def job_proto(job: Job) -> generation_pb2.GenerationJob:
         update_time=_timestamp(job.update_time),
         request_id=job.request_id,
         prompt_hash=job.prompt_hash,
-        etag=_etag(job.version),
+        etag=etags.etag(job.version),
     )
     if job.seed is not None:
         message.seed = job.seed
@@ -560,7 +571,7 @@ def staged_text_proto(text: StagedText) -> task_pb2.StagedText:
         duplicate=text.duplicate,
         lineage=lineage,
         task=names.task_name(text.project, text.task_id) if text.task_id else "",
-        etag=_etag(text.version),
+        etag=etags.etag(text.version),
         create_time=_timestamp(text.create_time),
         update_time=_timestamp(text.update_time),
     )
@@ -574,5 +585,5 @@ def task_proto(task: Task) -> task_pb2.Task:
         source_staged_text=names.staged_text_name(task.project, task.staged_text_id) if task.staged_text_id else "",
         generation_job=names.job_name(task.project, task.job_id) if task.job_id else "",
         create_time=_timestamp(task.create_time),
-        etag=_etag(task.version),
+        etag=etags.etag(task.version),
     )

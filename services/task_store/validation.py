@@ -10,19 +10,18 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 from services.runtime.errors import InvalidArgument
+from services.vocabulary import limits, names
+from services.vocabulary.quoting import quoted
 
 MAX_TAGS = 32
 MAX_TAG_LENGTH = 64
 MAX_TEXT_LENGTH = 20_000
-MAX_PROMPT_LENGTH = 100_000
-MAX_TEXT_COUNT = 100_000
 MAX_BATCH_NAMES = 1000
 MAX_RESULTS_PER_APPEND = 1000
 MAX_QUERY_LENGTH = 1000
 MAX_SHORT_STRING = 256
 SYNTHETIC_TAG = "synthetic"
 
-_PROVIDER_NAME = re.compile(r"providers/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Cc: C0/C1 controls (incl. NUL, tab, newline); Zl/Zp: line and paragraph separators.
 _CONTROL_CATEGORIES = {"Cc", "Zl", "Zp"}
@@ -77,6 +76,12 @@ def no_nul(value: str, *, field: str) -> str:
     return value
 
 
+def at_most(value: int, limit: int, *, field: str) -> int:
+    if value > limit:
+        raise InvalidArgument.field(field, f"must be at most {limit}")
+    return value
+
+
 def short_string(value: str, *, field: str, limit: int = MAX_SHORT_STRING) -> str:
     if len(value) > limit:
         raise InvalidArgument.field(field, f"must be at most {limit} characters")
@@ -94,8 +99,8 @@ def required(value: str, *, field: str) -> str:
 def prompt(value: str, *, field: str, optional: bool = False) -> str:
     if not optional:
         required(value, field=field)
-    if len(value) > MAX_PROMPT_LENGTH:
-        raise InvalidArgument.field(field, f"must be at most {MAX_PROMPT_LENGTH} characters")
+    if len(value) > limits.MAX_PROMPT_CHARS:
+        raise InvalidArgument.field(field, f"must be at most {limits.MAX_PROMPT_CHARS} characters")
     return no_nul(value, field=field)
 
 
@@ -106,8 +111,8 @@ def temperature(value: float, *, field: str) -> float:
 
 
 def text_count(value: int, *, field: str) -> int:
-    if not 1 <= value <= MAX_TEXT_COUNT:
-        raise InvalidArgument.field(field, f"must be between 1 and {MAX_TEXT_COUNT}")
+    if not 1 <= value <= limits.MAX_TEXT_COUNT:
+        raise InvalidArgument.field(field, f"must be between 1 and {limits.MAX_TEXT_COUNT}")
     return value
 
 
@@ -120,8 +125,7 @@ def non_negative(value: int, *, field: str) -> int:
 def provider(value: str, *, field: str) -> str:
     if not value:
         raise InvalidArgument.field(field, "is required: the gateway resolves the project's default provider")
-    if not _PROVIDER_NAME.fullmatch(value):
-        raise InvalidArgument.field(field, "must have the form providers/{provider}")
+    names.parse_provider(value, field=field)
     return value
 
 
@@ -158,11 +162,13 @@ def batch_size(count: int, *, field: str, limit: int = MAX_BATCH_NAMES) -> None:
         raise InvalidArgument.field(field, f"must hold at most {limit} entries")
 
 
-def update_mask(paths: Sequence[str], *, allowed: Sequence[str], field: str = "update_mask") -> set[str]:
-    """The mask's paths; `*` means every allowed path. An empty mask is refused rather
-    than guessed: clearing tags and leaving them alone would look the same."""
+def update_mask(
+    paths: Sequence[str], *, allowed: Sequence[str], populated: Iterable[str], field: str = "update_mask"
+) -> set[str]:
+    """The mask's paths; `*` means every allowed path. AIP-134: an omitted mask means
+    every allowed field the request populates (so empty tags are left alone, not cleared)."""
     if not paths:
-        raise InvalidArgument.field(field, f"must name the fields to update: {', '.join(allowed)}")
+        return {path for path in populated if path in allowed}
     chosen: set[str] = set()
     for index, path in enumerate(paths):
         if path == "*":
@@ -171,6 +177,6 @@ def update_mask(paths: Sequence[str], *, allowed: Sequence[str], field: str = "u
             chosen.add(path)
         else:
             raise InvalidArgument.field(
-                field, f"paths[{index}] {path!r} cannot be updated; updatable: {', '.join(allowed)}"
+                f"{field}.paths[{index}]", f"{quoted(path)} cannot be updated; updatable: {', '.join(allowed)}"
             )
     return chosen

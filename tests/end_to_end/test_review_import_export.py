@@ -161,7 +161,7 @@ def test_generate_review_import_and_export_through_the_gateway(stack, generation
         text = final[row["name"]]
         assert row["text"] == text.text
         assert row["original_text"] in ("", text.original_text)
-        assert row["tags"].split("|") == list(text.tags)
+        assert json.loads(row["tags"]) == list(text.tags)
         assert row["state"] == task_pb.StagedTextState.Name(text.state).removeprefix("STAGED_TEXT_STATE_")
         assert row["generation_job"] == job.name
         assert row["provider"] == text.lineage.provider

@@ -24,6 +24,8 @@ from tests.stack import Clients
 PROJECT = "authz-project"
 OTHER = "authz-other"
 P = f"projects/{PROJECT}"
+# A well-formed id (32 hex digits) that names nothing.
+NOPE = "0" * 32
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ RPCS = [
     ),
     Rpc(
         "GetGenerationJob",
-        _unary("generation", "GetGenerationJob", gen_pb.GetGenerationJobRequest(name=f"{P}/generationJobs/nope")),
+        _unary("generation", "GetGenerationJob", gen_pb.GetGenerationJobRequest(name=f"{P}/generationJobs/{NOPE}")),
         False,
     ),
     Rpc(
@@ -102,12 +104,16 @@ RPCS = [
     ),
     Rpc(
         "WatchGenerationJob",
-        _stream("generation", "WatchGenerationJob", gen_pb.WatchGenerationJobRequest(name=f"{P}/generationJobs/nope")),
+        _stream(
+            "generation", "WatchGenerationJob", gen_pb.WatchGenerationJobRequest(name=f"{P}/generationJobs/{NOPE}")
+        ),
         False,
     ),
     Rpc(
         "CancelGenerationJob",
-        _unary("generation", "CancelGenerationJob", gen_pb.CancelGenerationJobRequest(name=f"{P}/generationJobs/nope")),
+        _unary(
+            "generation", "CancelGenerationJob", gen_pb.CancelGenerationJobRequest(name=f"{P}/generationJobs/{NOPE}")
+        ),
         False,
     ),
     Rpc(
@@ -119,7 +125,7 @@ RPCS = [
     Rpc("ListStagedTexts", _unary("tasks", "ListStagedTexts", task_pb.ListStagedTextsRequest(parent=P)), False),
     Rpc(
         "GetStagedText",
-        _unary("tasks", "GetStagedText", task_pb.GetStagedTextRequest(name=f"{P}/stagedTexts/nope")),
+        _unary("tasks", "GetStagedText", task_pb.GetStagedTextRequest(name=f"{P}/stagedTexts/{NOPE}")),
         False,
     ),
     Rpc(
@@ -127,7 +133,7 @@ RPCS = [
         _unary(
             "tasks",
             "UpdateStagedText",
-            task_pb.UpdateStagedTextRequest(staged_text=task_pb.StagedText(name=f"{P}/stagedTexts/nope")),
+            task_pb.UpdateStagedTextRequest(staged_text=task_pb.StagedText(name=f"{P}/stagedTexts/{NOPE}")),
         ),
         False,
     ),
@@ -140,15 +146,15 @@ RPCS = [
     Rpc(
         "ImportStagedTexts",
         _unary(
-            "tasks", "ImportStagedTexts", task_pb.ImportStagedTextsRequest(parent=P, names=[f"{P}/stagedTexts/nope"])
+            "tasks", "ImportStagedTexts", task_pb.ImportStagedTextsRequest(parent=P, names=[f"{P}/stagedTexts/{NOPE}"])
         ),
         False,
     ),
     Rpc("ListTasks", _unary("tasks", "ListTasks", task_pb.ListTasksRequest(parent=P)), False),
-    Rpc("GetTask", _unary("tasks", "GetTask", task_pb.GetTaskRequest(name=f"{P}/tasks/nope")), False),
+    Rpc("GetTask", _unary("tasks", "GetTask", task_pb.GetTaskRequest(name=f"{P}/tasks/{NOPE}")), False),
     Rpc(
         "UpdateTask",
-        _unary("tasks", "UpdateTask", task_pb.UpdateTaskRequest(task=task_pb.Task(name=f"{P}/tasks/nope"))),
+        _unary("tasks", "UpdateTask", task_pb.UpdateTaskRequest(task=task_pb.Task(name=f"{P}/tasks/{NOPE}"))),
         False,
     ),
     Rpc("ExportStagedTexts", _stream("tasks", "ExportStagedTexts", task_pb.ExportStagedTextsRequest(parent=P)), False),
@@ -232,6 +238,6 @@ def test_the_matrix_covers_every_public_rpc():
 def test_a_project_token_is_denied_before_the_resource_is_looked_up(callers):
     """PERMISSION_DENIED, not NOT_FOUND: a foreign token learns nothing about what exists."""
     code = status_of(
-        lambda: callers["other project token"].tasks.GetTask(task_pb.GetTaskRequest(name=f"{P}/tasks/does-not-exist"))
+        lambda: callers["other project token"].tasks.GetTask(task_pb.GetTaskRequest(name=f"{P}/tasks/{NOPE}"))
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED

@@ -226,8 +226,9 @@ def test_unique_jobs_give_up_after_a_bounded_number_of_extra_calls(generation: G
 
     job = generation.wait(generation.start(project, 1, unique=True).name)
 
-    # 1 call + 3 replacements (the default unique_extra_calls); the last one is kept, flagged.
+    # 1 call + 3 replacements (the default unique_extra_calls); the last one repeats too,
+    # so the slot fails with the reason instead of staging a duplicate.
     assert generation.fake.stats().completions_served == 4
-    assert (job.state, job.counts.produced) == (gen_pb.GENERATION_JOB_STATE_SUCCEEDED, 1)
-    [text] = generation.staged(job)
-    assert text.duplicate
+    assert (job.state, job.counts.produced, job.counts.failed) == (gen_pb.GENERATION_JOB_STATE_FAILED, 0, 1)
+    assert job.error.reason == gen_pb.FAILURE_REASON_DUPLICATE
+    assert generation.staged(job) == []

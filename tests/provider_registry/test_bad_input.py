@@ -152,10 +152,3 @@ def test_assigning_an_unknown_provider_is_not_found(stack):
         )
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
-
-
-def test_an_update_without_a_mask_is_refused(stack, fake_llm):
-    admin = stack.admin()
-    provider = admin.providers.CreateProvider(pb.CreateProviderRequest(provider=compatible_provider(fake_llm))).provider
-    error = rejected(lambda: admin.providers.UpdateProvider(pb.UpdateProviderRequest(provider=provider)))
-    assert [f for f, _ in field_violations(error)] == ["update_mask"]

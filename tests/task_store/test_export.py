@@ -84,7 +84,7 @@ def test_csv_export_round_trips_nasty_texts_field_by_field(jobs, tasks, project)
             "name": expected.name,
             "text": csv_cell(expected.text),
             "title": csv_cell(expected_title(expected.text)),
-            "tags": "|".join(NASTY_TAGS),  # starts with "a,b": no apostrophe
+            "tags": json.dumps(NASTY_TAGS, ensure_ascii=False, separators=(",", ":")),
             "state": "STAGED",
             "duplicate": "false",
             "original_text": csv_cell(expected.original_text),
@@ -112,9 +112,21 @@ def test_csv_cells_that_start_like_formulas_get_an_apostrophe(jobs, tasks, proje
 
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert [(r["text"], r["title"], r["tags"]) for r in rows] == [
-        ("'=1+1", "'=1+1", "'=cmd"),
-        ("safe = fine", "safe = fine", "'=cmd"),
+        ("'=1+1", "'=1+1", '["=cmd"]'),
+        ("safe = fine", "safe = fine", '["=cmd"]'),
     ]
+
+
+def test_csv_tags_holding_separators_read_back_as_the_same_tags(jobs, tasks, project):
+    tags = ["=cmd|calc", "a,b", 'say "hi"', "plain"]
+    job = create_job(jobs, project, text_count=1, tags=tags)
+    append(jobs, job.name, text(0, "tagged"))
+
+    _, data = export_bytes(tasks, project)
+
+    [row] = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert json.loads(row["tags"]) == tags
+    assert row["text"] == "tagged", "the control: the row is the one exported"
 
 
 def test_csv_records_end_with_crlf_and_keep_line_breaks_inside_quotes(jobs, tasks, project):

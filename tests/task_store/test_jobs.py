@@ -298,14 +298,41 @@ def test_refused_duplicates_are_not_written_but_are_counted(jobs, generation, ta
     append(jobs, job.name, text(0, "Ｈｅｌｌｏ world"))  # full-width letters: NFKC folds them
 
     refused = append(jobs, job.name, text(1, "hello WORLD!", reject_duplicate=True))
-    kept = append(jobs, job.name, text(1, "hello world.", reject_duplicate=False))
+    fresh = append(jobs, job.name, text(1, "a new sentence", reject_duplicate=True))
 
     assert [(o.written, o.duplicate) for o in refused.outcomes] == [(False, True)]
-    assert [(o.written, o.duplicate) for o in kept.outcomes] == [(True, True)]
+    assert [(o.written, o.duplicate) for o in fresh.outcomes] == [(True, False)]
     finished = get_job(generation, job.name)
-    assert finished.counts == generation_pb2.JobCounts(requested=2, produced=2, duplicates=2)
+    assert finished.counts == generation_pb2.JobCounts(requested=2, produced=2, duplicates=1)
     assert finished.state == SUCCEEDED
     assert len(list_all_texts(tasks, project)) == 2
+
+
+def test_a_unique_job_fails_a_slot_with_reason_duplicate_when_the_last_attempt_repeats(
+    jobs, generation, tasks, project
+):
+    job = create_job(jobs, project, text_count=2, unique=True)
+    append(jobs, job.name, text(0, "Hello world"))
+
+    last = append(jobs, job.name, text(1, "hello world.", reject_duplicate=False))
+
+    assert [(o.written, o.duplicate) for o in last.outcomes] == [(True, True)]
+    finished = get_job(generation, job.name)
+    assert finished.counts == generation_pb2.JobCounts(requested=2, produced=1, failed=1, duplicates=1)
+    assert finished.state == FAILED
+    assert finished.error.reason == generation_pb2.FAILURE_REASON_DUPLICATE
+    assert [t.text for t in list_all_texts(tasks, project)] == ["Hello world"]
+
+
+def test_a_job_that_is_not_unique_keeps_a_duplicate_flagged(jobs, generation, tasks, project):
+    job = create_job(jobs, project, text_count=2)
+    append(jobs, job.name, text(0, "Hello world"))
+
+    kept = append(jobs, job.name, text(1, "hello world.", reject_duplicate=False))
+
+    assert [(o.written, o.duplicate) for o in kept.outcomes] == [(True, True)]
+    finished = get_job(generation, job.name)
+    assert (finished.state, finished.counts.produced, finished.counts.duplicates) == (SUCCEEDED, 2, 1)
 
 
 def test_texts_get_the_job_tags_and_their_lineage(jobs, tasks, project):

@@ -76,7 +76,8 @@ class JobStoreServiceServicer:
     """
 
     def CreateJob(self, request, context):
-        """Records a job; the same (project, request_id) returns the existing job.
+        """Records a job; the same (project, request_id) with the same request returns the
+        existing job, with a different request ALREADY_EXISTS (REQUEST_ID_REUSED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
