@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
+from synthtasks.v1 import audit_service_pb2 as audit_pb
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import task_service_pb2 as task_pb
@@ -35,8 +36,8 @@ from synthtasks.v1 import token_service_pb2 as token_pb
 from services.runtime.channels import internal_channel
 from tests.stack import Clients, Stack
 
-# Random examples per RPC (28 RPCs), after the known-bad corpus (known_bad_requests): the
-# whole test took 10 s on a 2-core machine shared with other test runs.
+# Random examples per RPC (30 RPCs), after the known-bad corpus (known_bad_requests): the
+# whole test took 25 s on a 2-core machine shared with other test runs.
 EXAMPLES_PER_RPC = 15
 MAX_MESSAGE = 1000
 STREAM_SECONDS = 5
@@ -334,6 +335,16 @@ RPCS = [
         _unary("generation", "CancelGenerationJob"),
     ),
     Rpc(
+        "GetProjectQuota",
+        lambda w: st.builds(gen_pb.GetProjectQuotaRequest, name=names_from([f"projects/{w.project}/quota"])),
+        _unary("generation", "GetProjectQuota"),
+    ),
+    Rpc(
+        "ListAuditEvents",
+        lambda w: st.builds(audit_pb.ListAuditEventsRequest, page_size=numbers, page_token=page_tokens()),
+        _unary("audit", "ListAuditEvents"),
+    ),
+    Rpc(
         "ListStagedTexts",
         lambda w: st.builds(
             task_pb.ListStagedTextsRequest,
@@ -433,6 +444,7 @@ def known_bad_requests(world: World) -> dict[str, list[object]]:
         "ListGenerationJobs": [gen_pb.ListGenerationJobsRequest(parent=parent, page_token=t) for t in tokens],
         "ListStagedTexts": [task_pb.ListStagedTextsRequest(parent=parent, page_token=t) for t in tokens],
         "ListTasks": [task_pb.ListTasksRequest(parent=parent, page_token=t) for t in tokens],
+        "ListAuditEvents": [audit_pb.ListAuditEventsRequest(page_token=t) for t in [*tokens, b64('{"before": true}')]],
         "CreateProvider": [
             pb.CreateProviderRequest(provider=nul_provider),
             pb.CreateProviderRequest(
@@ -470,7 +482,7 @@ def known_bad_requests(world: World) -> dict[str, list[object]]:
 _REGISTRY_STATE = (
     "SELECT (SELECT count(*) FROM providers), (SELECT coalesce(sum(version), 0) FROM providers),"
     " (SELECT count(*) FROM project_providers), (SELECT count(*) FILTER (WHERE is_default) FROM project_providers),"
-    " (SELECT count(*) FROM api_tokens)"
+    " (SELECT count(*) FROM api_tokens), (SELECT count(*) FROM audit_events)"
 )
 _TASKS_STATE = (
     "SELECT (SELECT count(*) FROM generation_jobs), (SELECT coalesce(sum(version), 0) FROM generation_jobs),"
