@@ -34,7 +34,7 @@ from bench.generation_bench import TERMINAL, Api, FakeProvider, System  # noqa: 
 
 # Measured with this benchmark's defaults on the code before the fair backlog (commit
 # 8e14db8, first in, first out across projects), on the shared 2-core development machine.
-FIFO_SECONDS_BY_JOBS = {300: None}
+FIFO_SECONDS_BY_JOBS = {300: 18.4, 2000: 117.7}
 
 
 def assign(api: Api, project: str, provider: str) -> None:
