@@ -57,6 +57,12 @@ _RANGES_PER_CALL = 500
 DISPATCH_INTERVAL_SECONDS = 1.0
 
 
+def backlog_key(namespace: str) -> str:
+    """The hash of every waiting range under `namespace`: its length is the backlog size,
+    what KEDA's redis scaler reads (HLEN)."""
+    return f"{namespace}:{QUEUE_NAME}.backlog"
+
+
 def project_of(job: str) -> str:
     """`p` of `projects/{p}/generationJobs/{j}`."""
     parts = job.split("/")
@@ -78,8 +84,7 @@ class Backlog:
 
     @property
     def key(self) -> str:
-        """The hash of every waiting range: its length is the backlog size (what KEDA reads)."""
-        return f"{self._namespace}:{QUEUE_NAME}.backlog"
+        return backlog_key(self._namespace)
 
     @property
     def queue_key(self) -> str:
