@@ -9,7 +9,11 @@
 --   P.projects             zset: projects with waiting ranges, by virtual time (slots)
 --   P.jobs:$project        zset: that project's jobs with waiting ranges, by virtual time
 --   P.ranges:$job          list: "$slot_count $message_id" of that job's waiting ranges
+--   P.arrivals             counter: members of both zsets are "$arrival $name", with
+--                          $arrival zero-padded, so that ties go first come, first served
 --   P.workers              hash: broker id -> queue prefetch of each worker process
+-- A project is in P.projects exactly when P.jobs:$project exists, and a job is in
+-- P.jobs:$project exactly when P.ranges:$job exists; only this script changes them.
 -- and Dramatiq's own (dramatiq 2.2, brokers/redis/dispatch.lua "enqueue"):
 --   $namespace:$queue_name       list of message ids ready for workers
 --   $namespace:$queue_name.msgs  hash: message id -> encoded message
@@ -36,6 +40,7 @@ local queue_messages = queue .. ".msgs"
 local heartbeats = namespace .. ":__heartbeats__"
 local backlog = queue .. ".backlog"
 local projects = backlog .. ".projects"
+local arrivals = backlog .. ".arrivals"
 local workers = backlog .. ".workers"
 
 local function jobs_of(project)
@@ -46,37 +51,37 @@ local function ranges_of(job)
     return backlog .. ".ranges:" .. job
 end
 
--- The virtual time a newly active flow (project, or job in a project) starts at: that of
--- the flow served next, so it neither jumps ahead of a round nor waits for old debts.
-local function start_tag(zset)
+local function name_of(member)
+    return string.sub(member, string.find(member, " ", 1, true) + 1)
+end
+
+local function member_named(zset, name)
+    local members = redis.call("zrange", zset, 0, -1)
+    for i = 1, #members do
+        if name_of(members[i]) == name then
+            return members[i]
+        end
+    end
+    return nil
+end
+
+-- A newly active flow (project, or job in a project) starts at the virtual time of the
+-- flow served next, after the flows already there at that time: within this round, and
+-- without a share claimed for the time it was idle.
+local function activate(zset, name)
     local head = redis.call("zrange", zset, 0, 0, "WITHSCORES")
-    if head[1] then
-        return head[2]
-    end
-    return 0
+    local start = head[2] or 0
+    local member = string.format("%015d", redis.call("incr", arrivals)) .. " " .. name
+    redis.call("zadd", zset, start, member)
 end
 
-local function entry_id(entry)
-    return string.sub(entry, string.find(entry, " ", 1, true) + 1)
-end
-
--- Removes a job from its project (and the project from the ring once it has no job).
-local function retire_job(project, job)
-    local jobs = jobs_of(project)
-    redis.call("zrem", jobs, job)
-    if redis.call("zcard", jobs) == 0 then
-        redis.call("zrem", projects, project)
-    end
-end
-
-local function drop_job(project, job)
+local function forget_ranges(job)
     local ranges = ranges_of(job)
     local entries = redis.call("lrange", ranges, 0, -1)
     for i = 1, #entries do
-        redis.call("hdel", backlog, entry_id(entries[i]))
+        redis.call("hdel", backlog, name_of(entries[i]))
     end
     redis.call("del", ranges)
-    retire_job(project, job)
     return #entries
 end
 
@@ -85,9 +90,6 @@ end
 -- Workers register their prefetch with each dispatch (and count as live while they do);
 -- the others, once their Dramatiq heartbeat is older than the timeout, are forgotten.
 local function low_water_mark()
-    if prefetch > 0 then
-        redis.call("hset", workers, broker_id, prefetch)
-    end
     local mark = 0
     local registered = redis.call("hgetall", workers)
     for i = 1, #registered, 2 do
@@ -104,6 +106,12 @@ end
 -- Start-time fair queueing on two levels: the project with the least virtual time gives
 -- one range of its job with the least virtual time; both advance by the range's slots.
 local function dispatch()
+    if prefetch > 0 then
+        redis.call("hset", workers, broker_id, prefetch)
+    end
+    if redis.call("exists", projects) == 0 then
+        return 0
+    end
     local room = low_water_mark() - redis.call("llen", queue)
     local moved = 0
     -- Bounded: stopped jobs dropped on the way cost a turn each, and never loop forever.
@@ -114,23 +122,21 @@ local function dispatch()
         if not project_head[1] then
             break
         end
-        local project, project_time = project_head[1], tonumber(project_head[2])
-        local jobs = jobs_of(project)
+        local project_member, project_time = project_head[1], tonumber(project_head[2])
+        local jobs = jobs_of(name_of(project_member))
         local job_head = redis.call("zrange", jobs, 0, 0, "WITHSCORES")
-        if not job_head[1] then
-            redis.call("zrem", projects, project)
-        else
-            local job, job_time = job_head[1], tonumber(job_head[2])
+        local job_member, job_time = job_head[1], tonumber(job_head[2])
+        local slots = 0
+        if job_member then
+            local job = name_of(job_member)
+            local ranges = ranges_of(job)
             if redis.call("exists", stop_key_prefix .. job) == 1 then
-                drop_job(project, job)
+                forget_ranges(job)
             else
-                local ranges = ranges_of(job)
                 local entry = redis.call("lpop", ranges)
-                if not entry then
-                    retire_job(project, job)
-                else
+                if entry then
                     local space = string.find(entry, " ", 1, true)
-                    local slots = tonumber(string.sub(entry, 1, space - 1))
+                    slots = tonumber(string.sub(entry, 1, space - 1))
                     local message_id = string.sub(entry, space + 1)
                     local message = redis.call("hget", backlog, message_id)
                     if message then
@@ -139,18 +145,18 @@ local function dispatch()
                         redis.call("rpush", queue, message_id)
                         moved = moved + 1
                     end
-                    if redis.call("llen", ranges) > 0 then
-                        redis.call("zadd", jobs, job_time + slots, job)
-                    else
-                        redis.call("zrem", jobs, job)
-                    end
-                    if redis.call("zcard", jobs) > 0 then
-                        redis.call("zadd", projects, project_time + slots, project)
-                    else
-                        redis.call("zrem", projects, project)
-                    end
                 end
             end
+            if redis.call("exists", ranges) == 1 then
+                redis.call("zadd", jobs, job_time + slots, job_member)
+            else
+                redis.call("zrem", jobs, job_member)
+            end
+        end
+        if redis.call("exists", jobs) == 1 then
+            redis.call("zadd", projects, project_time + slots, project_member)
+        else
+            redis.call("zrem", projects, project_member)
         end
     end
     return moved
@@ -158,22 +164,34 @@ end
 
 if command == "enqueue" then
     local project, job = ARGV[8], ARGV[9]
-    local ranges = ranges_of(job)
+    local jobs, ranges = jobs_of(project), ranges_of(job)
+    if redis.call("exists", jobs) == 0 then
+        activate(projects, project)
+    end
+    if redis.call("exists", ranges) == 0 then
+        activate(jobs, job)
+    end
     for i = 10, #ARGV, 2 do
-        redis.call("hset", backlog, entry_id(ARGV[i]), ARGV[i + 1])
+        redis.call("hset", backlog, name_of(ARGV[i]), ARGV[i + 1])
         redis.call("rpush", ranges, ARGV[i])
-    end
-    local jobs = jobs_of(project)
-    if not redis.call("zscore", jobs, job) then
-        redis.call("zadd", jobs, start_tag(jobs), job)
-    end
-    if not redis.call("zscore", projects, project) then
-        redis.call("zadd", projects, start_tag(projects), project)
     end
     return dispatch()
 elseif command == "dispatch" then
     return dispatch()
 elseif command == "drop" then
-    return drop_job(ARGV[8], ARGV[9])
+    local project, job = ARGV[8], ARGV[9]
+    local jobs = jobs_of(project)
+    local dropped = forget_ranges(job)
+    local job_member = member_named(jobs, job)
+    if job_member then
+        redis.call("zrem", jobs, job_member)
+    end
+    if redis.call("exists", jobs) == 0 then
+        local project_member = member_named(projects, project)
+        if project_member then
+            redis.call("zrem", projects, project_member)
+        end
+    end
+    return dropped
 end
 return redis.error_reply("unknown backlog command " .. tostring(command))

@@ -21,9 +21,13 @@ calls). Each project with waiting work, and each waiting job inside a project, h
 virtual time; the script takes the project with the least virtual time, from it the job
 with the least virtual time, moves that job's next range, and advances both by the
 range's slot count. A project (or job) that becomes active starts at the virtual time of
-the one served next: it is served within one round, and it cannot claim a share for the
-time it was idle. Counting slots rather than messages shares provider calls evenly: a
-project of 16-slot ranges does not get 16 times the calls of a project of one-text jobs.
+the one served next, behind the flows already there at that virtual time (ties go first
+come, first served): it is served within the current round, and it cannot claim a share
+for the time it was idle. So a new project's job starts after at most one range of each
+active project (after what the queue and the workers already hold), and the jobs of one
+project start in the order they were submitted. Counting slots rather than messages
+shares provider calls evenly: a project of 16-slot ranges does not get 16 times the calls
+of a project of one-text jobs.
 
 A cancelled (or failed) job's waiting ranges are dropped by the gateway when it cancels
 (`Backlog.drop_job`) and, should one remain, skipped by the script, which checks the
@@ -197,6 +201,8 @@ class FairDispatch(Middleware):
                 log.warning("could not unregister from the backlog", extra={"error": type(error).__name__})
 
     def _run(self) -> None:
+        # At once on boot: work may have waited in the backlog for a worker to appear.
+        self._dispatch()
         while not self._stop.wait(self.interval_seconds):
             self._dispatch()
 

@@ -75,26 +75,41 @@ def test_nothing_enters_the_queue_while_no_worker_is_there_to_take_it(client: re
     assert queued(client, backlog) == [(job("a", "j"), 0), (job("a", "j"), 16), (job("a", "j"), 32)]
 
 
-def test_projects_take_turns_whatever_order_their_work_arrived_in(client: redis.Redis, backlog: Backlog) -> None:
+def test_projects_take_turns_in_the_order_they_arrived(client: redis.Redis, backlog: Backlog) -> None:
     for index in range(5):
-        backlog.enqueue_job(slot_ranges(job("a", f"j{index}"), 1))
+        backlog.enqueue_job(slot_ranges(job("z", f"j{index}"), 1))
     backlog.enqueue_job(slot_ranges(job("b", "j0"), 2, 1))
-    backlog.enqueue_job(slot_ranges(job("c", "j0"), 1))
+    backlog.enqueue_job(slot_ranges(job("m", "j0"), 1))
 
     assert backlog.dispatch(broker_id=WORKER, prefetch=100) == 8
 
     projects = [project_of(name) for name, _ in queued(client, backlog)]
-    assert projects == ["a", "b", "c", "a", "b", "a", "a", "a"]
+    assert projects == ["z", "b", "m", "z", "b", "z", "z", "z"]
 
 
-def test_the_jobs_of_one_project_take_turns(client: redis.Redis, backlog: Backlog) -> None:
-    big, small = job("p", "big"), job("p", "small")
+def test_a_project_that_arrives_later_is_served_within_the_round(client: redis.Redis, backlog: Backlog) -> None:
+    for project in ("a", "b", "c"):
+        backlog.enqueue_job(slot_ranges(job(project, "j"), 10, 1))
+    backlog.dispatch(broker_id=WORKER, prefetch=4)  # a b c a: "a" has had two turns
+    backlog.enqueue_job(slot_ranges(job("late", "j"), 10, 1))
+
+    backlog.dispatch(broker_id=WORKER, prefetch=8)
+
+    projects = [project_of(name) for name, _ in queued(client, backlog)]
+    assert projects == ["a", "b", "c", "a", "b", "c", "late", "a"]
+
+
+def test_the_jobs_of_one_project_take_turns_in_the_order_they_were_submitted(
+    client: redis.Redis, backlog: Backlog
+) -> None:
+    big, small, one = job("p", "z-big"), job("p", "m-small"), job("p", "a-one")
     backlog.enqueue_job(slot_ranges(big, 48, 16))
     backlog.enqueue_job(slot_ranges(small, 32, 16))
+    backlog.enqueue_job(slot_ranges(one, 16, 16))
 
     backlog.dispatch(broker_id=WORKER, prefetch=100)
 
-    assert queued(client, backlog) == [(big, 0), (small, 0), (big, 16), (small, 16), (big, 32)]
+    assert queued(client, backlog) == [(big, 0), (small, 0), (one, 0), (big, 16), (small, 16), (big, 32)]
 
 
 def test_turns_are_weighted_by_slots_so_projects_share_provider_calls_evenly(
