@@ -1,7 +1,7 @@
 -- The fair backlog of generation work (see backlog.py for the policy and why).
 --
 -- backlog(keys=[namespace], args=[command, queue_name, stop_key_prefix, now_ms,
---         heartbeat_timeout_ms, broker_id, prefetch, ...])
+--         heartbeat_timeout_ms, broker_id, ready, ...])
 --
 -- Keys, all under the namespace (`P` = "$namespace:$queue_name.backlog"):
 --   P                      hash: message id -> encoded Dramatiq message, every range waiting
@@ -11,7 +11,7 @@
 --   P.ranges:$job          list: "$slot_count $message_id" of that job's waiting ranges
 --   P.arrivals             counter: members of both zsets are "$arrival $name", with
 --                          $arrival zero-padded, so that ties go first come, first served
---   P.workers              hash: broker id -> queue prefetch of each worker process
+--   P.workers              hash: broker id -> messages each worker process wants ready
 -- A project is in P.projects exactly when P.jobs:$project exists, and a job is in
 -- P.jobs:$project exactly when P.ranges:$job exists; only this script changes them.
 -- and Dramatiq's own (dramatiq 2.2, brokers/redis/dispatch.lua "enqueue"):
@@ -33,7 +33,7 @@ local stop_key_prefix = ARGV[3]
 local now_ms = tonumber(ARGV[4])
 local heartbeat_timeout_ms = tonumber(ARGV[5])
 local broker_id = ARGV[6]
-local prefetch = tonumber(ARGV[7])
+local ready = tonumber(ARGV[7])
 
 local queue = namespace .. ":" .. queue_name
 local queue_messages = queue .. ".msgs"
@@ -85,10 +85,10 @@ local function forget_ranges(job)
     return #entries
 end
 
--- How many messages the queue may hold: the prefetch of every live worker process, so
--- that each can fill its prefetch at once and the rest waits here, in fair order.
--- Workers register their prefetch with each dispatch (and count as live while they do);
--- the others, once their Dramatiq heartbeat is older than the timeout, are forgotten.
+-- How many messages the queue may hold: what every live worker process wants ready (a
+-- few each); the rest waits here, in fair order. Workers register their figure with each
+-- dispatch (and count as live while they do); the others, once their Dramatiq heartbeat
+-- is older than the timeout, are forgotten.
 local function low_water_mark()
     local mark = 0
     local registered = redis.call("hgetall", workers)
@@ -106,8 +106,8 @@ end
 -- Start-time fair queueing on two levels: the project with the least virtual time gives
 -- one range of its job with the least virtual time; both advance by the range's slots.
 local function dispatch()
-    if prefetch > 0 then
-        redis.call("hset", workers, broker_id, prefetch)
+    if ready > 0 then
+        redis.call("hset", workers, broker_id, ready)
     end
     if redis.call("exists", projects) == 0 then
         return 0

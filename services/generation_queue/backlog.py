@@ -8,13 +8,14 @@ How: the gateway never pushes a job's slot ranges into the Dramatiq queue; it ad
 to the backlog (`Backlog.enqueue_job`, one round trip per job). A Lua script
 (backlog.lua) moves ranges from the backlog into the Dramatiq queue, atomically (a
 range is in the backlog or in the queue, never lost in between), only while the queue
-holds fewer messages than the workers' low-water mark: the sum of the queue prefetch of
-every live worker process, enough for each to fill its prefetch at once. So the queue
-stays shallow and what waits, waits in the backlog, in fair order. The script runs when
-the gateway enqueues, after every message a worker processes and once a second in every
-worker (`FairDispatch`, a Dramatiq middleware), so the queue refills as fast as workers
-drain it. Delivery stays Dramatiq's: acks, redelivery of a dead worker's messages,
-retries.
+holds fewer messages than the workers' low-water mark: a few per live worker process
+(`SYNTHTASKS_WORKER_QUEUE_READY_MESSAGES`, 4, at most its Dramatiq prefetch). So the
+queue stays shallow and what waits, waits in the backlog, in fair order. The script runs
+when the gateway enqueues, before and after every message a worker processes and once a
+second in every worker (`FairDispatch`, a Dramatiq middleware), so the queue refills as
+fast as workers take from it: a worker that starts with an empty prefetch fills it
+within a few polls, each message it starts refilling the queue. Delivery stays
+Dramatiq's: acks, redelivery of a dead worker's messages, retries.
 
 Policy: start-time fair queueing on two levels, weighted by slots (texts, i.e. provider
 calls). Each project with waiting work, and each waiting job inside a project, has a
@@ -59,6 +60,9 @@ _SCRIPT = resources.files(__package__).joinpath("backlog.lua").read_text()
 # (a 1,000-text job has 63 ranges: one call).
 _RANGES_PER_CALL = 500
 DISPATCH_INTERVAL_SECONDS = 1.0
+# Few: what a worker prefetches is served first come, first served; each message a worker
+# starts or ends refills the queue, so a few per worker keep every worker supplied.
+READY_MESSAGES_PER_WORKER = 4
 
 
 def backlog_key(namespace: str) -> str:
@@ -95,7 +99,7 @@ class Backlog:
         """Dramatiq's list of the message ids ready for workers."""
         return f"{self._namespace}:{QUEUE_NAME}"
 
-    def _call(self, command: str, *args: Any, broker_id: str = "", prefetch: int = 0, client: Any = None) -> Any:
+    def _call(self, command: str, *args: Any, broker_id: str = "", ready: int = 0, client: Any = None) -> Any:
         return self._script(
             keys=[self._namespace],
             args=[
@@ -105,7 +109,7 @@ class Backlog:
                 current_millis(),
                 self._heartbeat_timeout_ms,
                 broker_id,
-                prefetch,
+                ready,
                 *args,
             ],
             client=client or self._client,
@@ -132,18 +136,18 @@ class Backlog:
             self._call("enqueue", *args, client=pipe)
         return sum(pipe.execute())
 
-    def dispatch(self, *, broker_id: str = "", prefetch: int = 0) -> int:
+    def dispatch(self, *, broker_id: str = "", ready: int = 0) -> int:
         """Move ranges into the Dramatiq queue, fairly, up to the low-water mark. A worker
-        passes its broker id and queue prefetch (they make the mark); others pass nothing.
-        Returns how many moved."""
-        return int(self._call("dispatch", broker_id=broker_id, prefetch=prefetch))
+        passes its broker id and how many messages it wants ready in the queue (the mark
+        is the sum over live workers); others pass nothing. Returns how many moved."""
+        return int(self._call("dispatch", broker_id=broker_id, ready=ready))
 
     def drop_job(self, job: str) -> int:
         """Forget a job's waiting ranges (it was cancelled); returns how many."""
         return int(self._call("drop", project_of(job), job))
 
     def forget_worker(self, broker_id: str) -> None:
-        """Stop counting a worker process's prefetch in the low-water mark (it stops)."""
+        """Stop counting a worker process in the low-water mark (it stops)."""
         self._client.hdel(f"{self.key}.workers", broker_id)
 
     def size(self) -> int:
@@ -156,25 +160,32 @@ class Backlog:
 
 
 class FairDispatch(Middleware):
-    """The workers' side of the backlog: refills the Dramatiq queue after every processed
+    """The workers' side of the backlog: refills the Dramatiq queue before and after every
     message (so the queue keeps pace with the workers) and every `interval_seconds` (so
-    work enqueued while every worker is busy, or redelivered, still moves)."""
+    work enqueued while every worker is busy still moves). Each worker process wants
+    `ready_messages` in the queue, at most its Dramatiq prefetch."""
 
-    def __init__(self, interval_seconds: float = DISPATCH_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self, ready_messages: int = READY_MESSAGES_PER_WORKER, interval_seconds: float = DISPATCH_INTERVAL_SECONDS
+    ) -> None:
+        self.ready_messages = ready_messages
         self.interval_seconds = interval_seconds
         self._backlog: Backlog | None = None
         self._broker_id = ""
-        self._prefetch = 0
+        self._ready = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def after_worker_boot(self, broker: RedisBroker, worker: dramatiq.Worker) -> None:
         self._backlog = Backlog(broker.client, broker.namespace, heartbeat_timeout_ms=broker.heartbeat_timeout)
         self._broker_id = broker.broker_id
-        self._prefetch = worker.queue_prefetch
+        self._ready = min(self.ready_messages, worker.queue_prefetch)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="fair-dispatch", daemon=True)
         self._thread.start()
+
+    def before_process_message(self, broker: RedisBroker, message: dramatiq.MessageProxy) -> None:
+        self._dispatch()
 
     def after_process_message(
         self,
@@ -210,7 +221,7 @@ class FairDispatch(Middleware):
         if self._backlog is None or self._stop.is_set():
             return
         try:
-            self._backlog.dispatch(broker_id=self._broker_id, prefetch=self._prefetch)
+            self._backlog.dispatch(broker_id=self._broker_id, ready=self._ready)
         except redis.RedisError as error:
             # The work stays in the backlog; the next message or tick dispatches it.
             log.warning("backlog dispatch failed", extra={"error": type(error).__name__})

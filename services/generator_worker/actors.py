@@ -82,7 +82,7 @@ broker = create_broker(
 )
 broker.add_middleware(_DaemonAsyncIO())
 broker.add_middleware(Heartbeat(settings.heartbeat_interval_seconds))
-broker.add_middleware(FairDispatch())
+broker.add_middleware(FairDispatch(settings.queue_ready_messages))
 broker.add_middleware(_ProcessSetup(settings))
 dramatiq.set_broker(broker)
 

@@ -70,7 +70,7 @@ def test_nothing_enters_the_queue_while_no_worker_is_there_to_take_it(client: re
 
     assert (backlog.size(), backlog.queue_length()) == (3, 0)
     # Positive control: a worker's dispatch moves them.
-    assert backlog.dispatch(broker_id=WORKER, prefetch=10) == 3
+    assert backlog.dispatch(broker_id=WORKER, ready=10) == 3
     assert (backlog.size(), backlog.queue_length()) == (0, 3)
     assert queued(client, backlog) == [(job("a", "j"), 0), (job("a", "j"), 16), (job("a", "j"), 32)]
 
@@ -81,7 +81,7 @@ def test_projects_take_turns_in_the_order_they_arrived(client: redis.Redis, back
     backlog.enqueue_job(slot_ranges(job("b", "j0"), 2, 1))
     backlog.enqueue_job(slot_ranges(job("m", "j0"), 1))
 
-    assert backlog.dispatch(broker_id=WORKER, prefetch=100) == 8
+    assert backlog.dispatch(broker_id=WORKER, ready=100) == 8
 
     projects = [project_of(name) for name, _ in queued(client, backlog)]
     assert projects == ["z", "b", "m", "z", "b", "z", "z", "z"]
@@ -90,10 +90,10 @@ def test_projects_take_turns_in_the_order_they_arrived(client: redis.Redis, back
 def test_a_project_that_arrives_later_is_served_within_the_round(client: redis.Redis, backlog: Backlog) -> None:
     for project in ("a", "b", "c"):
         backlog.enqueue_job(slot_ranges(job(project, "j"), 10, 1))
-    backlog.dispatch(broker_id=WORKER, prefetch=4)  # a b c a: "a" has had two turns
+    backlog.dispatch(broker_id=WORKER, ready=4)  # a b c a: "a" has had two turns
     backlog.enqueue_job(slot_ranges(job("late", "j"), 10, 1))
 
-    backlog.dispatch(broker_id=WORKER, prefetch=8)
+    backlog.dispatch(broker_id=WORKER, ready=8)
 
     projects = [project_of(name) for name, _ in queued(client, backlog)]
     assert projects == ["a", "b", "c", "a", "b", "c", "late", "a"]
@@ -107,7 +107,7 @@ def test_the_jobs_of_one_project_take_turns_in_the_order_they_were_submitted(
     backlog.enqueue_job(slot_ranges(small, 32, 16))
     backlog.enqueue_job(slot_ranges(one, 16, 16))
 
-    backlog.dispatch(broker_id=WORKER, prefetch=100)
+    backlog.dispatch(broker_id=WORKER, ready=100)
 
     assert queued(client, backlog) == [(big, 0), (small, 0), (one, 0), (big, 16), (small, 16), (big, 32)]
 
@@ -119,14 +119,14 @@ def test_turns_are_weighted_by_slots_so_projects_share_provider_calls_evenly(
     for index in range(40):
         backlog.enqueue_job(slot_ranges(job("small", f"j{index}"), 1))  # 40 ranges of 1 slot
 
-    backlog.dispatch(broker_id=WORKER, prefetch=34)
+    backlog.dispatch(broker_id=WORKER, ready=34)
 
     projects = [project_of(name) for name, _ in queued(client, backlog)]
     # One 16-slot range of "big" is worth 16 one-slot ranges of "small".
     assert projects == ["big"] + ["small"] * 16 + ["big"] + ["small"] * 16
 
 
-def test_the_queue_is_filled_only_up_to_the_prefetch_of_the_live_workers(
+def test_the_queue_is_filled_only_up_to_what_the_live_workers_want_ready(
     infra: Infrastructure, client: redis.Redis, namespace: str
 ) -> None:
     backlog = Backlog(client, namespace, heartbeat_timeout_ms=1_000)
@@ -134,16 +134,16 @@ def test_the_queue_is_filled_only_up_to_the_prefetch_of_the_live_workers(
     worker = create_broker(infra.redis_url, namespace=namespace)
     worker.do_qsize(QUEUE_NAME)  # a Dramatiq command: the worker's heartbeat
 
-    assert backlog.dispatch(broker_id=worker.broker_id, prefetch=4) == 4
+    assert backlog.dispatch(broker_id=worker.broker_id, ready=4) == 4
     assert backlog.dispatch() == 0  # the mark holds for everyone: the queue is full
     pop_queue(client, backlog, 3)  # the worker fetched three
     assert backlog.dispatch() == 3  # the gateway refills for the live worker
     assert (backlog.queue_length(), backlog.size()) == (4, 493)
 
-    # A second live worker raises the mark by its own prefetch.
+    # A second live worker raises the mark by its own figure.
     other = create_broker(infra.redis_url, namespace=namespace)
     other.do_qsize(QUEUE_NAME)
-    assert backlog.dispatch(broker_id=other.broker_id, prefetch=2) == 2
+    assert backlog.dispatch(broker_id=other.broker_id, ready=2) == 2
     worker.close()
     other.close()
 
@@ -160,13 +160,13 @@ def test_the_queue_is_filled_only_up_to_the_prefetch_of_the_live_workers(
 
 def test_a_worker_that_stops_is_no_longer_counted(client: redis.Redis, backlog: Backlog) -> None:
     backlog.enqueue_job(slot_ranges(job("a", "j"), 5, 1))
-    assert backlog.dispatch(broker_id=WORKER, prefetch=2) == 2
+    assert backlog.dispatch(broker_id=WORKER, ready=2) == 2
     pop_queue(client, backlog, 2)
 
     backlog.forget_worker(WORKER)
 
     assert backlog.dispatch() == 0
-    assert backlog.dispatch(broker_id=WORKER, prefetch=2) == 2  # positive control: registered again
+    assert backlog.dispatch(broker_id=WORKER, ready=2) == 2  # positive control: registered again
 
 
 def test_every_range_is_either_waiting_or_queued_whatever_runs_at_once(client: redis.Redis, backlog: Backlog) -> None:
@@ -184,7 +184,7 @@ def test_every_range_is_either_waiting_or_queued_whatever_runs_at_once(client: r
     def dispatch() -> None:
         try:
             for _ in range(50):
-                backlog.dispatch(broker_id=WORKER, prefetch=1_000)
+                backlog.dispatch(broker_id=WORKER, ready=1_000)
         except BaseException as error:  # noqa: BLE001 - reported by the test thread below
             errors.append(error)
 
@@ -194,7 +194,7 @@ def test_every_range_is_either_waiting_or_queued_whatever_runs_at_once(client: r
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    backlog.dispatch(broker_id=WORKER, prefetch=1_000)
+    backlog.dispatch(broker_id=WORKER, ready=1_000)
 
     assert not errors
     in_queue = queued(client, backlog)
@@ -212,7 +212,7 @@ def test_the_ranges_of_a_stopped_job_are_skipped_and_forgotten(
     backlog.enqueue_job(slot_ranges(running, 32, 16))
     mark_job_stopped(client, namespace, stopped)
 
-    assert backlog.dispatch(broker_id=WORKER, prefetch=100) == 2
+    assert backlog.dispatch(broker_id=WORKER, ready=100) == 2
 
     assert queued(client, backlog) == [(running, 0), (running, 16)]
     assert backlog.size() == 0
@@ -229,7 +229,7 @@ def test_dropping_a_job_forgets_its_waiting_ranges_and_keeps_the_others(client: 
     assert backlog.drop_job(cancelled) == 0
 
     assert backlog.size() == 2
-    backlog.dispatch(broker_id=WORKER, prefetch=100)
+    backlog.dispatch(broker_id=WORKER, ready=100)
     assert sorted(queued(client, backlog)) == [(other, 0), (elsewhere, 0)]
     assert not client.exists(f"{backlog.key}.projects")
 
@@ -238,9 +238,9 @@ def test_a_job_enqueued_again_is_sent_again(client: redis.Redis, backlog: Backlo
     """What the stalled-job sweeper relies on: its ranges may have been lost after dispatch."""
     name = job("a", "j")
     backlog.enqueue_job(slot_ranges(name, 32, 16))
-    backlog.dispatch(broker_id=WORKER, prefetch=100)
+    backlog.dispatch(broker_id=WORKER, ready=100)
     backlog.enqueue_job(slot_ranges(name, 32, 16))
-    backlog.dispatch(broker_id=WORKER, prefetch=100)
+    backlog.dispatch(broker_id=WORKER, ready=100)
 
     assert queued(client, backlog) == [(name, 0), (name, 16), (name, 0), (name, 16)]
 
