@@ -44,6 +44,7 @@ from importlib import resources
 from typing import Any
 
 import dramatiq
+import dramatiq.worker as dramatiq_worker
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
@@ -163,7 +164,8 @@ class FairDispatch(Middleware):
     """The workers' side of the backlog: refills the Dramatiq queue before and after every
     message (so the queue keeps pace with the workers) and every `interval_seconds` (so
     work enqueued while every worker is busy still moves). Each worker process wants
-    `ready_messages` in the queue, at most its Dramatiq prefetch."""
+    `ready_messages` in the queue, at most its Dramatiq prefetch, which it lowers to its
+    thread count."""
 
     def __init__(
         self, ready_messages: int = READY_MESSAGES_PER_WORKER, interval_seconds: float = DISPATCH_INTERVAL_SECONDS
@@ -175,6 +177,15 @@ class FairDispatch(Middleware):
         self._ready = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def before_worker_boot(self, broker: RedisBroker, worker: dramatiq.Worker) -> None:
+        # Dramatiq prefetches twice as many messages as a process has threads. The extra
+        # ones wait in the process, first come, first served, where the backlog cannot
+        # order them: with 64 threads, 128 messages of one project ahead of any other's.
+        # Without them a thread waits at most one poll for its next message. An explicit
+        # dramatiq_queue_prefetch is left as it is.
+        if not dramatiq_worker.QUEUE_PREFETCH:
+            worker.queue_prefetch = min(worker.queue_prefetch, worker.worker_threads)
 
     def after_worker_boot(self, broker: RedisBroker, worker: dramatiq.Worker) -> None:
         self._backlog = Backlog(broker.client, broker.namespace, heartbeat_timeout_ms=broker.heartbeat_timeout)
