@@ -165,7 +165,7 @@ class FairDispatch(Middleware):
     message (so the queue keeps pace with the workers) and every `interval_seconds` (so
     work enqueued while every worker is busy still moves). Each worker process wants
     `ready_messages` in the queue, at most its Dramatiq prefetch, which it lowers to its
-    thread count."""
+    thread count plus `ready_messages`."""
 
     def __init__(
         self, ready_messages: int = READY_MESSAGES_PER_WORKER, interval_seconds: float = DISPATCH_INTERVAL_SECONDS
@@ -181,11 +181,12 @@ class FairDispatch(Middleware):
     def before_worker_boot(self, broker: RedisBroker, worker: dramatiq.Worker) -> None:
         # Dramatiq prefetches twice as many messages as a process has threads. The extra
         # ones wait in the process, first come, first served, where the backlog cannot
-        # order them: with 64 threads, 128 messages of one project ahead of any other's.
-        # Without them a thread waits at most one poll for its next message. An explicit
+        # order them: with 64 threads, 64 messages of one project ahead of any other's.
+        # A few extra are enough for a freed thread to find its next message at once (with
+        # none at all, 300 one-text jobs took 45 % longer). An explicit
         # dramatiq_queue_prefetch is left as it is.
         if not dramatiq_worker.QUEUE_PREFETCH:
-            worker.queue_prefetch = min(worker.queue_prefetch, worker.worker_threads)
+            worker.queue_prefetch = min(worker.queue_prefetch, worker.worker_threads + self.ready_messages)
 
     def after_worker_boot(self, broker: RedisBroker, worker: dramatiq.Worker) -> None:
         self._backlog = Backlog(broker.client, broker.namespace, heartbeat_timeout_ms=broker.heartbeat_timeout)

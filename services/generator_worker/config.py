@@ -36,8 +36,9 @@ class Settings(CommonSettings):
     poll_interval_ms: int = Field(25, ge=5, le=5000)
 
     # --- the fair backlog (generation_queue/backlog.py)
-    # Messages this process wants ready in the Dramatiq queue (at most its prefetch); the
-    # rest waits in the fair backlog. More only makes more work first come, first served.
+    # Messages this process wants ready in the Dramatiq queue, and prefetches beyond one
+    # per thread; the rest waits in the fair backlog. More only makes more work first
+    # come, first served.
     queue_ready_messages: int = Field(READY_MESSAGES_PER_WORKER, ge=1, le=10_000)
 
     # --- redelivery of the messages of a dead worker
