@@ -15,12 +15,25 @@ from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.generation_queue.backlog import Backlog
 from tests.jobs_harness import TERMINAL, Generation, log_dir_for, started_workers, status_code
+from tests.stack import running_stack
 
 # Issue #11: with the provider at 1 s latency and 16 calls in flight, project A's 300
 # one-text jobs take ~19 s; project B's job, submitted after them, ends within 10 s.
 A_JOBS = 300
 B_DEADLINE_SECONDS = 10.0
 CANCEL_OUTCOMES = {grpc.StatusCode.OK, grpc.StatusCode.FAILED_PRECONDITION}
+
+
+@pytest.fixture(scope="module")
+def stack(make_database, infra, redis_namespace):
+    """A stack of this module's own: project A's 300 jobs exceed the default job quotas."""
+    with running_stack(
+        make_database=make_database,
+        redis_url=infra.redis_url,
+        redis_namespace=f"{redis_namespace}-fairness",
+        task_store_overrides={"quota_jobs_running": 0, "quota_jobs_created_per_minute": 0},
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module", autouse=True)
