@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> None:
     )
     fake = FakeProvider(workdir, args.latency_ms)
     system = System(workdir, args.postgres_url, args.redis_url)
+    # Project A's jobs would exceed the default project quotas (jobs running, created per minute).
+    system.env.update(
+        {"SYNTHTASKS_TASK_STORE_QUOTA_JOBS_RUNNING": "0", "SYNTHTASKS_TASK_STORE_QUOTA_JOBS_CREATED_PER_MINUTE": "0"}
+    )
     try:
         system.start()
         api = Api(f"127.0.0.1:{system.ports['gateway']}", system.admin_token)
