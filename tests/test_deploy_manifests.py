@@ -60,10 +60,10 @@ CUSTOM_RESOURCE_KINDS = frozenset(
     }
 )
 
-# The Dramatiq Redis broker keeps a queue's pending messages in the Redis list
-# "<namespace>:<queue>"; the namespace is this setting, shared by gateway and workers.
+# Work waiting for workers is in the fair backlog, a Redis hash named from this setting
+# (shared by gateway and workers) by this function.
 BROKER_NAMESPACE_ENV = "SYNTHTASKS_REDIS_NAMESPACE"
-QUEUE_NAME_CONSTANT = "services.generation_queue.messages:QUEUE_NAME"
+BACKLOG_KEY_FUNCTION = "services.generation_queue.backlog:backlog_key"
 IMAGE_UID = 10001
 
 
@@ -576,10 +576,10 @@ def test_dev_secrets_exist_and_are_marked_insecure(rendered):
 # --------------------------------------------------------------------------------------
 
 
-def _queue_key(docs, settings_classes) -> str:
-    """The Redis list of the generation queue, as the gateway and the workers configure it."""
-    module, _, constant = QUEUE_NAME_CONSTANT.partition(":")
-    queue = getattr(importlib.import_module(module), constant)
+def _backlog_key(docs, settings_classes) -> str:
+    """The Redis hash of the generation backlog, as the gateway and the workers configure it."""
+    module, _, function = BACKLOG_KEY_FUNCTION.partition(":")
+    backlog_key = getattr(importlib.import_module(module), function)
     namespaces = set()
     for _, _, container in _synthtasks_containers(docs):
         service = _service_of(container["command"])
@@ -588,15 +588,16 @@ def _queue_key(docs, settings_classes) -> str:
             env = _container_env(container, docs)
             namespaces.add(env.get(BROKER_NAMESPACE_ENV) or _field_default(settings, BROKER_NAMESPACE_ENV))
     assert len(namespaces) == 1, f"gateway and workers use different broker namespaces: {namespaces}"
-    return f"{namespaces.pop()}:{queue}"
+    return backlog_key(namespaces.pop())
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_keda_watches_the_queue_the_gateway_fills(rendered, settings_classes, overlay):
+def test_keda_watches_the_backlog_the_gateway_fills(rendered, settings_classes, overlay):
     docs = rendered[overlay]
     [scaled] = _of_kind(docs, "ScaledObject")
     [trigger] = scaled["spec"]["triggers"]
-    assert trigger["metadata"]["listName"] == _queue_key(docs, settings_classes)
+    # KEDA's redis scaler counts a hash with HLEN, like a list with LLEN.
+    assert trigger["metadata"]["listName"] == _backlog_key(docs, settings_classes)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -2,17 +2,17 @@
 check and forward.
 
 Start: check the input, resolve the provider among the project's assigned ones, record
-the job in the task store (idempotent on request_id), enqueue its slot ranges on Redis
-unless that already happened, then tell the task store it is enqueued. A crash between
-enqueueing and marking leads a retried call to enqueue again; that costs at most some
-provider calls, never a duplicate text (slots are written once)."""
+the job in the task store (idempotent on request_id), add its slot ranges to the fair
+backlog on Redis (generation_queue/backlog.py) unless that already happened, then tell
+the task store it is enqueued. A crash between enqueueing and marking leads a retried
+call to enqueue again; that costs at most some provider calls, never a duplicate text
+(slots are written once)."""
 
 from __future__ import annotations
 
 import logging
 
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as pb
@@ -20,7 +20,7 @@ from synthtasks.v1 import provider_service_pb2 as provider_pb
 from synthtasks.v1 import provider_service_pb2_grpc
 
 from services.gateway.generation_rules import check_generation_job
-from services.generation_queue.broker import enqueue_slot_ranges
+from services.generation_queue.backlog import Backlog
 from services.generation_queue.messages import slot_ranges
 from services.generation_queue.stop_flags import mark_job_stopped
 from services.runtime.errors import FailedPrecondition, PermissionDenied
@@ -36,7 +36,7 @@ class JobLauncher:
         *,
         providers: provider_service_pb2_grpc.ProviderServiceStub,
         job_store: job_store_service_pb2_grpc.JobStoreServiceStub,
-        broker: RedisBroker,
+        backlog: Backlog,
         redis_client: redis.Redis,
         redis_namespace: str,
         max_text_count: int,
@@ -45,7 +45,7 @@ class JobLauncher:
     ) -> None:
         self._providers = providers
         self._job_store = job_store
-        self._broker = broker
+        self._backlog = backlog
         self._redis = redis_client
         self._namespace = redis_namespace
         self._max_text_count = max_text_count
@@ -86,9 +86,9 @@ class JobLauncher:
         return created.generation_job
 
     def enqueue(self, job: pb.GenerationJob, timeout: float) -> None:
-        """Enqueue every slot range of a recorded job, then record that it is enqueued.
-        Also how stalled jobs are enqueued again (stalled_jobs.py)."""
-        enqueue_slot_ranges(self._broker, slot_ranges(job.name, job.text_count, self._slots_per_message))
+        """Add every slot range of a recorded job to the backlog (one round trip), then
+        record that it is enqueued. Also how stalled jobs are enqueued again (stalled_jobs.py)."""
+        self._backlog.enqueue_job(slot_ranges(job.name, job.text_count, self._slots_per_message))
         self._job_store.MarkJobEnqueued(store_pb.MarkJobEnqueuedRequest(name=job.name), timeout=timeout)
 
     def _resolve_provider(self, project_id: str, requested: str, timeout: float) -> provider_pb.Provider:
@@ -113,5 +113,7 @@ class JobLauncher:
 
     def stop(self, job_name: str) -> None:
         """Raise the stop flag workers check before every provider call; done before the
-        task store records the cancel, so no call starts once the cancel is acknowledged."""
+        task store records the cancel, so no call starts once the cancel is acknowledged.
+        The job's ranges still waiting in the backlog are dropped: none reaches a worker."""
+        self._backlog.drop_job(job_name)
         mark_job_stopped(self._redis, self._namespace, job_name)

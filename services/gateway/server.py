@@ -3,6 +3,9 @@ asyncio server (runtime/aio_server.py says why)."""
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Callable
 from datetime import timedelta
 
 import grpc
@@ -30,12 +33,14 @@ from services.gateway.servicer import (
 )
 from services.gateway.stalled_jobs import StalledJobSweeper
 from services.gateway.streams import StreamLimiter
-from services.generation_queue.broker import create_broker
+from services.generation_queue.backlog import Backlog
 from services.runtime.aio_server import AioBuiltServer, create_aio_server
 from services.runtime.channels import RELAY_OPTIONS, internal_aio_channel, internal_channel
+from services.runtime.metrics import GENERATION_QUEUE_RANGES
 from services.runtime.server import Registration
 
 SERVICE = "gateway"
+log = logging.getLogger(__name__)
 
 
 class StreamingChannel:
@@ -62,7 +67,8 @@ def build_server(settings: Settings, address: str | None = None) -> AioBuiltServ
     registry = internal_channel(settings.registry_address, settings)
     task_store = internal_channel(settings.task_store_address, settings)
     redis_client = redis.Redis.from_url(settings.redis_url)
-    broker = create_broker(settings.redis_url, namespace=settings.redis_namespace)
+    backlog = Backlog(redis_client, settings.redis_namespace)
+    export_queue_sizes(backlog)
     deadlines = Deadlines(settings.downstream_timeout_seconds, settings.validation_timeout_seconds)
     auth = Authenticator(
         auth_service_pb2_grpc.AuthServiceStub(registry),
@@ -86,7 +92,7 @@ def build_server(settings: Settings, address: str | None = None) -> AioBuiltServ
     launcher = JobLauncher(
         providers=providers,
         job_store=job_store,
-        broker=broker,
+        backlog=backlog,
         redis_client=redis_client,
         redis_namespace=settings.redis_namespace,
         max_text_count=settings.max_text_count,
@@ -145,5 +151,23 @@ def build_server(settings: Settings, address: str | None = None) -> AioBuiltServ
         timeout=settings.downstream_timeout_seconds,
     )
     sweeper.start()
-    built.on_stop.extend([sweeper.stop, registry.close, task_store.close, redis_client.close, broker.close])
+    built.on_stop.extend([sweeper.stop, registry.close, task_store.close, redis_client.close])
     return built
+
+
+def export_queue_sizes(backlog: Backlog) -> None:
+    """The backlog and queue sizes as gauges, read from Redis when Prometheus scrapes."""
+
+    def reading(size: Callable[[], int]) -> Callable[[], float]:
+        def read() -> float:
+            try:
+                return float(size())
+            except redis.RedisError as error:
+                # An unknown size, not a failed scrape: the other metrics still matter most.
+                log.warning("could not read the queue size", extra={"error": type(error).__name__})
+                return math.nan
+
+        return read
+
+    GENERATION_QUEUE_RANGES.labels("backlog").set_function(reading(backlog.size))
+    GENERATION_QUEUE_RANGES.labels("queue").set_function(reading(backlog.queue_length))

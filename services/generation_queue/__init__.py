@@ -3,7 +3,9 @@ and the generator workers (which consume it). Both import this package; neither 
 the other.
 
 - messages: QUEUE_NAME, ACTOR_NAME, SlotRange, slot_ranges, DEFAULT_SLOTS_PER_MESSAGE
-- broker: create_broker, enqueue_slot_ranges (the Dramatiq Redis broker both sides use)
+- broker: create_broker (the Dramatiq Redis broker both sides use), slot_range_message
+- backlog: Backlog (the fair backlog the gateway enqueues into), FairDispatch (the workers'
+  middleware that moves work from it into the Dramatiq queue)
 - stop_flags: the per-job "stopped" flag workers check before every provider call
 - prompts: the prompt template grammar and how slots get variable values
 """

@@ -1,6 +1,6 @@
 """The Dramatiq broker on Redis that gateway and workers share, tuned so that a worker
-killed with SIGKILL has its messages redelivered within seconds, and the enqueueing side
-the gateway uses.
+killed with SIGKILL has its messages redelivered within seconds, and the message of a
+slot range. Work reaches the queue through the fair backlog (backlog.py), never directly.
 
 How dramatiq 2.2's RedisBroker redelivers (brokers/redis/dispatch.lua): every command a
 process sends records a heartbeat for its broker id; a fetched message sits in that
@@ -22,22 +22,13 @@ written at most once."""
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Sequence
-
 from dramatiq import Message
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
-from dramatiq.common import current_millis
 from dramatiq.middleware import Middleware
 
 from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
 
-log = logging.getLogger(__name__)
-
 HEARTBEAT_TIMEOUT_MS = 5_000
-# Bounded so that one pipeline never holds Redis for long, whatever the job size.
-_PIPELINE_CHUNK = 500
 
 
 def create_broker(
@@ -67,39 +58,3 @@ def slot_range_message(slot_range: SlotRange) -> Message:
         kwargs={},
         options={},
     )
-
-
-def enqueue_slot_ranges(broker: RedisBroker, ranges: Sequence[SlotRange]) -> list[Message]:
-    """Enqueue one message per range in as few round trips as possible.
-
-    Builds `dramatiq.Message`s directly, so the caller (the gateway) needs neither the
-    actor nor the provider code, and runs the broker's own enqueue script in a pipeline
-    with the same arguments `RedisBroker.enqueue` passes it, one round trip per 500
-    messages. Enqueue middleware hooks do not run (the gateway's broker has none that
-    act on enqueue). Returns the messages as enqueued."""
-    script = broker.scripts["dispatch"]
-    enqueued: list[Message] = []
-    for start in range(0, len(ranges), _PIPELINE_CHUNK):
-        pipe = broker.client.pipeline(transaction=False)
-        for slot_range in ranges[start : start + _PIPELINE_CHUNK]:
-            # Like RedisBroker.enqueue: every enqueued copy gets a fresh Redis-level id.
-            message = slot_range_message(slot_range).copy(options={"redis_message_id": str(uuid.uuid4())})
-            script(
-                keys=[broker.namespace],
-                args=[
-                    "enqueue",
-                    current_millis(),
-                    QUEUE_NAME,
-                    broker.broker_id,
-                    broker.heartbeat_timeout,
-                    broker.dead_message_ttl,
-                    0,  # no maintenance from the gateway's enqueue
-                    0,  # max_unpack_size: read only by fetch and maintenance
-                    message.options["redis_message_id"],
-                    message.encode(),
-                ],
-                client=pipe,
-            )
-            enqueued.append(message)
-        pipe.execute()
-    return enqueued

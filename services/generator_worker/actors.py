@@ -24,6 +24,7 @@ from dramatiq import Retry
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.middleware import AsyncIO, Middleware
 
+from services.generation_queue.backlog import FairDispatch
 from services.generation_queue.broker import create_broker
 from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
 from services.generator_worker.config import Settings
@@ -81,6 +82,7 @@ broker = create_broker(
 )
 broker.add_middleware(_DaemonAsyncIO())
 broker.add_middleware(Heartbeat(settings.heartbeat_interval_seconds))
+broker.add_middleware(FairDispatch(settings.queue_ready_messages))
 broker.add_middleware(_ProcessSetup(settings))
 dramatiq.set_broker(broker)
 

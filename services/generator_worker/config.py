@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.generation_queue.backlog import READY_MESSAGES_PER_WORKER
 from services.runtime.config import CommonSettings
 
 
@@ -33,6 +34,12 @@ class Settings(CommonSettings):
     # How long an idle consumer sleeps between polls of Redis (dramatiq's worker_timeout):
     # the floor of the time from enqueue to the first provider call.
     poll_interval_ms: int = Field(25, ge=5, le=5000)
+
+    # --- the fair backlog (generation_queue/backlog.py)
+    # Messages this process wants ready in the Dramatiq queue, and prefetches beyond one
+    # per thread; the rest waits in the fair backlog. More only makes more work first
+    # come, first served.
+    queue_ready_messages: int = Field(READY_MESSAGES_PER_WORKER, ge=1, le=10_000)
 
     # --- redelivery of the messages of a dead worker
     # A process missing its heartbeat this long is presumed dead and its unacked messages

@@ -4,7 +4,7 @@ Names are documented in docs/operations.md; keep the two in step."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 GRPC_REQUESTS = Counter(
     "synthtasks_grpc_requests_total",
@@ -46,6 +46,12 @@ JOBS = Counter(
 STALLED_JOBS_RECOVERED = Counter(
     "synthtasks_stalled_jobs_recovered_total",
     "Unfinished jobs without progress whose slot ranges the gateway enqueued again.",
+)
+
+GENERATION_QUEUE_RANGES = Gauge(
+    "synthtasks_generation_queue_ranges",
+    "Slot ranges waiting for workers: in the fair backlog (backlog) or in the Dramatiq queue (queue).",
+    ["stage"],
 )
 
 

@@ -9,7 +9,7 @@ import redis
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
-from services.generation_queue.messages import QUEUE_NAME
+from services.generation_queue.backlog import Backlog
 from services.runtime.status import error_info_reason, field_violations
 
 VARIABLE = gen_pb.PromptVariable
@@ -31,9 +31,11 @@ def job_count(generation, project: str) -> int:
 
 
 def queue_length(stack) -> int:
+    """Ranges enqueued and not yet taken by a worker: in the fair backlog or the Dramatiq queue."""
     client = redis.Redis.from_url(stack.gateway_settings.redis_url)
     try:
-        return client.llen(f"{stack.gateway_settings.redis_namespace}:{QUEUE_NAME}")
+        backlog = Backlog(client, stack.gateway_settings.redis_namespace)
+        return backlog.size() + backlog.queue_length()
     finally:
         client.close()
 

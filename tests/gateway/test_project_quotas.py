@@ -12,7 +12,7 @@ from google.protobuf import field_mask_pb2
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 
-from services.generation_queue.messages import QUEUE_NAME
+from services.generation_queue.backlog import Backlog
 from services.runtime.status import error_info_reason, quota_failure
 from tests.gateway.tenant_harness import default_provider, new_project, own_stack, project_token, start_job
 
@@ -31,9 +31,11 @@ def stack(make_database, infra, redis_namespace):
 
 
 def queue_length(stack) -> int:
+    """Ranges enqueued and not yet taken by a worker: in the fair backlog or the Dramatiq queue."""
     client = redis.Redis.from_url(stack.gateway_settings.redis_url)
     try:
-        return client.llen(f"{stack.gateway_settings.redis_namespace}:{QUEUE_NAME}")
+        backlog = Backlog(client, stack.gateway_settings.redis_namespace)
+        return backlog.size() + backlog.queue_length()
     finally:
         client.close()
 

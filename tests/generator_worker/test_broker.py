@@ -1,5 +1,6 @@
-"""The message contract and the broker: what the gateway enqueues is what the actor
-receives, and the messages of a dead worker come back within seconds."""
+"""The message contract and the broker: slot ranges survive their message form, and the
+messages of a dead worker come back within seconds. (What the gateway enqueues reaching
+a worker: tests/generation_queue/test_backlog.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import dramatiq
 import pytest
 from dramatiq import Worker
 
-from services.generation_queue.broker import create_broker, enqueue_slot_ranges
+from services.generation_queue.broker import create_broker, slot_range_message
 from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange, slot_ranges
 from services.generator_worker.heartbeat import Heartbeat, beat
 from tests.infrastructure import Infrastructure
@@ -66,32 +67,13 @@ def _wait_for(condition, timeout: float) -> bool:
     return condition()
 
 
-def test_enqueued_slot_ranges_reach_the_actor_as_dicts(
-    infra: Infrastructure, namespace: str, received: list[dict]
-) -> None:
-    gateway_side = create_broker(infra.redis_url, namespace=namespace)
-    worker_side = create_broker(infra.redis_url, namespace=namespace)
-    _declare_recorder(worker_side, received)
-    ranges = slot_ranges("projects/p/generationJobs/j", 40, 16)
-
-    enqueued = enqueue_slot_ranges(gateway_side, ranges)
-    worker = Worker(worker_side, worker_threads=2, worker_timeout=50)
-    worker.start()
-    try:
-        assert _wait_for(lambda: len(received) == 3, 10)
-    finally:
-        worker.stop()
-
-    assert sorted(received, key=lambda r: r["first_slot"]) == [r.to_dict() for r in ranges]
-    assert len({m.options["redis_message_id"] for m in enqueued}) == 3
-
-
 def test_messages_of_a_silent_worker_are_redelivered_after_the_heartbeat_timeout(
     infra: Infrastructure, namespace: str, received: list[dict]
 ) -> None:
     dead = create_broker(infra.redis_url, namespace=namespace, heartbeat_timeout_ms=1_000)
     dead.declare_queue(QUEUE_NAME)
-    enqueue_slot_ranges(dead, slot_ranges("projects/p/generationJobs/j", 32, 16))
+    for slot_range in slot_ranges("projects/p/generationJobs/j", 32, 16):
+        dead.enqueue(slot_range_message(slot_range))
     # The "dead" worker fetches both messages and is never heard of again (like SIGKILL).
     # Its last heartbeat (sent with each fetch) is no earlier than this.
     heard_of_at_least_until = time.monotonic()
@@ -116,7 +98,7 @@ def test_messages_of_a_silent_worker_are_redelivered_after_the_heartbeat_timeout
 def test_a_heartbeat_keeps_a_busy_worker_alive(infra: Infrastructure, namespace: str) -> None:
     busy = create_broker(infra.redis_url, namespace=namespace, heartbeat_timeout_ms=1_000)
     busy.declare_queue(QUEUE_NAME)
-    enqueue_slot_ranges(busy, slot_ranges("projects/p/generationJobs/j", 1, 16))
+    busy.enqueue(slot_range_message(SlotRange("projects/p/generationJobs/j", 0, 1)))
     consumer = busy.consume(QUEUE_NAME, prefetch=1, timeout=100)
     assert any(next(consumer) is not None for _ in range(5))
 
