@@ -15,6 +15,7 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
+from services.generation_queue.backlog import backlog_key
 from services.runtime.status import error_info_reason, field_violations
 
 
@@ -45,13 +46,13 @@ def keys_of_project(stack, project: str) -> list[bytes]:
 
 
 def queued_messages_of(stack, job_name: str) -> int:
-    """Queue messages (dramatiq keeps their bodies in `<queue>.msgs` hashes) that name the job."""
+    """Messages that name the job, waiting in the fair backlog or in Dramatiq's queues
+    (dramatiq keeps their bodies in `<queue>.msgs` hashes)."""
     client = _redis(stack)
+    namespace = stack.gateway_settings.redis_namespace
     try:
-        count = 0
-        for key in client.scan_iter(match=f"{stack.gateway_settings.redis_namespace}:*.msgs"):
-            count += sum(job_name.encode() in body for body in client.hvals(key))
-        return count
+        keys = [backlog_key(namespace), *client.scan_iter(match=f"{namespace}:*.msgs")]
+        return sum(job_name.encode() in body for key in keys for body in client.hvals(key))
     finally:
         client.close()
 
