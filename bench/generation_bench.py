@@ -258,7 +258,7 @@ class FakeProvider:
             [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--latency-ms", str(latency_ms)],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
-            stderr=open(workdir / "fake-provider.log", "wb"),
+            stderr=open(workdir / "fake-provider.log", "wb"),  # noqa: SIM115 - the server writes to it until closed
             text=True,
         )
         line = self.process.stdout.readline().strip()
@@ -377,66 +377,71 @@ def run(args: argparse.Namespace) -> None:
         provider = api.provider(project, fake.base_url, concurrency=args.concurrency)
         ideal = args.concurrency / (args.latency_ms / 1000)
 
-        print()
-        print(f"== throughput: one job of {args.texts} texts, CreateGenerationJob -> SUCCEEDED ==")
-        print(f"ideal min(concurrency/latency, rpm/60) = {ideal:.0f} texts/s (rpm unlimited)")
-        print(
-            f"each figure is the median of {args.repeat} runs; every system run follows runs of the bare script "
-            f"(asyncio + AsyncOpenAI, concurrency {args.concurrency}): 'bare' as the SDK's README shows it (httpx, "
-            "chat.completions.create), 'lean' with the workers' calls (aiohttp, client.post)"
-        )
-        print(
-            f"{'processes':>9} {'texts/s':>8} {'bare/s':>7} {'% bare':>7} {'lean/s':>7} {'% lean':>7} "
-            f"{'% ideal':>8} {'CPU s/1k':>9} {'bare CPU s/1k':>14} {'lean CPU s/1k':>14}  CPU s/1k by service"
-        )
-        results: dict[int, tuple[float, float]] = {}
-        for processes in args.processes:
-            workers = system.workers(processes)
-            runs = []
-            try:
-                api.wait(api.create(project, min(64 * processes, args.texts), provider).name)  # warm-up
-                for _ in range(args.repeat):
-                    bare = {style: _run_bare(fake, args, style) for style in ("plain", "lean")}
-                    fake.reset()
-                    cpu_before = system.synthtasks_cpu()
-                    started = time.perf_counter()
-                    job = api.wait(api.create(project, args.texts, provider).name, poll=0.1)
-                    elapsed = time.perf_counter() - started
-                    cpu_after = system.synthtasks_cpu()
-                    assert job.state == 3 and job.counts.produced == args.texts, job
-                    by_service = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
-                    runs.append((args.texts / elapsed, bare, by_service))
-            finally:
-                workers.stop()
-            rate = statistics.median(r[0] for r in runs)
-            bare_rate, lean_rate = (
-                statistics.median(r[1][style]["texts"] / r[1][style]["seconds"] for r in runs)
-                for style in ("plain", "lean")
-            )
-            bare_cpu, lean_cpu = (
-                statistics.median(r[1][style]["cpu_seconds"] / r[1][style]["texts"] * 1000 for r in runs)
-                for style in ("plain", "lean")
-            )
-            by_service = {
-                name: statistics.median(r[2].get(name, 0.0) for r in runs) / args.texts * 1000 for name in runs[0][2]
-            }
-            results[processes] = (rate, bare_rate)
+        if "throughput" in args.sections:
+            print()
+            print(f"== throughput: one job of {args.texts} texts, CreateGenerationJob -> SUCCEEDED ==")
+            print(f"ideal min(concurrency/latency, rpm/60) = {ideal:.0f} texts/s (rpm unlimited)")
             print(
-                f"{processes:>9} {rate:>8.0f} {bare_rate:>7.0f} {rate / bare_rate:>7.0%} {lean_rate:>7.0f} "
-                f"{rate / lean_rate:>7.0%} {rate / ideal:>8.0%} "
-                f"{sum(by_service.values()):>9.2f} {bare_cpu:>14.2f} {lean_cpu:>14.2f}  "
-                + ", ".join(f"{name} {seconds:.2f}" for name, seconds in sorted(by_service.items()))
+                f"each figure is the median of {args.repeat} runs; every system run follows runs of the bare script "
+                f"(asyncio + AsyncOpenAI, concurrency {args.concurrency}): 'bare' as the SDK's README shows it (httpx, "
+                "chat.completions.create), 'lean' with the workers' calls (aiohttp, client.post)"
             )
-        if 1 in results:
-            rate, bare_rate = results[1]
             print(
-                f"targets with 1 process: >= 90% of bare ({'met' if rate >= 0.9 * bare_rate else 'MISSED'}), "
-                f">= 80% of ideal ({'met' if rate >= 0.8 * ideal else 'MISSED'})"
+                f"{'processes':>9} {'texts/s':>8} {'bare/s':>7} {'% bare':>7} {'lean/s':>7} {'% lean':>7} "
+                f"{'% ideal':>8} {'CPU s/1k':>9} {'bare CPU s/1k':>14} {'lean CPU s/1k':>14}  CPU s/1k by service"
             )
+            results: dict[int, tuple[float, float]] = {}
+            for processes in args.processes:
+                workers = system.workers(processes)
+                runs = []
+                try:
+                    api.wait(api.create(project, min(64 * processes, args.texts), provider).name)  # warm-up
+                    for _ in range(args.repeat):
+                        bare = {style: _run_bare(fake, args, style) for style in ("plain", "lean")}
+                        fake.reset()
+                        cpu_before = system.synthtasks_cpu()
+                        started = time.perf_counter()
+                        job = api.wait(api.create(project, args.texts, provider).name, poll=0.1)
+                        elapsed = time.perf_counter() - started
+                        cpu_after = system.synthtasks_cpu()
+                        assert job.state == 3 and job.counts.produced == args.texts, job
+                        by_service = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+                        runs.append((args.texts / elapsed, bare, by_service))
+                finally:
+                    workers.stop()
+                rate = statistics.median(r[0] for r in runs)
+                bare_rate, lean_rate = (
+                    statistics.median(r[1][style]["texts"] / r[1][style]["seconds"] for r in runs)
+                    for style in ("plain", "lean")
+                )
+                bare_cpu, lean_cpu = (
+                    statistics.median(r[1][style]["cpu_seconds"] / r[1][style]["texts"] * 1000 for r in runs)
+                    for style in ("plain", "lean")
+                )
+                by_service = {
+                    name: statistics.median(r[2].get(name, 0.0) for r in runs) / args.texts * 1000
+                    for name in runs[0][2]
+                }
+                results[processes] = (rate, bare_rate)
+                print(
+                    f"{processes:>9} {rate:>8.0f} {bare_rate:>7.0f} {rate / bare_rate:>7.0%} {lean_rate:>7.0f} "
+                    f"{rate / lean_rate:>7.0%} {rate / ideal:>8.0%} "
+                    f"{sum(by_service.values()):>9.2f} {bare_cpu:>14.2f} {lean_cpu:>14.2f}  "
+                    + ", ".join(f"{name} {seconds:.2f}" for name, seconds in sorted(by_service.items()))
+                )
+            if 1 in results:
+                rate, bare_rate = results[1]
+                print(
+                    f"targets with 1 process: >= 90% of bare ({'met' if rate >= 0.9 * bare_rate else 'MISSED'}), "
+                    f">= 80% of ideal ({'met' if rate >= 0.8 * ideal else 'MISSED'})"
+                )
 
-        if not args.skip_rate_limit:
+        if "rate-limit" in args.sections and not args.skip_rate_limit:
             rate_limit_precision(api, fake, system, project, args)
-        overhead(api, fake, system, project, args)
+        if "head-of-line" in args.sections:
+            head_of_line(api, fake, system, project, args)
+        if "overhead" in args.sections:
+            overhead(api, fake, system, project, args)
     finally:
         system.close()
         fake.close()
@@ -475,6 +480,39 @@ def rate_limit_precision(api: Api, fake: FakeProvider, system: System, project: 
         f"most requests in any 60 s window: {stats['requests_per_window']} (limit {limit}); "
         f"429s sent for the limit: {stats['limit_429s']}; requests served: {stats['completions_served']}"
     )
+
+
+def head_of_line(api: Api, fake: FakeProvider, system: System, project: str, args: argparse.Namespace) -> None:
+    """A job on a provider allowed 1 request a minute, then a small job on another provider:
+    seconds until the small one ends (both jobs on one worker process, default settings)."""
+    throttled_texts, small_texts, give_up = 200, 5, args.head_of_line_timeout
+    print()
+    print(
+        f"== head-of-line: {throttled_texts} texts queued on a provider limited to 1 request/min, then a "
+        f"{small_texts}-text job on an unlimited provider; 1 worker process, {args.latency_ms:g} ms provider =="
+    )
+    throttled = api.provider(project, fake.base_url, concurrency=args.concurrency, rpm=1)
+    other = api.provider(project, fake.base_url, concurrency=args.concurrency)
+    workers = system.workers(1)
+    try:
+        blocker = api.create(project, throttled_texts, throttled)
+        time.sleep(2)  # the worker has taken the throttled job's messages by now
+        started = time.perf_counter()
+        small = api.create(project, small_texts, other)
+        try:
+            job = api.wait(small.name, poll=0.05, timeout=give_up)
+            elapsed = time.perf_counter() - started
+            print(
+                f"the {small_texts}-text job ended ({job.counts.produced} texts) after {elapsed:.1f} s (target <= 10 s)"
+            )
+        except RuntimeError:
+            print(f"the {small_texts}-text job had not ended after {give_up:g} s (target <= 10 s)")
+        from synthtasks.v1 import generation_service_pb2 as gen_pb
+
+        for name in (blocker.name, small.name):
+            api.generation.CancelGenerationJob(gen_pb.CancelGenerationJobRequest(name=name), timeout=30)
+    finally:
+        workers.stop()
 
 
 def overhead(api: Api, fake: FakeProvider, system: System, project: str, args: argparse.Namespace) -> None:
@@ -516,6 +554,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3, help="runs per throughput figure (the median is shown)")
     parser.add_argument("--skip-rate-limit", action="store_true")
+    parser.add_argument(
+        "--sections",
+        type=lambda s: set(s.split(",")),
+        default={"throughput", "rate-limit", "head-of-line", "overhead"},
+        help="comma-separated subset of throughput,rate-limit,head-of-line,overhead",
+    )
+    parser.add_argument(
+        "--head-of-line-timeout", type=float, default=120, help="seconds to wait for the small job before giving up"
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("SYNTHTASKS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),

@@ -22,7 +22,7 @@ from synthtasks.v1 import provider_service_pb2_grpc
 from services.gateway.generation_rules import check_generation_job
 from services.generation_queue.backlog import Backlog
 from services.generation_queue.messages import slot_ranges
-from services.generation_queue.stop_flags import mark_job_stopped
+from services.generation_queue.stop_flags import GRANT_SEND_WITHIN_SECONDS, mark_job_stopped, wait_for_granted_calls
 from services.runtime.errors import FailedPrecondition, PermissionDenied
 from services.runtime.metrics import JOBS
 from services.vocabulary.reasons import Reason
@@ -112,8 +112,14 @@ class JobLauncher:
         )
 
     def stop(self, job_name: str) -> None:
-        """Raise the stop flag workers check before every provider call; done before the
-        task store records the cancel, so no call starts once the cancel is acknowledged.
-        The job's ranges still waiting in the backlog are dropped: none reaches a worker."""
+        """Raise the stop flag workers check before every provider call, then wait until
+        the calls granted before it have finished (the handshake in stop_flags.py); done
+        before the task store records the cancel, so no provider call of the job starts
+        once the cancel is acknowledged. The job's ranges still waiting in the backlog are
+        dropped: none reaches a worker."""
         self._backlog.drop_job(job_name)
         mark_job_stopped(self._redis, self._namespace, job_name)
+        if not wait_for_granted_calls(
+            self._redis, self._namespace, job_name, timeout_seconds=GRANT_SEND_WITHIN_SECONDS + 1
+        ):
+            log.warning("granted calls still recorded after their send-by time", extra={"job": job_name})

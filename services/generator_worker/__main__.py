@@ -3,8 +3,9 @@ Prometheus endpoint for all its processes.
 
     synthtasks-worker [--processes P] [--threads T] [any other dramatiq flag]
 
-P and T default to SYNTHTASKS_WORKER_PROCESSES (1) and SYNTHTASKS_WORKER_THREADS (8);
-the queue is always the generation queue. Metrics of every worker process are collected
+P and T default to SYNTHTASKS_WORKER_PROCESSES (1) and SYNTHTASKS_WORKER_THREADS (64),
+dramatiq's shutdown timeout to SYNTHTASKS_WORKER_SHUTDOWN_GRACE_SECONDS (100 s); the
+queue is always the generation queue. Metrics of every worker process are collected
 (prometheus_client's multiprocess mode) and served by this, the parent, process on
 SYNTHTASKS_WORKER_METRICS_PORT (0 disables)."""
 
@@ -22,13 +23,15 @@ def _has_flag(args: list[str], *names: str) -> bool:
     return any(arg == name or arg.startswith(name + "=") for arg in args for name in names)
 
 
-def dramatiq_arguments(args: list[str], *, processes: int, threads: int) -> list[str]:
+def dramatiq_arguments(args: list[str], *, processes: int, threads: int, shutdown_grace_ms: int) -> list[str]:
     """The dramatiq CLI arguments for our actors, with our defaults where `args` sets none."""
     out = ["services.generator_worker.actors", *args]
     if not _has_flag(args, "--processes", "-p"):
         out += ["--processes", str(processes)]
     if not _has_flag(args, "--threads", "-t"):
         out += ["--threads", str(threads)]
+    if not _has_flag(args, "--worker-shutdown-timeout"):
+        out += ["--worker-shutdown-timeout", str(shutdown_grace_ms)]
     if not _has_flag(args, "--queues", "-Q"):
         out += ["--queues", "generation"]
     if not _has_flag(args, "--skip-logging"):
@@ -61,7 +64,10 @@ def main(argv: list[str] | None = None) -> None:
         from dramatiq.cli import make_argument_parser
 
         args = dramatiq_arguments(
-            list(sys.argv[1:] if argv is None else argv), processes=settings.processes, threads=settings.threads
+            list(sys.argv[1:] if argv is None else argv),
+            processes=settings.processes,
+            threads=settings.threads,
+            shutdown_grace_ms=int(settings.shutdown_grace_seconds * 1000),
         )
         code = dramatiq_main(make_argument_parser().parse_args(args))
     finally:

@@ -5,12 +5,16 @@ CLI imports this module in every worker process, which builds the broker from th
 environment (Settings) and declares the actor on it.
 
 Concurrency: the actor is async; dramatiq's AsyncIO middleware runs one event loop per
-process and each worker thread hands one message (one slot range) to it at a time. With
-T threads and S slots per message a process has up to T x S slots in hand, all their
-provider calls in flight on the one loop, capped by the provider's shared limits
-(limiter.py). Defaults: T = 8, S = 16 (messages.py), i.e. up to 128 calls wanting to run
-per process - twice a typical provider concurrency limit of 64, so that one message
-waiting on a slow or retried slot does not leave the provider's capacity idle.
+process and each worker thread hands one message (one slot range) to it at a time and
+then only waits (no CPU, no thread per call). With T threads and S slots per message a
+process has up to T x S slots in hand, all their provider calls in flight on the one
+loop, capped by the provider's shared limits (limiter.py). Defaults: T = 64, S = 16
+(messages.py), i.e. up to 1,024 calls in flight per process.
+
+A thread is never held for long by a provider without capacity: a request that would
+wait more than `capacity_wait_seconds` hands its slots back to the queue, delayed until
+capacity is expected (generation.py), so threads and prefetched messages stay free for
+other providers' work. On SIGTERM the process drains (drain.py).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from services.generation_queue.broker import create_broker
 from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
 from services.generator_worker.config import Settings
 from services.generator_worker.context import context_for_running_loop
+from services.generator_worker.drain import Drain
 from services.generator_worker.errors import BadMessage, DependencyUnavailable
 from services.generator_worker.generation import fill_slot_range
 from services.generator_worker.heartbeat import Heartbeat
@@ -46,6 +51,7 @@ TIME_LIMIT_MS = 30 * 60 * 1000
 MAX_RETRIES = 20
 MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 60_000
+_INTERRUPT_CHECK_SECONDS = 1.0
 
 
 class _DaemonAsyncIO(AsyncIO):
@@ -58,7 +64,10 @@ class _DaemonAsyncIO(AsyncIO):
     stop still stops the loop in after_worker_shutdown."""
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        thread = EventLoopThread(self.logger)
+        # Each busy worker thread wakes this often to look for dramatiq's asynchronous
+        # interrupts (the time limit only: shutdown does not interrupt); 64 threads
+        # waking ten times a second would cost CPU for nothing.
+        thread = EventLoopThread(self.logger, interrupt_check_ival=_INTERRUPT_CHECK_SECONDS)
         thread.daemon = True
         thread.start(timeout=1.0)
         set_event_loop_thread(thread)
@@ -84,6 +93,8 @@ broker.add_middleware(_DaemonAsyncIO())
 broker.add_middleware(Heartbeat(settings.heartbeat_interval_seconds))
 broker.add_middleware(FairDispatch(settings.queue_ready_messages))
 broker.add_middleware(_ProcessSetup(settings))
+drain = Drain()
+broker.add_middleware(drain)
 dramatiq.set_broker(broker)
 
 
@@ -96,9 +107,9 @@ dramatiq.set_broker(broker)
     max_backoff=MAX_BACKOFF_MS,
     time_limit=TIME_LIMIT_MS,
     throws=(BadMessage,),
-    # On SIGTERM the running coroutine is cancelled (its capacity given back) and the
-    # message retried elsewhere, instead of holding the shutdown for minutes.
-    notify_shutdown=True,
+    # Not interrupted on SIGTERM: the engine drains instead (drain.py), so calls in
+    # flight end and are stored rather than paid for and redone elsewhere.
+    notify_shutdown=False,
 )
 async def generate_slots(slot_range: dict[str, Any]) -> None:
     """Fill one range of slots of one job (see generation.py); idempotent."""
@@ -107,7 +118,7 @@ async def generate_slots(slot_range: dict[str, Any]) -> None:
     except ValueError as error:
         raise BadMessage(str(error)) from None
     try:
-        await fill_slot_range(context_for_running_loop(settings), parsed)
+        await fill_slot_range(context_for_running_loop(settings, broker, drain.draining), parsed)
     except (DependencyUnavailable, redis.RedisError) as error:
         # Retry without a delay of our own: dramatiq backs off from min to max_backoff.
         log.warning("retrying later", extra={"job": parsed.job, "first_slot": parsed.first_slot, "error": str(error)})

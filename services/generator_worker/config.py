@@ -24,13 +24,14 @@ class Settings(CommonSettings):
     redis_namespace: str = Field("synthtasks", validation_alias="SYNTHTASKS_REDIS_NAMESPACE")
 
     # --- processes (defaults of `synthtasks-worker` when --processes/--threads are not given)
-    # One process keeps ~64 provider calls in flight on its event loop; scale with replicas
-    # (or --processes) up to the provider's limits.
+    # One process keeps up to threads x slots-per-message provider calls in flight on its
+    # one event loop; scale with replicas (or --processes) up to the providers' limits.
     processes: int = Field(1, ge=1, le=64)
-    # Each thread runs one message (one slot range) at a time; 8 threads x 16 slots per
-    # message gives 128 slots in hand, twice what one provider's concurrency usually allows,
-    # so a message stuck on a slow slot never starves the loop.
-    threads: int = Field(8, ge=1, le=256)
+    # Each thread hands one message (one slot range) to the event loop at a time and waits
+    # for it without using CPU: 64 threads x 16 slots per message = 1,024 calls in flight
+    # per process, enough for a provider allowing 512 concurrent calls of 2 s with half
+    # of the messages' slots waiting their turn.
+    threads: int = Field(64, ge=1, le=1024)
     # How long an idle consumer sleeps between polls of Redis (dramatiq's worker_timeout):
     # the floor of the time from enqueue to the first provider call.
     poll_interval_ms: int = Field(25, ge=5, le=5000)
@@ -40,6 +41,16 @@ class Settings(CommonSettings):
     # per thread; the rest waits in the fair backlog. More only makes more work first
     # come, first served.
     queue_ready_messages: int = Field(READY_MESSAGES_PER_WORKER, ge=1, le=10_000)
+
+    # --- waiting for capacity, stopping
+    # A request whose first call would wait longer than this for its provider's capacity
+    # (RPM, TPM, concurrency, a 429 pause) hands its slots back to the queue, delayed
+    # until capacity is expected, instead of holding a thread and a message.
+    capacity_wait_seconds: float = Field(5.0, gt=0, le=600)
+    # On SIGTERM: how long the calls in flight get to end before the process exits anyway
+    # (dramatiq's --worker-shutdown-timeout). Keep it below the orchestrator's grace
+    # (Kubernetes terminationGracePeriodSeconds, Compose stop_grace_period).
+    shutdown_grace_seconds: float = Field(100.0, gt=0, le=3600)
 
     # --- redelivery of the messages of a dead worker
     # A process missing its heartbeat this long is presumed dead and its unacked messages
@@ -64,8 +75,9 @@ class Settings(CommonSettings):
 
     # --- shared limits
     # A concurrency lease of a process that died frees itself after this long; live
-    # processes renew theirs every third of it.
-    lease_ttl_seconds: float = Field(10.0, gt=0.5, le=3600)
+    # processes renew theirs every quarter of it (so a loop stalled for 3/4 of it loses
+    # nothing).
+    lease_ttl_seconds: float = Field(2.0, gt=0.5, le=3600)
 
     # --- calls to the task store and the registry
     rpc_timeout_seconds: float = Field(10.0, gt=0, le=300)

@@ -1,6 +1,6 @@
 """What one worker process shares between the messages it runs: channels to the task
-store and the registry, the Redis client, the shared limiter and the caches of
-credentials and SDK clients.
+store and the registry, the Redis client, the shared limiter, the caches of credentials
+and SDK clients, the broker (to hand slots back) and whether the process is draining.
 
 Built lazily on the event loop that runs the async actors (dramatiq's AsyncIO middleware
 runs one per process), i.e. after the fork: gRPC channels and connection pools must not
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import grpc
 import redis.asyncio
+from dramatiq.brokers.redis import RedisBroker
 
+from services.generation_queue.hand_back import hand_back
 from services.generator_worker.config import Settings
 from services.generator_worker.credentials import CredentialCache
 from services.generator_worker.job_store import JobStoreClient
@@ -32,13 +35,21 @@ class WorkerContext:
     credentials: CredentialCache
     clients: ClientCache
     channels: tuple[grpc.aio.Channel, ...]
+    broker: RedisBroker
+    # True once the process has been told to stop (drain.py).
+    draining: Callable[[], bool]
 
     @property
     def namespace(self) -> str:
         return self.settings.redis_namespace
 
+    async def hand_back(self, job: str, slots: Iterable[int], *, delay_seconds: float) -> None:
+        """Enqueue `slots` of `job` again, due in `delay_seconds` (generation_queue/hand_back.py)."""
+        # The broker's client is synchronous: one short round trip, off the event loop.
+        await asyncio.to_thread(hand_back, self.broker, job, list(slots), delay_ms=int(delay_seconds * 1000))
+
     @classmethod
-    def create(cls, settings: Settings) -> WorkerContext:
+    def create(cls, settings: Settings, broker: RedisBroker, draining: Callable[[], bool]) -> WorkerContext:
         """Call on the loop that will use it."""
         client = redis.asyncio.Redis.from_url(settings.redis_url)
         task_store = internal_aio_channel(settings.task_store_address, settings)
@@ -56,6 +67,8 @@ class WorkerContext:
                 aiohttp=settings.http_transport == "aiohttp",
             ),
             channels=(task_store, registry),
+            broker=broker,
+            draining=draining,
         )
 
     async def close(self) -> None:
@@ -69,9 +82,9 @@ class WorkerContext:
 _contexts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WorkerContext] = weakref.WeakKeyDictionary()
 
 
-def context_for_running_loop(settings: Settings) -> WorkerContext:
+def context_for_running_loop(settings: Settings, broker: RedisBroker, draining: Callable[[], bool]) -> WorkerContext:
     loop = asyncio.get_running_loop()
     context = _contexts.get(loop)
     if context is None:
-        context = _contexts[loop] = WorkerContext.create(settings)
+        context = _contexts[loop] = WorkerContext.create(settings, broker, draining)
     return context

@@ -8,7 +8,17 @@ redelivered range redoes only what is missing), then:
   choices; a provider that answers fewer choices than asked (n ignored) gets the rest in
   further requests;
 - runs every request concurrently under the provider's shared limits, checking the job's
-  stop flag in the same step that grants capacity, i.e. right before each call;
+  stop flag in the same step that grants capacity, i.e. right before each call, and
+  recording the grant for the cancel handshake (generation_queue/stop_flags.py): a call
+  not sent within its send-by time after the grant is not sent at all;
+- hands back what it will not start soon (generation_queue/hand_back.py): a request
+  whose first call would wait longer than `capacity_wait_seconds` for the provider's
+  capacity (RPM, TPM, concurrency, a 429 pause) gives up, no further first calls of the
+  message start, and once the calls in flight have ended the slots not started are
+  enqueued again, due when the limiter expects capacity. When the worker is draining
+  (SIGTERM), every request that is not in flight gives up the same way, due at once.
+  Requests already retrying keep their message (their attempt count lives here) unless
+  the worker drains;
 - retries transient failures (429 honouring Retry-After, 5xx, timeouts, connection
   errors) with exponential backoff and jitter, a bounded number of times; after the last
   attempt the slots are recorded as failed with the reason. A 429 with Retry-After also
@@ -40,11 +50,17 @@ from synthtasks.v1 import provider_service_pb2 as provider_pb
 
 from services.generation_queue.messages import SlotRange
 from services.generation_queue.prompts import render, slot_variables
-from services.generation_queue.stop_flags import is_job_stopped, mark_job_stopped_async, stop_key
+from services.generation_queue.stop_flags import (
+    GRANT_SEND_WITHIN_SECONDS,
+    granted_calls_key,
+    is_job_stopped,
+    mark_job_stopped_async,
+    stop_key,
+)
 from services.generator_worker.context import WorkerContext
 from services.generator_worker.errors import JobStopped, ProviderMissing
 from services.generator_worker.job_store import TERMINAL_STATES
-from services.generator_worker.limiter import LimiterAborted, Limits
+from services.generator_worker.limiter import LimiterAborted, Limits, NoCapacity
 from services.generator_worker.results import ResultSink
 from services.provider_access import FailureKind, ProviderFailure, classify
 from services.runtime.metrics import PROVIDER_REQUEST_SECONDS, PROVIDER_REQUESTS
@@ -72,6 +88,12 @@ _KIND_LABELS = {
 }
 # Retry-After is honoured, within reason: a provider asking for an hour gets the slot failed.
 _MAX_RETRY_AFTER_SECONDS = 120.0
+# Handed-back slots are due no sooner than this (a concurrency wait has no known end) and
+# no later than this (the limiter's waits are a minute at most; a pause two).
+_MIN_HAND_BACK_DELAY_SECONDS = 1.0
+_MAX_HAND_BACK_DELAY_SECONDS = 300.0
+# While draining, sleeps (backoff, Retry-After) are cut into steps this long.
+_DRAIN_CHECK_SECONDS = 0.25
 
 
 def failure_reason(kind: FailureKind) -> int:
@@ -118,6 +140,14 @@ class Failed:
     message: str
 
 
+class _GaveUp(Exception):
+    """A request gives up waiting for capacity: its slots are handed back."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"handed back for {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
 @dataclass
 class _Slot:
     number: int
@@ -135,6 +165,9 @@ async def fill_slot_range(context: WorkerContext, slot_range: SlotRange) -> None
     """Fill the unfilled slots of `slot_range`. Returns when they are all written (texts
     or failures), or the job has ended. Raises DependencyUnavailable when the task store,
     registry or Redis fail (the message is retried later)."""
+    if context.draining():
+        await context.hand_back(slot_range.job, slot_range.slots, delay_seconds=0)
+        return
     if await is_job_stopped(context.redis, context.namespace, slot_range.job):
         return
     try:
@@ -180,6 +213,11 @@ class RangeFiller:
         self._job = job
         self._credential = credential
         self._stop_key = stop_key(context.namespace, job.name)
+        self._calls_key = granted_calls_key(context.namespace, job.name)
+        # Slots given up on (handed back once the calls in flight have ended), and the
+        # longest wait for capacity the limiter foresaw among them.
+        self._given_up: list[int] = []
+        self._give_up_wait: float | None = None
         self._policy = RetryPolicy(settings.max_attempts, settings.backoff_base_seconds, settings.backoff_max_seconds)
         self._stopped = False
         self._refreshed_credential = False
@@ -212,6 +250,15 @@ class RangeFiller:
             self._sink.discard()
             raise JobStopped(self._job.name)
         await self._sink.close()
+        if self._given_up:
+            delay = 0.0
+            if not self._context.draining():
+                delay = min(max(self._give_up_wait or 0.0, _MIN_HAND_BACK_DELAY_SECONDS), _MAX_HAND_BACK_DELAY_SECONDS)
+            await self._context.hand_back(self._job.name, self._given_up, delay_seconds=delay)
+            log.info(
+                "handed slots back",
+                extra={"job": self._job.name, "slots": len(self._given_up), "delay_seconds": round(delay, 3)},
+            )
 
     def _prompts(self, slots: Sequence[int]) -> list[_Prompt]:
         variables = [(variable.name, list(variable.values)) for variable in self._job.variables]
@@ -246,7 +293,12 @@ class RangeFiller:
         """Fill `pending` slots that share `prompt`, until each holds a text or a failure."""
         while pending:
             n = min(self._max_choices(), len(pending))
-            outcome = await self._call(prompt.messages, n)
+            try:
+                outcome = await self._call(prompt.messages, n)
+            except _GaveUp as gave_up:
+                self._given_up.extend(slot.number for slot in pending)
+                self._give_up_wait = max(self._give_up_wait or 0.0, gave_up.retry_after)
+                return
             if isinstance(outcome, Failed):
                 for slot in pending:
                     self._sink.add(_failure(slot.number, outcome))
@@ -300,7 +352,7 @@ class RangeFiller:
         """One request of n choices, tried up to max_attempts times."""
         last: ProviderFailure | None = None
         for attempt in range(1, self._policy.max_attempts + 1):
-            outcome, credential = await self._attempt(messages, n)
+            outcome, credential = await self._attempt(messages, n, first=attempt == 1)
             if isinstance(outcome, Completion):
                 return outcome
             last = outcome
@@ -315,29 +367,55 @@ class RangeFiller:
                 break
             if outcome.retry_after is not None and outcome.retry_after > _MAX_RETRY_AFTER_SECONDS:
                 break
-            await asyncio.sleep(self._policy.delay(attempt, outcome.retry_after))
+            await self._sleep(self._policy.delay(attempt, outcome.retry_after))
         assert last is not None
         return Failed(failure_reason(last.kind), last.message)
 
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, cut short when the worker starts draining (the next attempt then gives up)."""
+        deadline = time.monotonic() + seconds
+        while not self._context.draining():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, _DRAIN_CHECK_SECONDS))
+
     async def _attempt(
-        self, messages: list[dict[str, str]], n: int
+        self, messages: list[dict[str, str]], n: int, *, first: bool
     ) -> tuple[Completion | ProviderFailure, credential_pb.ProviderCredential]:
-        """Take capacity, make the call, give the capacity back; also returns the credential used."""
+        """Take capacity, make the call, give the capacity back; also returns the credential
+        used. Raises _GaveUp instead of waiting long for the first call of a request, and
+        whenever the worker drains before the call is granted."""
         if self._stopped:
             raise JobStopped(self._job.name)
+        if first and self._give_up_wait is not None:
+            raise _GaveUp(self._give_up_wait)  # another request of this message gave up: follow it
         credential = self._credential
         client = self._context.clients.get(credential)
         kind_label = _KIND_LABELS.get(credential.kind, "unknown")
-        try:
-            lease = await self._context.limiter.acquire(
-                credential.name,
-                _limits(credential),
-                tokens=self._estimate_tokens(messages, n),
-                abort_key=self._stop_key,
-            )
-        except LimiterAborted:
-            self._stopped = True
-            raise JobStopped(self._job.name) from None
+        while True:
+            try:
+                lease = await self._context.limiter.acquire(
+                    credential.name,
+                    _limits(credential),
+                    tokens=self._estimate_tokens(messages, n),
+                    abort_key=self._stop_key,
+                    calls_key=self._calls_key,
+                    send_within_seconds=GRANT_SEND_WITHIN_SECONDS,
+                    give_up_after=self._context.settings.capacity_wait_seconds if first else None,
+                    interrupted=self._context.draining,
+                )
+            except LimiterAborted:
+                self._stopped = True
+                raise JobStopped(self._job.name) from None
+            except NoCapacity as no_capacity:
+                raise _GaveUp(no_capacity.retry_after) from None
+            assert lease.send_by is not None
+            if time.monotonic() <= lease.send_by:
+                break
+            # The loop was too busy to send it in time: a cancel may already have returned
+            # on the strength of its send-by time, so this grant must go unused.
+            self._context.limiter.release(lease, tokens_used=0)
         started = time.perf_counter()
         tokens_used: int | None = None
         try:

@@ -34,7 +34,9 @@ class Heartbeat(Middleware):
         self._thread = threading.Thread(target=self._run, args=(broker,), name="broker-heartbeat", daemon=True)
         self._thread.start()
 
-    def before_worker_shutdown(self, broker: RedisBroker, worker: object) -> None:
+    def after_worker_shutdown(self, broker: RedisBroker, worker: object) -> None:
+        # Not before: while a stopping worker drains (drain.py) its messages stay unacked,
+        # and a silent process would have them redelivered under its feet.
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval_seconds * 2)

@@ -4,8 +4,9 @@ One scope per provider, three limits (0 = none), all checked and taken in one Lu
 so that a call either gets all of its capacity or none of it:
 
 - concurrent requests: a lease per call in a sorted set scored by its expiry. Holders
-  renew their leases every lease_ttl/3 from a background task, so a process killed with
-  SIGKILL frees its leases after at most lease_ttl, without anyone cleaning up for it.
+  renew their leases every lease_ttl/4 from a background task, so a process killed with
+  SIGKILL frees its leases after at most lease_ttl (2 s by default), without anyone
+  cleaning up for it.
 - requests per minute: an exact sliding window (a sorted set of grant times). The window
   is 60 s plus a small margin, because the provider counts arrivals, which lag grants by
   a variable few milliseconds; without the margin two grants exactly 60 s apart can
@@ -20,7 +21,9 @@ pauses the scope for that long (`pause`) and no process is granted a call until 
 the provider's own limit, whatever ours say, is spent, and calls sent meanwhile would
 only come back 429 too and burn their retries.
 
-Waiting: `acquire` waits for capacity, it never fails for lack of it. The script says how
+Waiting: `acquire` waits for capacity; given `give_up_after`, it raises NoCapacity instead
+once the wait so far plus the wait the script predicts (RPM, TPM, a pause) would exceed
+it, so that the caller can hand its work back rather than hold it. The script says how
 long until its RPM/TPM capacity frees (the waiter sleeps that long, in steps of at most a
 second so that an abort key is seen); for concurrency it cannot know (a lease usually
 ends by release, not expiry), so the waiter wakes on a local release or polls. An
@@ -30,16 +33,25 @@ asyncio gate per scope lets one coroutine per process talk to Redis at a time (F
 Releases cost no round trip of their own: they travel with the process's next acquire
 of the scope, or are sent within 5 ms (SharedLimiter).
 
+Granted calls of a job (the cancel handshake, generation_queue/stop_flags.py): given a
+`calls_key`, the script that checks the job's stop flag and grants also records the
+grant there, scored by a send-by time; `release` removes it (batched like releases). The
+caller must not start sending a call after its `send_by`. A cancel raises the flag, then
+waits until no recorded grant is live: every call granted before the flag has then
+finished or will never be sent.
+
 Clocks: the script uses Redis's TIME, one clock for every process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio
@@ -50,6 +62,9 @@ log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60.0
 WINDOW_MARGIN_SECONDS = 0.5
+# How much earlier than the recorded send-by time a caller stops sending: covers the time
+# between Redis scoring the record and this process reading the reply.
+_SEND_BY_MARGIN_SECONDS = 0.25
 
 _REFILL = """
 local function refill(key, tpm, now)
@@ -71,24 +86,26 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: concurrency zset, rpm zset, tpm hash, abort key, pause key
+# KEYS: concurrency zset, rpm zset, tpm hash, abort key, pause key, granted-calls zset
 # ARGV: lease id, lease ttl ms, max concurrent, rpm, rpm window ms, tpm, tokens,
-#       check abort key (0/1), tokens given back, released lease ids...
-# Returns {status, wait_ms, free_slots}: status 1 granted (free_slots = concurrency left,
-# -1 when unlimited), 0 wait (wait_ms: the longest wait among the limits that refused, or
-# what is left of a pause; free_slots = 0 when concurrency refused), -1 the abort key
-# exists.
+#       check abort key (0/1), tokens given back, send-by ms (0: record no grant),
+#       released lease ids...
+# Returns {status, wait_ms, free_slots, known_wait_ms}: status 1 granted (free_slots =
+# concurrency left, -1 when unlimited), 0 wait (wait_ms: the longest wait among the limits
+# that refused, or what is left of a pause; free_slots = 0 when concurrency refused;
+# known_wait_ms: the part of the wait that is sure - RPM, TPM, pause - since a concurrency
+# lease usually ends long before it expires), -1 the abort key exists.
 _ACQUIRE = (
     _REFILL
     + """
 local lease, ttl = ARGV[1], tonumber(ARGV[2])
 local max_conc, rpm, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local tpm, tokens = tonumber(ARGV[6]), tonumber(ARGV[7])
-apply_releases(KEYS[1], KEYS[3], tpm, tonumber(ARGV[9]), 10, now)
-if ARGV[8] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0} end
+apply_releases(KEYS[1], KEYS[3], tpm, tonumber(ARGV[9]), 11, now)
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0, 0} end
 local paused_until = tonumber(redis.call('GET', KEYS[5]) or '0')
-if paused_until > now then return {0, paused_until - now, -1} end
-local wait, free, refused = 0, -1, false
+if paused_until > now then return {0, paused_until - now, -1, paused_until - now} end
+local wait, lease_wait, free, refused = 0, 0, -1, false
 if max_conc > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
   local held = redis.call('ZCARD', KEYS[1])
@@ -97,7 +114,7 @@ if max_conc > 0 then
     refused = true
     free = 0
     local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    wait = math.max(wait, tonumber(first[2]) - now)
+    lease_wait = tonumber(first[2]) - now
   end
 end
 if rpm > 0 then
@@ -118,7 +135,7 @@ if tpm > 0 then
     wait = math.max(wait, math.ceil((need - level) * 60000 / tpm))
   end
 end
-if refused then return {0, math.max(wait, 1), free} end
+if refused then return {0, math.max(wait, lease_wait, 1), free, wait} end
 if max_conc > 0 then
   redis.call('ZADD', KEYS[1], now + ttl, lease)
   redis.call('PEXPIRE', KEYS[1], ttl * 4)
@@ -132,7 +149,12 @@ if tpm > 0 then
   redis.call('HSET', KEYS[3], 'level', tostring(level - tokens), 'ts', now)
   redis.call('PEXPIRE', KEYS[3], 120000)
 end
-return {1, 0, free}
+local send_by = tonumber(ARGV[10])
+if send_by > 0 then
+  redis.call('ZADD', KEYS[6], now + send_by, lease)
+  redis.call('PEXPIRE', KEYS[6], send_by + 60000)
+end
+return {1, 0, free, 0}
 """
 )
 
@@ -173,6 +195,16 @@ class LimiterAborted(Exception):
     """Raised by `acquire` when its abort key exists (the job was stopped)."""
 
 
+class NoCapacity(Exception):
+    """Raised by `acquire` when waiting would outlast `give_up_after`, or when told to stop
+    waiting (`interrupted`); `retry_after` is the wait the limiter foresaw, in seconds (0
+    when unknown)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"no capacity for {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class Limits:
     """A provider's limits; 0 means no limit."""
@@ -190,6 +222,10 @@ class Lease:
     scope: str
     limits: Limits
     tokens: int
+    # Where the grant is recorded for the cancel handshake, and the time.monotonic() after
+    # which the call must not be sent (None: not recorded).
+    calls_key: str | None = None
+    send_by: float | None = None
 
 
 class _Gate:
@@ -231,7 +267,7 @@ class SharedLimiter:
         client: redis.asyncio.Redis,
         namespace: str,
         *,
-        lease_ttl_seconds: float = 10.0,
+        lease_ttl_seconds: float = 2.0,
         window_seconds: float = WINDOW_SECONDS,
         window_margin_seconds: float = WINDOW_MARGIN_SECONDS,
         poll_seconds: float = 0.02,
@@ -255,6 +291,9 @@ class SharedLimiter:
         self._prefix = uuid.uuid4().hex[:12]
         self._renewer: asyncio.Task | None = None
         self._flushes: set[asyncio.Task] = set()
+        # Recorded grants whose calls ended, by granted-calls key, not yet removed from Redis.
+        self._finished_calls: dict[str, list[str]] = {}
+        self._calls_flush: asyncio.TimerHandle | None = None
 
     def _keys(self, scope: str) -> tuple[str, str, str]:
         base = f"{self._namespace}:limits:{scope}"
@@ -263,33 +302,58 @@ class SharedLimiter:
     def _pause_key(self, scope: str) -> str:
         return f"{self._namespace}:limits:{scope}:pause"
 
-    async def acquire(self, scope: str, limits: Limits, *, tokens: int = 0, abort_key: str | None = None) -> Lease:
+    async def acquire(
+        self,
+        scope: str,
+        limits: Limits,
+        *,
+        tokens: int = 0,
+        abort_key: str | None = None,
+        calls_key: str | None = None,
+        send_within_seconds: float = 5.0,
+        give_up_after: float | None = None,
+        interrupted: Callable[[], bool] | None = None,
+    ) -> Lease:
         """Wait until `scope` has capacity for one call of about `tokens` tokens, then take it.
 
         Raises LimiterAborted as soon as `abort_key` exists (checked on every attempt, in
-        the same script that grants, so nothing is granted once the key is set)."""
+        the same script that grants, so nothing is granted once the key is set). With
+        `calls_key`, the grant is recorded there (module docstring) and the lease's
+        `send_by` is `send_within_seconds` from now. Raises NoCapacity when the wait
+        would outlast `give_up_after` seconds, or as soon as `interrupted()` is true."""
         started = time.perf_counter()
         gate = self._gates.setdefault(scope, _Gate())
         concurrency_key, rpm_key, tpm_key = self._keys(scope)
-        lease = Lease(f"{self._prefix}:{next(self._ids)}", scope, limits, max(0, int(tokens)))
+        lease_id = f"{self._prefix}:{next(self._ids)}"
+        send_by_ms = int(send_within_seconds * 1000) if calls_key else 0
         async with gate.turn:
             while True:
+                if interrupted is not None and interrupted():
+                    raise NoCapacity(0.0)
                 if gate.full:
                     await self._sleep_until_release(gate, self._poll_seconds)
                 gate.released.clear()
                 refund, released = gate.take_releases()
-                status, wait_ms, free = await self._acquire_script(
-                    keys=[concurrency_key, rpm_key, tpm_key, abort_key or concurrency_key, self._pause_key(scope)],
+                status, wait_ms, free, known_wait_ms = await self._acquire_script(
+                    keys=[
+                        concurrency_key,
+                        rpm_key,
+                        tpm_key,
+                        abort_key or concurrency_key,
+                        self._pause_key(scope),
+                        calls_key or concurrency_key,
+                    ],
                     args=[
-                        lease.id,
+                        lease_id,
                         self._lease_ttl_ms,
                         limits.max_concurrent,
                         limits.requests_per_minute,
                         self._window_ms,
                         limits.tokens_per_minute,
-                        lease.tokens,
+                        max(0, int(tokens)),
                         1 if abort_key else 0,
                         refund,
+                        send_by_ms,
                         *released,
                     ],
                 )
@@ -298,6 +362,8 @@ class SharedLimiter:
                     break
                 if status == -1:
                     raise LimiterAborted(abort_key)
+                if give_up_after is not None and time.perf_counter() - started + known_wait_ms / 1000 > give_up_after:
+                    raise NoCapacity(known_wait_ms / 1000)
                 gate.full = False
                 if free == 0 and limits.max_concurrent > 0:
                     # A release ends the wait early; cross-process releases are seen by polling.
@@ -306,6 +372,17 @@ class SharedLimiter:
                     # In steps, so that a raised abort key is seen within a step; a local
                     # release (which may give tokens back) ends the step early.
                     await self._sleep_until_release(gate, min(wait_ms / 1000, self._max_step_seconds))
+        granted = time.monotonic()
+        lease = Lease(
+            lease_id,
+            scope,
+            limits,
+            max(0, int(tokens)),
+            calls_key=calls_key,
+            # The record was scored by Redis's clock right before this; a local deadline
+            # measured from after the reply is the conservative side of it.
+            send_by=granted + send_within_seconds - _SEND_BY_MARGIN_SECONDS if calls_key else None,
+        )
         if limits.max_concurrent > 0:
             self._held[lease.id] = lease
             self._ensure_renewer()
@@ -317,6 +394,12 @@ class SharedLimiter:
         estimate taken at acquire (None keeps the estimate). Never blocks: the release
         reaches Redis with the next acquire of the scope or within release_delay."""
         self._held.pop(lease.id, None)
+        if lease.calls_key is not None:
+            self._finished_calls.setdefault(lease.calls_key, []).append(lease.id)
+            if self._calls_flush is None:
+                self._calls_flush = asyncio.get_running_loop().call_later(
+                    self._release_delay, self._flush_finished_calls_soon
+                )
         gate = self._gates.setdefault(lease.scope, _Gate())
         refund = 0 if tokens_used is None else lease.tokens - max(0, int(tokens_used))
         if lease.limits.max_concurrent > 0:
@@ -341,14 +424,13 @@ class SharedLimiter:
         """Send the releases still pending and stop renewing leases."""
         for scope in list(self._gates):
             await self._flush(scope)
+        await self._flush_finished_calls()
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
         if self._renewer is not None:
             self._renewer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-            except asyncio.CancelledError:
-                pass
             self._renewer = None
 
     def _flush_soon(self, scope: str) -> None:
@@ -356,6 +438,27 @@ class SharedLimiter:
         task = asyncio.get_running_loop().create_task(self._flush(scope))
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
+
+    def _flush_finished_calls_soon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._flush_finished_calls())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush_finished_calls(self) -> None:
+        if self._calls_flush is not None:
+            self._calls_flush.cancel()
+            self._calls_flush = None
+        finished, self._finished_calls = self._finished_calls, {}
+        if not finished:
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, ids in finished.items():
+                    pipe.zrem(key, *ids)
+                await pipe.execute()
+        except redis.RedisError as error:
+            # A record left behind only makes a cancel wait until its send-by time.
+            log.warning("removing finished calls failed", extra={"error": type(error).__name__})
 
     async def _flush(self, scope: str) -> None:
         gate = self._gates[scope]
@@ -372,17 +475,15 @@ class SharedLimiter:
             log.warning("lease release failed", extra={"scope": scope, "error": type(error).__name__})
 
     async def _sleep_until_release(self, gate: _Gate, timeout: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(gate.released.wait(), timeout)
-        except TimeoutError:
-            pass
 
     def _ensure_renewer(self) -> None:
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.get_running_loop().create_task(self._renew_forever(), name="limiter-lease-renewal")
 
     async def _renew_forever(self) -> None:
-        interval = self._lease_ttl_ms / 3000
+        interval = self._lease_ttl_ms / 4000
         while True:
             await asyncio.sleep(interval)
             by_scope: dict[str, list[str]] = {}

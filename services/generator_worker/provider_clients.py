@@ -16,6 +16,10 @@ from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
 from services.provider_access import ProviderEndpoint, async_client
 
 _CLOSE_GRACE_SECONDS = 5.0
+# Calls in flight are bounded by the threads, the slots per message and the provider's
+# limits, never by the connection pool: a granted call queued for a connection would
+# hold capacity unsent (and could miss its send-by time, stop_flags.py).
+_MAX_CONNECTIONS = 10_000
 
 
 def request_timeout(credential: credential_pb.ProviderCredential, default: float) -> float:
@@ -40,6 +44,7 @@ class ClientCache:
             ProviderEndpoint.of(credential),
             timeout=request_timeout(credential, self._default_timeout),
             aiohttp=self._aiohttp,
+            max_connections=_MAX_CONNECTIONS,
         )
         self._clients[credential.name] = (credential.etag, client)
         if current is not None:

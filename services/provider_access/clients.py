@@ -67,11 +67,20 @@ def sync_client(endpoint: ProviderEndpoint, *, timeout: float) -> openai.OpenAI:
     return openai.OpenAI(**kwargs)
 
 
-def async_client(endpoint: ProviderEndpoint, *, timeout: float, aiohttp: bool = False) -> openai.AsyncOpenAI:
-    """`aiohttp`: the SDK's aiohttp transport instead of its default httpx one."""
+def async_client(
+    endpoint: ProviderEndpoint, *, timeout: float, aiohttp: bool = False, max_connections: int | None = None
+) -> openai.AsyncOpenAI:
+    """`aiohttp`: the SDK's aiohttp transport instead of its default httpx one.
+    `max_connections`: the pool's size instead of the SDK's (1,000)."""
     kwargs = _kwargs(endpoint, timeout)
+    # The SDK's own limits type (httpx's Limits), with only the pool size changed.
+    limits = openai.DEFAULT_CONNECTION_LIMITS
+    if max_connections is not None:
+        limits = type(limits)(max_connections=max_connections, max_keepalive_connections=max_connections)
     if aiohttp:
-        kwargs["http_client"] = openai.DefaultAioHttpClient()
+        kwargs["http_client"] = openai.DefaultAioHttpClient(limits=limits)
+    elif max_connections is not None:
+        kwargs["http_client"] = openai.DefaultAsyncHttpxClient(limits=limits)
     if endpoint.is_azure:
         return openai.AsyncAzureOpenAI(**kwargs)
     return openai.AsyncOpenAI(**kwargs)

@@ -4,6 +4,7 @@ store and registry and the fake provider: what one slot range does."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 
+from services.generation_queue.broker import create_broker
 from services.generation_queue.messages import SlotRange
 from services.generation_queue.stop_flags import mark_job_stopped
 from services.generator_worker.config import Settings
@@ -56,11 +58,13 @@ def _run(settings: Settings, *steps):
     """Run coroutine factories taking the context, in order, on one fresh loop."""
 
     async def main():
-        context = WorkerContext.create(settings)
+        broker = create_broker(settings.redis_url, namespace=settings.redis_namespace)
+        context = WorkerContext.create(settings, broker, draining=lambda: False)
         try:
             return [await step(context) for step in steps]
         finally:
             await context.close()
+            broker.close()
 
     return asyncio.run(main())
 
@@ -162,5 +166,5 @@ def test_a_429_with_retry_after_pauses_the_provider_for_every_call(generation: G
     assert (done.counts.failed, done.error.reason) == (3, gen_pb.FAILURE_REASON_RATE_LIMITED)
     arrivals = generation.fake.stats().arrivals
     assert len(arrivals) == 6
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert min(gaps) >= 0.35, gaps
