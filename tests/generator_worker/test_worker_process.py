@@ -15,12 +15,14 @@ from tests.jobs_harness import Generation, log_dir_for, started_workers
 
 
 def test_our_defaults_fill_in_what_the_command_line_leaves_out() -> None:
-    assert dramatiq_arguments([], processes=1, threads=8) == [
+    assert dramatiq_arguments([], processes=1, threads=64, shutdown_grace_ms=100_000) == [
         "services.generator_worker.actors",
         "--processes",
         "1",
         "--threads",
-        "8",
+        "64",
+        "--worker-shutdown-timeout",
+        "100000",
         "--queues",
         "generation",
         "--skip-logging",
@@ -28,10 +30,15 @@ def test_our_defaults_fill_in_what_the_command_line_leaves_out() -> None:
 
 
 def test_dramatiq_flags_given_on_the_command_line_win() -> None:
-    args = dramatiq_arguments(["-p", "3", "--threads=2", "--verbose"], processes=1, threads=8)
+    args = dramatiq_arguments(
+        ["-p", "3", "--threads=2", "--worker-shutdown-timeout=5000", "--verbose"],
+        processes=1,
+        threads=8,
+        shutdown_grace_ms=100_000,
+    )
 
-    assert args[:4] == ["services.generator_worker.actors", "-p", "3", "--threads=2"]
-    assert "--processes" not in args and "--threads" not in args
+    assert args[:5] == ["services.generator_worker.actors", "-p", "3", "--threads=2", "--worker-shutdown-timeout=5000"]
+    assert "--processes" not in args and "--threads" not in args and "--worker-shutdown-timeout" not in args
     assert "--verbose" in args
 
 
@@ -73,4 +80,4 @@ def test_metrics_of_every_worker_process_are_served_by_the_command(generation: G
 
 @pytest.mark.parametrize("flag", ["--processes", "-p"])
 def test_flag_detection_accepts_both_spellings(flag: str) -> None:
-    assert dramatiq_arguments([flag, "2"], processes=5, threads=8).count("5") == 0
+    assert dramatiq_arguments([flag, "2"], processes=5, threads=8, shutdown_grace_ms=1000).count("5") == 0
