@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import redis.asyncio
@@ -23,6 +23,7 @@ from services.generator_worker.credentials import CredentialCache
 from services.generator_worker.job_store import JobStoreClient
 from services.generator_worker.limiter import SharedLimiter
 from services.generator_worker.provider_clients import ClientCache
+from services.generator_worker.results import JobResults
 from services.runtime.channels import internal_aio_channel
 
 
@@ -38,10 +39,29 @@ class WorkerContext:
     broker: RedisBroker
     # True once the process has been told to stop (drain.py).
     draining: Callable[[], bool]
+    # The result batches of the jobs this process is filling, while any message uses them.
+    results: dict[str, JobResults] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
         return self.settings.redis_namespace
+
+    def job_results(self, job: str) -> JobResults:
+        """The result batch that the messages of `job` in this process share (results.py)."""
+        shared = self.results.get(job)
+        if shared is None:
+            shared = self.results[job] = JobResults(
+                self.job_store,
+                job,
+                max_batch=self.settings.append_max_batch,
+                max_delay_seconds=self.settings.append_max_delay_ms / 1000,
+                on_idle=self._forget_results,
+            )
+        return shared
+
+    def _forget_results(self, shared: JobResults) -> None:
+        if self.results.get(shared.job) is shared:
+            del self.results[shared.job]
 
     async def hand_back(self, job: str, slots: Iterable[int], *, delay_seconds: float) -> None:
         """Enqueue `slots` of `job` again, due in `delay_seconds` (generation_queue/hand_back.py)."""

@@ -222,15 +222,15 @@ class RangeFiller:
         self._stopped = False
         self._refreshed_credential = False
         self._job_failure_lock = asyncio.Lock()
-        self._sink = ResultSink(
-            context.job_store,
-            job.name,
-            max_batch=settings.append_max_batch,
-            max_delay_seconds=settings.append_max_delay_ms / 1000,
-            on_job_ended=self._job_ended,
-        )
+        self._sink = ResultSink(context.job_results(job.name), on_job_ended=self._job_ended)
 
     async def run(self, slots: Sequence[int]) -> None:
+        try:
+            await self._run(slots)
+        finally:
+            self._sink.discard()  # no-op once closed; else stop waiting for its results
+
+    async def _run(self, slots: Sequence[int]) -> None:
         try:
             async with asyncio.TaskGroup() as group:
                 for prompt in self._prompts(slots):
