@@ -475,8 +475,11 @@ class SharedLimiter:
             log.warning("lease release failed", extra={"scope": scope, "error": type(error).__name__})
 
     async def _sleep_until_release(self, gate: _Gate, timeout: float) -> None:
+        # asyncio.timeout rather than wait_for: no task per wait (one per grant when the
+        # provider is saturated).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(gate.released.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await gate.released.wait()
 
     def _ensure_renewer(self) -> None:
         if self._renewer is None or self._renewer.done():
