@@ -4,8 +4,9 @@ per 16 results or 100 ms (Settings.append_*), whichever comes first, and wheneve
 message ends, so the task store is not called once per text (nor once per message every
 100 ms) and a one-text job is not delayed either.
 
-Flushes of a job run one at a time (results that arrive meanwhile wait for the next
-one). Every result gets a future of its SlotOutcome: a message waits for its own results
+Up to 4 flushes of a job run at a time (results that arrive meanwhile wait for the next
+one, which takes all of them up to 256): a slow task store makes batches larger rather
+than messages wait in line. Every result gets a future of its SlotOutcome: a message waits for its own results
 when it ends, and a `unique` job deciding whether to regenerate a refused duplicate waits
 for one as it goes."""
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # The most results in one AppendResults; more pending wait for the next flush.
 _MAX_PER_CALL = 256
+_MAX_FLUSHES_IN_FLIGHT = 4
 
 
 class JobResults:
@@ -49,7 +51,7 @@ class JobResults:
         self._extra_completion_tokens = 0
         # Resolved by the flush that carries the extra tokens added so far.
         self._extra_future: asyncio.Future | None = None
-        self._lock = asyncio.Lock()
+        self._flush_slots = asyncio.Semaphore(_MAX_FLUSHES_IN_FLIGHT)
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task] = set()
         # A flush task exists that has not taken its batch yet: it will take new results too.
@@ -106,7 +108,7 @@ class JobResults:
             listener(state)
 
     async def _flush(self) -> None:
-        async with self._lock:
+        async with self._flush_slots:
             self._queued = False
             batch, self._pending = self._pending[:_MAX_PER_CALL], self._pending[_MAX_PER_CALL:]
             extra_prompt, extra_completion = self._extra_prompt_tokens, self._extra_completion_tokens
