@@ -507,6 +507,7 @@ def head_of_line(api: Api, fake: FakeProvider, system: System, project: str, arg
         time.sleep(2)  # the worker has taken the throttled job's messages by now
         started = time.perf_counter()
         small = api.create(project, small_texts, other)
+        unfinished = [blocker.name]
         try:
             job = api.wait(small.name, poll=0.05, timeout=give_up)
             elapsed = time.perf_counter() - started
@@ -514,10 +515,11 @@ def head_of_line(api: Api, fake: FakeProvider, system: System, project: str, arg
                 f"the {small_texts}-text job ended ({job.counts.produced} texts) after {elapsed:.1f} s (target <= 10 s)"
             )
         except RuntimeError:
+            unfinished.append(small.name)
             print(f"the {small_texts}-text job had not ended after {give_up:g} s (target <= 10 s)")
         from synthtasks.v1 import generation_service_pb2 as gen_pb
 
-        for name in (blocker.name, small.name):
+        for name in unfinished:
             api.generation.CancelGenerationJob(gen_pb.CancelGenerationJobRequest(name=name), timeout=30)
     finally:
         workers.stop()
