@@ -1,6 +1,7 @@
 """How workers schedule provider calls (issue #11), with real worker processes, the real
 gateway, task store and registry, and the fake provider over HTTP:
 
+- one process, with default settings, keeps 1,000 provider calls in flight;
 - a throttled provider's backlog does not hold the threads that another provider's job needs;
 - SIGTERM drains: the calls in flight end and are stored, the rest is handed back;
 - once CancelGenerationJob has returned, no request of the job reaches the provider;
@@ -24,6 +25,19 @@ def _wait_for(condition, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not true after {timeout} s: {what}")
         time.sleep(0.05)
+
+
+def test_one_worker_process_keeps_a_thousand_calls_in_flight(generation: Generation, suite_log, request) -> None:
+    generation.fake.configure(latency_ms=5000)
+    project = generation.new_project()
+    generation.provider(project)
+    with started_workers(generation.stack, log_dir_for(suite_log, request), 1):
+        job = generation.start(project, 1000)
+        _wait_for(lambda: generation.fake.stats().in_flight == 1000, 30, "1,000 calls in flight at once")
+        done = generation.wait(job.name, timeout=60)
+
+    assert (done.state, done.counts.produced) == (gen_pb.GENERATION_JOB_STATE_SUCCEEDED, 1000)
+    assert generation.fake.stats().max_in_flight == 1000
 
 
 def test_a_throttled_providers_backlog_does_not_hold_up_another_providers_job(
