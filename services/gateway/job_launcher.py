@@ -112,13 +112,16 @@ class JobLauncher:
         )
 
     def stop(self, job_name: str) -> None:
-        """Raise the stop flag workers check before every provider call, then wait until
-        the calls granted before it have finished (the handshake in stop_flags.py); done
-        before the task store records the cancel, so no provider call of the job starts
-        once the cancel is acknowledged. The job's ranges still waiting in the backlog are
-        dropped: none reaches a worker."""
+        """Raise the stop flag workers check when they are granted a provider call; done
+        before the task store records the cancel, so no call is granted after that. The
+        job's ranges still waiting in the backlog are dropped: none reaches a worker."""
         self._backlog.drop_job(job_name)
         mark_job_stopped(self._redis, self._namespace, job_name)
+
+    def wait_for_granted_calls(self, job_name: str) -> None:
+        """After `stop`: wait until the job's calls granted before the flag have reached the
+        provider and ended, or passed their send-by time unsent (the handshake in
+        generation_queue/stop_flags.py), so that none starts once the cancel is answered."""
         if not wait_for_granted_calls(
             self._redis, self._namespace, job_name, timeout_seconds=GRANT_SEND_WITHIN_SECONDS + 1
         ):

@@ -261,9 +261,14 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
         # The stop flag (kept for days) is raised only for a job that exists and has not
         # ended: a cancel answered NOT_FOUND or INVALID_ARGUMENT leaves nothing behind.
         job = self._jobs.GetGenerationJob(gen_pb.GetGenerationJobRequest(name=request.name), timeout=timeout)
-        if job.generation_job.state not in _ENDED_JOB_STATES:
+        stopping = job.generation_job.state not in _ENDED_JOB_STATES
+        if stopping:
             self._launcher.stop(request.name)
-        return self._jobs.CancelGenerationJob(request, timeout=timeout)
+        cancelled = self._jobs.CancelGenerationJob(request, timeout=timeout)
+        if stopping:
+            # Recorded first, so that calls ending meanwhile cannot complete the job instead.
+            self._launcher.wait_for_granted_calls(request.name)
+        return cancelled
 
     def GetProjectQuota(self, request, context):
         principal = self._auth.principal(context)
