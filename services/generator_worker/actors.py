@@ -93,7 +93,7 @@ broker.add_middleware(_DaemonAsyncIO())
 broker.add_middleware(Heartbeat(settings.heartbeat_interval_seconds))
 broker.add_middleware(FairDispatch(settings.queue_ready_messages))
 broker.add_middleware(_ProcessSetup(settings))
-drain = Drain()
+drain = Drain(settings.shutdown_grace_seconds)
 broker.add_middleware(drain)
 dramatiq.set_broker(broker)
 

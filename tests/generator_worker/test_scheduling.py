@@ -28,13 +28,15 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 
 def test_one_worker_process_keeps_a_thousand_calls_in_flight(generation: Generation, suite_log, request) -> None:
-    generation.fake.configure(latency_ms=5000)
+    # Calls long enough that the first are still running when the last start, however
+    # slowly a loaded machine ramps up.
+    generation.fake.configure(latency_ms=20_000)
     project = generation.new_project()
     generation.provider(project)
     with started_workers(generation.stack, log_dir_for(suite_log, request), 1):
         job = generation.start(project, 1000)
-        _wait_for(lambda: generation.fake.stats().in_flight == 1000, 30, "1,000 calls in flight at once")
-        done = generation.wait(job.name, timeout=60)
+        _wait_for(lambda: generation.fake.stats().max_in_flight == 1000, 60, "1,000 calls in flight at once")
+        done = generation.wait(job.name, timeout=90)
 
     assert (done.state, done.counts.produced) == (gen_pb.GENERATION_JOB_STATE_SUCCEEDED, 1000)
     assert generation.fake.stats().max_in_flight == 1000
