@@ -409,15 +409,20 @@ def _provider_hint(kind: str, stack: LocalStack) -> str:
 def _finish(ctx: Context, this: _Run, *, keep_running: bool) -> None:
     """Step 6: stop what the demo started, or say how to stop it."""
     out, stack = ctx.out, this.stack
+    web = stack.state.stack_info().get("web", "")
     if keep_running:
         if this.started_stack or this.started_llm:
             out.markup("[bold]6. Leaving it running[/bold]")
             out.note(
                 f"   gateway {stack.state.stack_info().get('gateway', '')}; stop everything with: synthtasks stack down"
             )
+        if web:
+            out.note(f"   review the texts in your browser: {web} (sign in with the token in {stack.state.token_file})")
         return
     if this.started_stack:
         out.markup("[bold]6. Stopping the stack[/bold]")
+        if web:
+            out.note(f"   (the review web app ran at {web}; keep it with --keep-running)")
         stack.down()
         out.note("   stopped")
     elif this.started_llm:

@@ -30,6 +30,8 @@ class ProcessSpec:
     env: dict[str, str] = field(repr=False)
     # Where its gRPC health service answers; None for processes without one.
     address: str | None = None
+    # An HTTP URL answering 200 when it is ready (the web app), instead of gRPC health.
+    health_url: str | None = None
 
     @property
     def program(self) -> str:

@@ -1,9 +1,10 @@
 """`synthtasks stack up|down|status`: every service as a local process on 127.0.0.1.
 
 `up` checks Postgres and Redis, runs both services' migrations, starts the provider
-registry and the task store, then the gateway and N workers, waits for each gRPC
-health check to answer SERVING, and mints an admin token the first time (kept in the
-state folder, 0600, so later CLI calls from this folder need no --token). Addresses,
+registry and the task store, then the gateway, the review web app and N workers, waits
+for each health check to answer (gRPC SERVING; the web app's /readyz), and mints an
+admin token the first time (kept in the state folder, 0600, so later CLI calls from
+this folder need no --token). Addresses,
 ports and database URLs are the services' own settings (docs/conventions.md), read
 from the environment; the CLI only derives the links between services from them.
 `up` on a running stack starts only what is missing, so it is a no-op when all runs.
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,7 @@ from synthtasks_cli.preflight import check_port_free, check_postgres, check_redi
 from synthtasks_cli.processes import Processes, ProcessSpec, last_log_line
 from synthtasks_cli.state import StateDir
 
-REGISTRY, TASK_STORE, GATEWAY = "provider-registry", "task-store", "gateway"
+REGISTRY, TASK_STORE, GATEWAY, WEB = "provider-registry", "task-store", "gateway", "web"
 DEFAULT_WORKERS = 2
 WORKERS_SETTING = "SYNTHTASKS_STACK_WORKERS"
 DEFAULT_START_TIMEOUT = 90.0
@@ -45,7 +47,13 @@ DEFAULT_GRACE = 20.0
 # A worker has no health endpoint: one that is still alive this long after its start
 # got past imports and settings, where start-up failures happen.
 _WORKER_SETTLE_SECONDS = 2.0
-_LABELS = {REGISTRY: "provider registry", TASK_STORE: "task store", GATEWAY: "gateway", "llm": "demo LLM server"}
+_LABELS = {
+    REGISTRY: "provider registry",
+    TASK_STORE: "task store",
+    GATEWAY: "gateway",
+    WEB: "review web app",
+    "llm": "demo LLM server",
+}
 
 
 def _setting(env: Mapping[str, str], name: str, default: str) -> str:
@@ -59,10 +67,12 @@ class Layout:
     registry: str
     task_store: str
     gateway: str
+    web: str
     registry_metrics: int
     task_store_metrics: int
     gateway_metrics: int
     worker_metrics: int
+    web_metrics: int
     registry_database: str
     task_store_database: str
     redis_url: str
@@ -76,10 +86,12 @@ class Layout:
                 registry=_setting(env, "SYNTHTASKS_REGISTRY_LISTEN_ADDRESS", "127.0.0.1:50052"),
                 task_store=_setting(env, "SYNTHTASKS_TASK_STORE_LISTEN_ADDRESS", "127.0.0.1:50053"),
                 gateway=_setting(env, "SYNTHTASKS_GATEWAY_LISTEN_ADDRESS", "127.0.0.1:50051"),
+                web=_setting(env, "SYNTHTASKS_WEB_LISTEN_ADDRESS", "127.0.0.1:8080"),
                 registry_metrics=int(_setting(env, "SYNTHTASKS_REGISTRY_METRICS_PORT", "9102")),
                 task_store_metrics=int(_setting(env, "SYNTHTASKS_TASK_STORE_METRICS_PORT", "9103")),
                 gateway_metrics=int(_setting(env, "SYNTHTASKS_GATEWAY_METRICS_PORT", "9101")),
                 worker_metrics=int(_setting(env, "SYNTHTASKS_WORKER_METRICS_PORT", "9104")),
+                web_metrics=int(_setting(env, "SYNTHTASKS_WEB_METRICS_PORT", "9105")),
                 registry_database=_setting(
                     env, "SYNTHTASKS_REGISTRY_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/synthtasks_registry"
                 ),
@@ -109,14 +121,20 @@ class Layout:
         merged.setdefault("SYNTHTASKS_GATEWAY_TASK_STORE_ADDRESS", self.task_store)
         merged.setdefault("SYNTHTASKS_WORKER_REGISTRY_ADDRESS", self.registry)
         merged.setdefault("SYNTHTASKS_WORKER_TASK_STORE_ADDRESS", self.task_store)
+        merged.setdefault("SYNTHTASKS_WEB_GATEWAY_ADDRESS", self.gateway)
         return merged
 
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web}"
+
     def specs(self, env: Mapping[str, str]) -> list[ProcessSpec]:
-        """Start order: registry and task store, then gateway and workers."""
+        """Start order: registry and task store, then gateway, web app and workers."""
         specs = [
             ProcessSpec(REGISTRY, [script("synthtasks-provider-registry"), "serve"], dict(env), self.registry),
             ProcessSpec(TASK_STORE, [script("synthtasks-task-store"), "serve"], dict(env), self.task_store),
             ProcessSpec(GATEWAY, [script("synthtasks-gateway")], dict(env), self.gateway),
+            ProcessSpec(WEB, [script("synthtasks-web")], dict(env), health_url=f"{self.web_url}/readyz"),
         ]
         for index, name in enumerate(self.worker_names(), start=1):
             worker_env = {**env, "SYNTHTASKS_WORKER_METRICS_PORT": str(self.worker_metrics_port(index))}
@@ -153,10 +171,25 @@ class Layout:
                 listen(self.gateway, "SYNTHTASKS_GATEWAY_LISTEN_ADDRESS"),
                 metrics(self.gateway_metrics, host, "SYNTHTASKS_GATEWAY_METRICS_PORT"),
             ]
+        if name == WEB:
+            host = split_address(self.web)[0]
+            return [
+                listen(self.web, "SYNTHTASKS_WEB_LISTEN_ADDRESS"),
+                metrics(self.web_metrics, host, "SYNTHTASKS_WEB_METRICS_PORT"),
+            ]
         if name.startswith("worker-"):
             port = self.worker_metrics_port(int(name.removeprefix("worker-")))
             return [metrics(port, "127.0.0.1", "SYNTHTASKS_WORKER_METRICS_PORT")]
         return []
+
+
+def http_ready(url: str, timeout: float) -> bool:
+    """True when the URL answers 200 (the web app's readiness: it reaches the gateway)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.status == 200
+    except (OSError, ValueError):
+        return False
 
 
 def script(name: str) -> str:
@@ -198,13 +231,18 @@ class LocalStack:
     def _expected(self) -> list[str]:
         info = self.state.stack_info()
         workers = info.get("workers", Layout.from_env(self.env).workers)
-        names = [REGISTRY, TASK_STORE, GATEWAY, *(f"worker-{i}" for i in range(1, workers + 1))]
+        names = [REGISTRY, TASK_STORE, GATEWAY, WEB, *(f"worker-{i}" for i in range(1, workers + 1))]
         return names + [n for n in self.processes.known() if n not in names]
 
     def status(self) -> list[ProcessStatus]:
         info = self.state.stack_info().get("processes", {})
         layout = Layout.from_env(self.env)
-        default_address = {REGISTRY: layout.registry, TASK_STORE: layout.task_store, GATEWAY: layout.gateway}
+        default_address = {
+            REGISTRY: layout.registry,
+            TASK_STORE: layout.task_store,
+            GATEWAY: layout.gateway,
+            WEB: layout.web_url,
+        }
         rows = []
         for name in self._expected():
             pid = self.processes.pid(name)
@@ -213,6 +251,8 @@ class LocalStack:
                 health = "-"
             elif name in (REGISTRY, TASK_STORE, GATEWAY):
                 health = "SERVING" if health_check(address, timeout=2.0) else "NOT SERVING"
+            elif name == WEB:
+                health = "SERVING" if http_ready(f"{address}/readyz", timeout=2.0) else "NOT SERVING"
             else:
                 health = "running"
             rows.append(ProcessStatus(name, pid, address, health, str(self.state.log_file(name))))
@@ -327,14 +367,19 @@ class LocalStack:
         )
 
     def _wait_healthy(self, started: list[tuple[ProcessSpec, int]], timeout: float) -> None:
-        pending = {spec.name: (spec, pid) for spec, pid in started if spec.address}
+        pending = {spec.name: (spec, pid) for spec, pid in started if spec.address or spec.health_url}
         deadline = time.monotonic() + timeout
         while pending:
             for name, (spec, pid) in list(pending.items()):
                 code = self.processes.exit_code(pid)
                 if code is not None:
                     raise self._exited(spec, code)
-                if health_check(spec.address or "", timeout=1.0):
+                ready = (
+                    http_ready(spec.health_url, timeout=1.0)
+                    if spec.health_url
+                    else health_check(spec.address or "", timeout=1.0)
+                )
+                if ready:
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 waiting = ", ".join(_LABELS.get(n, n) for n in pending)
@@ -345,7 +390,7 @@ class LocalStack:
                 time.sleep(0.2)
 
     def _wait_workers(self, started: list[tuple[ProcessSpec, int]]) -> None:
-        workers = [(spec, pid) for spec, pid in started if spec.address is None]
+        workers = [(spec, pid) for spec, pid in started if spec.address is None and spec.health_url is None]
         if workers:
             time.sleep(_WORKER_SETTLE_SECONDS)
         for spec, pid in workers:
@@ -395,11 +440,13 @@ class LocalStack:
                 REGISTRY: {"address": layout.registry},
                 TASK_STORE: {"address": layout.task_store},
                 GATEWAY: {"address": layout.gateway},
+                WEB: {"address": layout.web_url},
             }
         )
         info.update(
             {
                 "gateway": layout.gateway,
+                "web": layout.web_url,
                 "registry": layout.registry,
                 "task_store": layout.task_store,
                 "workers": layout.workers,
@@ -485,6 +532,7 @@ def stack_up(ctx: Context, args: argparse.Namespace) -> int:
     _print_status(ctx, stack, rows)
     info = stack.state.stack_info()
     ctx.out.note(f"Gateway: {info.get('gateway')}")
+    ctx.out.note(f"Review web app: {info.get('web')} (sign in with the admin token below)")
     ctx.out.note(f"Admin token: {stack.state.token_file} (used automatically by `synthtasks` run from here)")
     ctx.out.note("Stop with: synthtasks stack down")
     return 0

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import stat
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def stack_env(
         SYNTHTASKS_GATEWAY_LISTEN_ADDRESS=f"127.0.0.1:{free_port()}",
         SYNTHTASKS_REGISTRY_LISTEN_ADDRESS=f"127.0.0.1:{free_port()}",
         SYNTHTASKS_TASK_STORE_LISTEN_ADDRESS=f"127.0.0.1:{free_port()}",
+        SYNTHTASKS_WEB_LISTEN_ADDRESS=f"127.0.0.1:{free_port()}",
+        SYNTHTASKS_WEB_METRICS_PORT="0",
         SYNTHTASKS_GATEWAY_METRICS_PORT="0",
         SYNTHTASKS_REGISTRY_METRICS_PORT="0",
         SYNTHTASKS_TASK_STORE_METRICS_PORT="0",
@@ -114,8 +117,12 @@ def test_the_demo_can_leave_the_stack_running_and_says_how_to_stop_it(stack_env,
         stack_env, tmp_path, "--fake-llm", "--count", "3", "--keep-running", "--out", str(tmp_path / "k.csv")
     ).ok()
     assert "synthtasks stack down" in kept.stdout
+    web_url = f"http://{stack_env['SYNTHTASKS_WEB_LISTEN_ADDRESS']}"
+    assert f"review the texts in your browser: {web_url}" in kept.stdout
     status = run_cli("stack", "status", env=stack_env).ok()
-    assert status.stdout.count("SERVING") == 3 and "demo LLM server" in status.stdout
+    assert status.stdout.count("SERVING") == 4 and "demo LLM server" in status.stdout
+    with urllib.request.urlopen(f"{web_url}/sign-in", timeout=10) as page:
+        assert page.status == 200 and "API token" in page.read().decode()
     run_cli("stack", "down", env=stack_env, timeout=120).ok()
     assert running_pids(state_dir) == []
 
@@ -124,7 +131,8 @@ def test_stack_up_is_idempotent_heals_a_dead_worker_and_down_stops_everything(st
     state_dir = Path(stack_env["SYNTHTASKS_STATE_DIR"])
     up = run_cli("stack", "up", "--start-timeout", "120", env=stack_env, timeout=START_TIMEOUT).ok()
     assert "synthtasks stack is up" in up.stdout
-    assert up.stdout.count("SERVING") == 3
+    assert up.stdout.count("SERVING") == 4
+    assert f"Review web app: http://{stack_env['SYNTHTASKS_WEB_LISTEN_ADDRESS']}" in up.stdout
     assert stack_env["SYNTHTASKS_GATEWAY_LISTEN_ADDRESS"] in up.stdout
 
     # The secrets and the admin token are kept private and never printed.
@@ -153,7 +161,7 @@ def test_stack_up_is_idempotent_heals_a_dead_worker_and_down_stops_everything(st
     assert "started worker-1" in healed.stdout and "started gateway" not in healed.stdout
 
     down = run_cli("stack", "down", env=stack_env, timeout=120).ok()
-    assert "stopped gateway" in down.stdout
+    assert "stopped gateway" in down.stdout and "stopped review web app" in down.stdout
     assert running_pids(state_dir) == []
     assert run_cli("stack", "down", env=stack_env).ok().stdout.startswith("Nothing was running")
 
