@@ -125,6 +125,8 @@ SERVICES = {
     )
 }
 SERVICES_BY_NAME = {service.name: service for service in SERVICES.values()}
+# The review web app serves HTTP, not gRPC: tests/test_web_deploy_manifests.py checks it.
+WEB_SCRIPT = "synthtasks-web"
 
 # Settings whose value is the gRPC address of another service: (env name, target).
 ADDRESS_SETTINGS = {
@@ -582,6 +584,8 @@ def _backlog_key(docs, settings_classes) -> str:
     backlog_key = getattr(importlib.import_module(module), function)
     namespaces = set()
     for _, _, container in _synthtasks_containers(docs):
+        if container["command"][0] == WEB_SCRIPT:
+            continue
         service = _service_of(container["command"])
         if service.name in ("gateway", "worker"):
             settings = settings_classes[service.name]
@@ -701,8 +705,10 @@ def test_probes_and_ports_match_the_services(rendered, settings_classes, overlay
     deployments = {
         doc["spec"]["template"]["spec"]["containers"][0]["command"][0]: doc for doc in _of_kind(docs, "Deployment")
     }
-    assert set(deployments) == set(SERVICES), "one Deployment per service"
+    assert set(deployments) == {*SERVICES, WEB_SCRIPT}, "one Deployment per service"
     for script, deployment in deployments.items():
+        if script == WEB_SCRIPT:
+            continue
         service = SERVICES[script]
         settings = settings_classes[service.name]
         pod = deployment["spec"]["template"]
@@ -881,6 +887,8 @@ def test_kubernetes_containers_run_console_scripts_with_real_settings(
         assert "args" not in container or container.get("command"), where
         command = container["command"]
         assert command[0] in console_scripts, f"{where}: {command[0]} is not in [project.scripts]"
+        if command[0] == WEB_SCRIPT:
+            continue
         service = _service_of(command)
         settings = settings_classes[service.name]
         accepted = settings_env_names(settings)
@@ -975,7 +983,7 @@ def test_compose_ports_addresses_and_health_checks_match_the_services(settings_c
 # --------------------------------------------------------------------------------------
 
 
-def test_compose_starts_in_order_and_publishes_only_the_gateway_on_loopback():
+def test_compose_starts_in_order_and_publishes_only_the_gateway_and_web_app_on_loopback():
     services = _compose()["services"]
     assert services["postgres"]["image"] == "postgres:16"
     assert services["redis"]["image"] == "redis:7"
@@ -993,7 +1001,7 @@ def test_compose_starts_in_order_and_publishes_only_the_gateway_on_loopback():
     # Its own Dockerfile: building the service image never compiles llama.cpp.
     assert services["local-llm"]["build"] == {"context": "deploy/local-llm"}
     published = {name: spec["ports"] for name, spec in services.items() if spec.get("ports")}
-    assert published == {"gateway": ["127.0.0.1:50051:50051"]}
+    assert published == {"gateway": ["127.0.0.1:50051:50051"], "web": ["127.0.0.1:8080:8080"]}
 
 
 def test_compose_secrets_come_from_env_and_env_example_documents_them():
