@@ -22,6 +22,7 @@ from services.web import account_pages, admin_pages, generation_pages, review_pa
 from services.web.config import Settings
 from services.web.errors import CsrfRefused, NotFound, SignInRequired, TooManyStreams
 from services.web.gateway import Gateway, GatewayError
+from services.web.metrics import RequestMetrics
 from services.web.presentation import FILTERS
 from services.web.session import Session, SessionCodec
 from services.web.streams import StreamCounter
@@ -214,7 +215,7 @@ def create_app(settings: Settings) -> Starlette:
             TooManyStreams: _too_many_streams,
             GatewayError: _gateway_error,
         },
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(RequestMetrics), Middleware(SecurityHeaders)],
     )
     app.state.web = web
     return app

@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from services.web.metrics import WEB_LIVE_STREAMS
+
 
 class StreamLease:
     """One open stream; `release` may be called any number of times."""
@@ -35,6 +37,7 @@ class StreamCounter:
             if self._open[sid] >= self._per_session:
                 return None
             self._open[sid] += 1
+        WEB_LIVE_STREAMS.inc()
         return StreamLease(self, sid)
 
     def _release(self, sid: str) -> None:
@@ -42,6 +45,7 @@ class StreamCounter:
             self._open[sid] -= 1
             if self._open[sid] <= 0:
                 del self._open[sid]
+        WEB_LIVE_STREAMS.dec()
 
     def open_streams(self) -> int:
         with self._lock:
