@@ -19,7 +19,7 @@ from synthtasks_cli.gateway import DEFAULT_GATEWAY, ClientSettings
 from synthtasks_cli.preflight import check_port_free, check_postgres, check_redis, postgres_target
 from synthtasks_cli.processes import Processes, ProcessSpec, last_log_line
 from synthtasks_cli.stack import Layout
-from synthtasks_cli.state import INTERNAL_TOKEN, MASTER_KEYS, StateDir
+from synthtasks_cli.state import INTERNAL_TOKEN, MASTER_KEYS, WEB_SESSION_KEYS, StateDir
 
 
 def mode(path: Path) -> int:
@@ -29,10 +29,22 @@ def mode(path: Path) -> int:
 def test_secrets_are_generated_once_private_and_reused(tmp_path):
     state = StateDir(tmp_path / "state")
     first = state.service_secrets()
-    assert set(first) == {INTERNAL_TOKEN, MASTER_KEYS}
+    assert set(first) == {INTERNAL_TOKEN, MASTER_KEYS, WEB_SESSION_KEYS}
     Fernet(first[MASTER_KEYS].encode())  # a usable Fernet key
+    Fernet(first[WEB_SESSION_KEYS].encode())
     assert mode(state.secrets_file) == 0o600
     assert StateDir(tmp_path / "state").service_secrets() == first
+
+
+def test_a_state_folder_from_before_the_web_app_gets_a_session_key_and_keeps_the_rest(tmp_path):
+    state = StateDir(tmp_path / "state")
+    state.create()
+    state.secrets_file.write_text(f"{INTERNAL_TOKEN}=kept-token\n{MASTER_KEYS}=kept-key\n")
+    found = state.service_secrets()
+    assert found[INTERNAL_TOKEN] == "kept-token" and found[MASTER_KEYS] == "kept-key"
+    Fernet(found[WEB_SESSION_KEYS].encode())
+    assert mode(state.secrets_file) == 0o600
+    assert StateDir(tmp_path / "state").service_secrets() == found
 
 
 def test_the_admin_token_file_is_private(tmp_path):

@@ -49,7 +49,8 @@ class WebServer:
         self._socket.bind(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(create_app(settings), log_config=None, lifespan="on"))
+        self.app = create_app(settings)
+        self._server = uvicorn.Server(uvicorn.Config(self.app, log_config=None, lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
 
     def start(self) -> WebServer:
@@ -60,6 +61,9 @@ class WebServer:
                 raise AssertionError("the web server did not start")
             time.sleep(0.02)
         return self
+
+    def open_streams(self) -> int:
+        return self.app.state.web.streams.open_streams()
 
     def stop(self) -> None:
         self._server.should_exit = True
@@ -125,6 +129,13 @@ def shoot(tmp_path):
         return path
 
     return take
+
+
+def wait_for(condition, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def new_project() -> str:

@@ -17,7 +17,7 @@ from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
 from services.web.session import COOKIE_NAME
-from tests.web.conftest import new_project, sign_in
+from tests.web.conftest import new_project, sign_in, wait_for
 
 HOSTILE = '<script>window.__pwned = 1</script><img src="x" onerror="window.__pwned = 2">'
 
@@ -429,3 +429,76 @@ def test_pages_send_a_content_security_policy_without_inline_scripts(page, web):
     set_cookie = (response.header_value("set-cookie") or "").lower()
     assert "httponly" in set_cookie
     assert "samesite=strict" in set_cookie
+
+
+def test_gateway_errors_show_next_to_their_fields(page, web, stack, fake_llm, workers):
+    project = new_project()
+    _provider_with_default(stack, fake_llm, project)
+    sign_in(page, web, stack.admin_token, project)
+    page.goto(f"{web.url}/p/{project}/generate")
+    # `{drug name}` is not a variable name: the gateway refuses the prompt; 5000 texts
+    # is over the gateway's maximum.
+    page.fill("#prompt", "A note about {drug name}.")
+    page.fill("input[name=text_count]", "5000")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("button:has-text('Start the job')")
+    assert answer.value.status == 400
+    expect(page.locator("#error-prompt")).to_contain_text("{drug name}")
+    expect(page.locator("#error-text_count")).to_contain_text("between 1 and 1000")
+    expect(page.locator("#prompt")).to_have_value("A note about {drug name}.")
+    assert "Traceback" not in page.content()
+    # Corrected, the same form starts the job (positive control).
+    page.fill("#prompt", "A note about {drug}.")
+    page.locator(".variable[data-variable='drug'] textarea").fill("aspirin")
+    page.fill("input[name=text_count]", "2")
+    page.click("button:has-text('Start the job')")
+    expect(page).to_have_url(re.compile(rf"/p/{project}/jobs/[^/]+$"))
+
+
+def test_review_pages_follow_the_gateways_page_tokens(page, web, stack, fake_llm, workers):
+    project = new_project()
+    _provider_with_default(stack, fake_llm, project)
+    job = _wait_job(stack, _job(stack, project, 30, prompt="Write one sentence.").name)
+    assert job.counts.produced == 30
+    sign_in(page, web, stack.admin_token, project)
+    page.goto(f"{web.url}/p/{project}/texts?state=staged")
+    expect(page.locator("li.row")).to_have_count(web.settings.page_size)
+    first_page = set(page.locator("li.row").evaluate_all("rows => rows.map(r => r.dataset.name)"))
+    page.click("a[rel=next]")
+    expect(page.locator("li.row")).to_have_count(30 - web.settings.page_size)
+    second_page = set(page.locator("li.row").evaluate_all("rows => rows.map(r => r.dataset.name)"))
+    assert not first_page & second_page
+    assert first_page | second_page == {t.name.rsplit("/", 1)[-1] for t in _texts(stack, project, job.name)}
+    # The filters travel with the page token; the last page has no next link.
+    assert "state=staged" in page.url
+    expect(page.locator("a[rel=next]")).to_have_count(0)
+    page.click("a:has-text('First page')")
+    expect(page.locator("li.row")).to_have_count(web.settings.page_size)
+
+
+def test_live_job_views_are_bounded_per_session(page, web, stack, fake_llm, workers):
+    project = new_project()
+    _provider_with_default(stack, fake_llm, project)
+    fake_llm.configure(rate_500=1.0)
+    sign_in(page, web, stack.admin_token, project)
+    job_id = _job(stack, project, 3, prompt="Write one sentence.").name.rsplit("/", 1)[-1]
+    job_url = f"{web.url}/p/{project}/jobs/{job_id}"
+    wait_for(lambda: web.open_streams() == 0, "streams of earlier tests to close")
+    views = []
+    for _ in range(web.settings.max_streams_per_session):
+        view = page.context.new_page()
+        view.goto(job_url)
+        views.append(view)
+    wait_for(lambda: web.open_streams() == web.settings.max_streams_per_session, "every view to stream")
+    refused = page.context.request.get(f"{job_url}/events")
+    assert refused.status == 429
+    assert "live job views open" in refused.text()
+    views.pop(0).close()
+    wait_for(lambda: web.open_streams() == web.settings.max_streams_per_session - 1, "the closed view's stream to end")
+    latest = page.context.new_page()
+    latest.goto(job_url)
+    wait_for(lambda: web.open_streams() == web.settings.max_streams_per_session, "the new view to stream")
+    fake_llm.configure(rate_500=0.0)
+    expect(latest.locator("#live-texts li")).to_have_count(3, timeout=90_000)
+    # Streams end with their job, and free their places.
+    wait_for(lambda: web.open_streams() == 0, "the streams to end with the job", timeout=60)
