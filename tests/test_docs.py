@@ -16,6 +16,7 @@ SETTINGS = [
     "services.provider_registry.config",
     "services.task_store.config",
     "services.generator_worker.config",
+    "services.web.config",
 ]
 
 
