@@ -17,7 +17,7 @@ from synthtasks.v1 import token_service_pb2 as token_pb
 
 from services.web.gateway import GatewayError
 from services.web.presentation import label
-from services.web.visits import Visit, safe_return_path
+from services.web.visits import Visit
 
 KINDS = {
     "openai": provider_pb.PROVIDER_KIND_OPENAI,
@@ -250,7 +250,6 @@ async def assign_provider(request: Request) -> Response:
     form = await visit.form()
     project = str(form.get("project", "")).strip()
     provider = str(form.get("provider", "")).strip()
-    back = safe_return_path(f"/admin/providers?project={project}", "/admin/providers")
     try:
         await visit.web.gateway.call(
             visit.web.gateway.providers.AssignProvider,
@@ -262,8 +261,8 @@ async def assign_provider(request: Request) -> Response:
     except GatewayError as error:
         if error.code not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
             raise
-        return visit.redirect(back, notice=f"Not assigned: {error.describe()}")
-    return visit.redirect(back, notice=f"{provider} assigned to projects/{project}.")
+        return visit.redirect("/admin/providers", notice=f"Not assigned: {error.describe()}", project=project)
+    return visit.redirect("/admin/providers", notice=f"{provider} assigned to projects/{project}.", project=project)
 
 
 async def unassign_provider(request: Request) -> Response:
@@ -278,7 +277,7 @@ async def unassign_provider(request: Request) -> Response:
         token,
     )
     return visit.redirect(
-        f"/admin/providers?project={project}", notice=f"{provider} no longer assigned to projects/{project}."
+        "/admin/providers", notice=f"{provider} no longer assigned to projects/{project}.", project=project
     )
 
 

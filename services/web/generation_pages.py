@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 
+import grpc
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
@@ -22,6 +23,8 @@ from services.web.presentation import job_summary, text_summary
 from services.web.visits import Visit
 
 _JOB_PREFIX = "generation_job."
+# Failures of a live stream that a reconnect (EventSource retries by itself) may cure.
+_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 def _job_name(project: str, job_id: str) -> str:
@@ -130,7 +133,10 @@ async def create_job(request: Request) -> Response:
                 token,
             )
         except GatewayError as error:
-            if not error.field_errors and error.code.name not in ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"):
+            if not error.field_errors and error.code not in (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            ):
                 raise
             errors = {field.removeprefix(_JOB_PREFIX): text for field, text in error.field_errors.items()}
             message = error.describe()
@@ -201,6 +207,7 @@ async def job_events(request: Request) -> Response:
         )
 
     async def events() -> AsyncIterator[dict]:
+        finished = False
         try:
             async for reply in visit.web.gateway.stream(
                 visit.web.gateway.generation.WatchGenerationJob, gen_pb.WatchGenerationJobRequest(name=name), token
@@ -210,12 +217,18 @@ async def job_events(request: Request) -> Response:
                 summary = job_summary(reply.generation_job)
                 yield {"event": "job", "data": json.dumps(summary)}
                 if summary["finished"]:
+                    finished = True
                     break
-            yield {"event": "end", "data": "{}"}
         except GatewayError as error:
-            yield {"event": "failure", "data": json.dumps({"message": error.describe()})}
+            if error.code not in _TRANSIENT:
+                yield {"event": "failure", "data": json.dumps({"message": error.describe()})}
+                return
         finally:
             lease.release()
+        if finished:
+            yield {"event": "end", "data": "{}"}
+        # Otherwise the gateway's stream ended early (a restart, a transient fault): ending
+        # the response without `end` makes the browser's EventSource reconnect by itself.
 
     # The background task releases the lease too when the browser left before the first event.
     return EventSourceResponse(

@@ -6,6 +6,7 @@ next page, so a project with 100,000 texts costs the same as one with 100."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 import grpc
@@ -229,6 +230,8 @@ async def export(request: Request) -> Response:
     first = await anext(stream, None)
     content_type = first.content_type if first is not None and first.content_type else "text/csv"
     file_name = first.file_name if first is not None and first.file_name else f"{project}-texts.{file_format}"
+    # The name goes into a header: keep it to characters that cannot end or split it.
+    file_name = re.sub(r"[^A-Za-z0-9._-]", "_", file_name)
 
     async def body():
         if first is not None:

@@ -77,6 +77,11 @@ class Visit:
             raise CsrfRefused(self)
         return form
 
+    def _url_project(self) -> str | None:
+        """The URL's project for the navigation, when it is a well-formed project id."""
+        project = self.request.path_params.get("project", "")
+        return project if _PROJECT_ID.fullmatch(project) else None
+
     def here(self) -> str:
         query = self.request.url.query
         return self.request.url.path + (f"?{query}" if query else "")
@@ -96,9 +101,7 @@ class Visit:
             "csrf_token": self.session.csrf,
             "notice": notice,
             "here": self.here(),
-            "project": self.request.path_params.get("project")
-            if _PROJECT_ID.fullmatch(self.request.path_params.get("project", ""))
-            else None,
+            "project": self._url_project(),
             **(context or {}),
         }
         response = self.web.templates.TemplateResponse(self.request, template, page, status_code=status_code)
