@@ -111,6 +111,16 @@ def page(browser):
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
+    # Console errors include Content-Security-Policy violations; refused requests
+    # (403, 429), which some tests cause on purpose, are not script errors.
+    opened.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     opened.script_errors = errors
     yield opened
     context.close()

@@ -261,6 +261,11 @@ def test_review_edit_conflict_tag_discard_restore_import_and_download(page, web,
     assert len(records) == 6
     assert "My late edit." in {r["text"] for r in records}
     assert {r["name"] for r in records} == {t.name for t in _texts(stack, project, job.name)}
+    # JSON too, in the annotation platform's import shape.
+    with page.expect_download() as download:
+        page.click("#download-json")
+    items = json.loads(download.value.path().read_text(encoding="utf-8"))
+    assert len(items) == 6 and "My late edit." in {item["text"] for item in items}
     assert page.script_errors == []
 
 

@@ -3,6 +3,8 @@
 // model wrote is inserted with textContent, never as HTML.
 "use strict";
 
+const LIVE_TEXTS_SHOWN = 200;
+
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
 
 // Same grammar as the workers: {name} is a variable, {{ and }} are literal braces.
@@ -80,6 +82,8 @@ function setUpLiveJob() {
       item.appendChild(chip);
     }
     list.prepend(item);
+    // A job may make thousands of texts: the page keeps the newest ones (Review has all).
+    while (list.children.length > LIVE_TEXTS_SHOWN) list.lastElementChild.remove();
   });
   events.addEventListener("end", () => { events.close(); live.dataset.finished = "true"; });
   events.addEventListener("failure", (event) => {
