@@ -86,7 +86,8 @@ class Visit:
         query = self.request.url.query
         return self.request.url.path + (f"?{query}" if query else "")
 
-    def _finish(self, response: Response) -> Response:
+    def finish(self, response: Response) -> Response:
+        """The response, with the session cookie written back when it changed."""
         if self.dirty:
             self.web.sessions.write(response, self.session)
         response.headers["Cache-Control"] = "no-store"
@@ -105,7 +106,7 @@ class Visit:
             **(context or {}),
         }
         response = self.web.templates.TemplateResponse(self.request, template, page, status_code=status_code)
-        return self._finish(response)
+        return self.finish(response)
 
     def redirect(self, path: str, *, notice: str = "", **query: str) -> Response:
         if notice:
@@ -113,7 +114,4 @@ class Visit:
             self.dirty = True
         kept = {k: v for k, v in query.items() if v}
         url = path + (("&" if "?" in path else "?") + urlencode(kept) if kept else "")
-        return self._finish(RedirectResponse(url, status_code=303))
-
-    def finish(self, response: Response) -> Response:
-        return self._finish(response)
+        return self.finish(RedirectResponse(url, status_code=303))
