@@ -71,8 +71,9 @@ ENV PATH=/opt/synthtasks/bin:$PATH \
 USER 10001:10001
 WORKDIR /tmp
 
-# 50051-50053: gRPC (gateway, provider registry, task store); 9101-9104: Prometheus metrics.
-EXPOSE 50051 50052 50053 9101 9102 9103 9104
+# 50051-50053: gRPC (gateway, provider registry, task store); 8080: the review web app (HTTP);
+# 9101-9105: Prometheus metrics.
+EXPOSE 50051 50052 50053 8080 9101 9102 9103 9104 9105
 
 # gRPC health checking protocol. The default port is the gateway's; the other gRPC
 # services set SYNTHTASKS_HEALTH_PORT (or override the check, as docker-compose.yml
