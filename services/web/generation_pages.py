@@ -83,7 +83,7 @@ async def generate_page(request: Request) -> Response:
     project = visit.project()
     providers = await _providers(visit, project, token)
     default = next((p.provider.name for p in providers if p.default), "")
-    values = {
+    values: dict = {
         "prompt": "",
         "system_prompt": "",
         "provider": default,

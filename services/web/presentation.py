@@ -11,7 +11,7 @@ from synthtasks.v1 import provider_service_pb2 as provider_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
-_ENUMS = {
+_ENUMS: dict[str, tuple[Any, str]] = {
     "job_state": (gen_pb.GenerationJobState, "GENERATION_JOB_STATE_"),
     "failure": (gen_pb.FailureReason, "FAILURE_REASON_"),
     "text_state": (task_pb.StagedTextState, "STAGED_TEXT_STATE_"),
