@@ -507,3 +507,18 @@ def test_live_job_views_are_bounded_per_session(page, web, stack, fake_llm, work
     expect(latest.locator("#live-texts li")).to_have_count(3, timeout=90_000)
     # Streams end with their job, and free their places.
     wait_for(lambda: web.open_streams() == 0, "the streams to end with the job", timeout=60)
+
+
+def test_a_running_job_can_be_cancelled_from_its_page(page, web, stack, fake_llm, workers):
+    project = new_project()
+    _provider_with_default(stack, fake_llm, project)
+    fake_llm.configure(rate_500=1.0)
+    sign_in(page, web, stack.admin_token, project)
+    job = _job(stack, project, 5, prompt="Write one sentence.")
+    page.goto(f"{web.url}/p/{project}/jobs/{job.name.rsplit('/', 1)[-1]}")
+    page.click("#cancel-form button")
+    expect(page.locator(".notice")).to_contain_text("cancelled")
+    expect(page.locator("[data-count=state]")).to_have_text("cancelled")
+    expect(page.locator("#cancel-form")).to_have_count(0)
+    stored = stack.admin().generation.GetGenerationJob(gen_pb.GetGenerationJobRequest(name=job.name), timeout=10)
+    assert stored.generation_job.state == gen_pb.GENERATION_JOB_STATE_CANCELLED
