@@ -114,6 +114,11 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
         visit.dirty = True
         return visit.redirect("/sign-in")
     if exc.code == grpc.StatusCode.PERMISSION_DENIED:
+        # A project the token may not act in does not belong in the project menu.
+        refused = request.path_params.get("project")
+        if refused in visit.session.projects:
+            visit.session.projects.remove(refused)
+            visit.dirty = True
         message = "This page needs an admin token." if exc.reason == "ADMIN_REQUIRED" else exc.describe()
         return visit.render("denied.html", {"message": message}, status_code=403)
     if exc.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):

@@ -308,7 +308,12 @@ def test_a_project_token_cannot_reach_admin_pages(page, web, stack, fake_llm):
         response = page.goto(f"{web.url}{path}")
         assert response.status == 403, path
         expect(page.locator(".error")).to_contain_text("admin token")
-    # The same pages work for the admin (positive control).
+    # Another project's pages are refused too, and it stays out of the project menu.
+    response = page.goto(f"{web.url}/p/someone-elses-project/texts")
+    assert response.status == 403
+    page.goto(f"{web.url}/projects")
+    expect(page.locator("main")).not_to_contain_text("someone-elses-project")
+    # The token's own project works (positive control).
     response = page.goto(f"{web.url}/p/{project}/generate")
     assert response.status == 200
 
