@@ -106,6 +106,16 @@ async def providers_page(request: Request) -> Response:
     )
 
 
+async def provider_page(request: Request) -> Response:
+    """One provider: its settings, key hint and last check; validate, rotate, assign, delete."""
+    visit = await Visit.open(request)
+    token = visit.require_user()
+    reply = await visit.web.gateway.call(
+        visit.web.gateway.providers.GetProvider, provider_pb.GetProviderRequest(name=_provider_name(request)), token
+    )
+    return visit.render("provider.html", {"provider": reply.provider})
+
+
 def _form_context(kind: str, values: dict, errors: dict, message: str = "") -> dict:
     return {
         "kind": kind,
@@ -157,7 +167,7 @@ async def create_provider(request: Request) -> Response:
             message = error.describe()
         else:
             name = reply.provider.name
-            return visit.redirect("/admin/providers", notice=f"Saved {name} (key {reply.provider.key_hint}).")
+            return visit.redirect(f"/admin/{name}", notice=f"Saved {name} (key {reply.provider.key_hint}).")
     return visit.render("provider_new.html", _form_context(kind, values, errors, message), status_code=400)
 
 
@@ -200,7 +210,7 @@ async def validate_provider(request: Request) -> Response:
     )
     state = label(reply.result.state, "validation")
     detail = f": {reply.result.message}" if reply.result.message else ""
-    return visit.redirect("/admin/providers", notice=f"{name} checked: {state}{detail}")
+    return visit.redirect(f"/admin/{name}", notice=f"{name} checked: {state}{detail}")
 
 
 async def rotate_key(request: Request) -> Response:
@@ -210,7 +220,7 @@ async def rotate_key(request: Request) -> Response:
     name = _provider_name(request)
     api_key = str(form.get("api_key", "")).strip()
     if not api_key:
-        return visit.redirect("/admin/providers", notice="Type the new key first.")
+        return visit.redirect(f"/admin/{name}", notice="Type the new key first.")
     try:
         reply = await visit.web.gateway.call(
             visit.web.gateway.providers.UpdateProvider,
@@ -222,8 +232,8 @@ async def rotate_key(request: Request) -> Response:
     except GatewayError as error:
         if error.code != grpc.StatusCode.INVALID_ARGUMENT:
             raise
-        return visit.redirect("/admin/providers", notice=f"Key not changed: {error.describe()}")
-    return visit.redirect("/admin/providers", notice=f"New key for {name} saved ({reply.provider.key_hint}).")
+        return visit.redirect(f"/admin/{name}", notice=f"Key not changed: {error.describe()}")
+    return visit.redirect(f"/admin/{name}", notice=f"New key for {name} saved ({reply.provider.key_hint}).")
 
 
 async def delete_provider(request: Request) -> Response:
@@ -240,7 +250,7 @@ async def delete_provider(request: Request) -> Response:
     except GatewayError as error:
         if error.code != grpc.StatusCode.FAILED_PRECONDITION:
             raise
-        return visit.redirect("/admin/providers", notice=f"Not deleted: {error.describe()}")
+        return visit.redirect(f"/admin/{name}", notice=f"Not deleted: {error.describe()}")
     return visit.redirect("/admin/providers", notice=f"Deleted {name}.")
 
 

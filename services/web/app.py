@@ -176,6 +176,7 @@ def _routes() -> list:
         Route("/admin/providers/new", adm.new_provider_page, methods=["GET"]),
         Route("/admin/providers/new", adm.create_provider, methods=["POST"]),
         Route("/admin/providers/test", adm.test_connection, methods=["POST"]),
+        Route("/admin/providers/{provider}", adm.provider_page, methods=["GET"]),
         Route("/admin/providers/{provider}/validate", adm.validate_provider, methods=["POST"]),
         Route("/admin/providers/{provider}/rotate-key", adm.rotate_key, methods=["POST"]),
         Route("/admin/providers/{provider}/delete", adm.delete_provider, methods=["POST"]),
