@@ -19,6 +19,7 @@ from synthtasks.v1 import (
     token_service_pb2_grpc,
 )
 
+from services.runtime.channels import root_certificates
 from services.web.config import Settings
 
 REQUEST_ID_KEY = "x-request-id"
@@ -93,11 +94,13 @@ class Gateway:
 
     def open(self) -> None:
         settings = self._settings
-        if settings.tls_ca_file is None:
+        # TLS like every client of the gateway: a CA file, the system's roots, or both.
+        roots = root_certificates(settings.tls_ca_file, system_roots=settings.tls_system_roots)
+        if roots is None:
             self._channel = grpc.aio.insecure_channel(settings.gateway_address, options=_CHANNEL_OPTIONS)
         else:
             credentials = grpc.ssl_channel_credentials(
-                root_certificates=settings.tls_ca_file.read_bytes(),
+                root_certificates=roots,
                 private_key=settings.tls_key_file.read_bytes() if settings.tls_key_file else None,
                 certificate_chain=settings.tls_cert_file.read_bytes() if settings.tls_cert_file else None,
             )
