@@ -27,6 +27,7 @@ from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.middleware import Middleware
 
 from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
+from services.runtime.tracing import trace_carrier
 
 HEARTBEAT_TIMEOUT_MS = 5_000
 
@@ -49,12 +50,18 @@ def create_broker(
     )
 
 
+# Message option holding the enqueuer's trace context (W3C fields): the worker continues
+# the trace of the request that created the job (services/runtime/tracing.py).
+TRACE_CONTEXT_OPTION = "trace_context"
+
+
 def slot_range_message(slot_range: SlotRange) -> Message:
     """The message the `generate_slots` actor consumes for one range."""
+    carrier = trace_carrier()
     return Message(
         queue_name=QUEUE_NAME,
         actor_name=ACTOR_NAME,
         args=(slot_range.to_dict(),),
         kwargs={},
-        options={},
+        options={TRACE_CONTEXT_OPTION: carrier} if carrier else {},
     )

@@ -26,10 +26,11 @@ import dramatiq
 import redis
 from dramatiq import Retry
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
-from dramatiq.middleware import AsyncIO, Middleware
+from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
+from opentelemetry.trace import SpanKind
 
 from services.generation_queue.backlog import FairDispatch
-from services.generation_queue.broker import create_broker
+from services.generation_queue.broker import TRACE_CONTEXT_OPTION, create_broker
 from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange
 from services.generator_worker.config import Settings
 from services.generator_worker.context import context_for_running_loop
@@ -38,6 +39,7 @@ from services.generator_worker.errors import BadMessage, DependencyUnavailable
 from services.generator_worker.generation import fill_slot_range
 from services.generator_worker.heartbeat import Heartbeat
 from services.runtime.json_logging import configure_logging
+from services.runtime.tracing import configure_tracing, continued_from, span
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +76,16 @@ class _DaemonAsyncIO(AsyncIO):
 
 
 class _ProcessSetup(Middleware):
-    """JSON logging in each worker process (after dramatiq pointed stderr at its log pipe)."""
+    """JSON logging and traces in each worker process (after dramatiq pointed stderr at its
+    log pipe)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         configure_logging(SERVICE, self._settings.log_level)
+        # Here, not in the parent: the span exporter's thread does not survive the fork.
+        configure_tracing(SERVICE)
 
 
 settings = Settings()
@@ -93,6 +98,8 @@ broker.add_middleware(_DaemonAsyncIO())
 broker.add_middleware(Heartbeat(settings.heartbeat_interval_seconds))
 broker.add_middleware(FairDispatch(settings.queue_ready_messages))
 broker.add_middleware(_ProcessSetup(settings))
+# Lets the actor read its message's options: the trace context the gateway put there.
+broker.add_middleware(CurrentMessage())
 drain = Drain(settings.shutdown_grace_seconds)
 broker.add_middleware(drain)
 dramatiq.set_broker(broker)
@@ -117,8 +124,20 @@ async def generate_slots(slot_range: dict[str, Any]) -> None:
         parsed = SlotRange.from_dict(slot_range)
     except ValueError as error:
         raise BadMessage(str(error)) from None
+    message = CurrentMessage.get_current_message()
+    carrier = message.options.get(TRACE_CONTEXT_OPTION, {}) if message is not None else {}
     try:
-        await fill_slot_range(context_for_running_loop(settings, broker, drain.draining), parsed)
+        with (
+            continued_from(carrier),
+            span(
+                "generate_slots",
+                SpanKind.CONSUMER,
+                job=parsed.job,
+                first_slot=parsed.first_slot,
+                slot_count=parsed.slot_count,
+            ),
+        ):
+            await fill_slot_range(context_for_running_loop(settings, broker, drain.draining), parsed)
     except (DependencyUnavailable, redis.RedisError) as error:
         # Retry without a delay of our own: dramatiq backs off from min to max_backoff.
         log.warning("retrying later", extra={"job": parsed.job, "first_slot": parsed.first_slot, "error": str(error)})

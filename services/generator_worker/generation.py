@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry.trace import SpanKind
 from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.v1 import generation_service_pb2 as pb
@@ -64,6 +65,7 @@ from services.generator_worker.limiter import LimiterAborted, Limits, NoCapacity
 from services.generator_worker.results import ResultSink
 from services.provider_access import FailureKind, ProviderFailure, classify
 from services.runtime.metrics import PROVIDER_REQUEST_SECONDS, PROVIDER_REQUESTS
+from services.runtime.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,16 @@ _MIN_HAND_BACK_DELAY_SECONDS = 1.0
 _MAX_HAND_BACK_DELAY_SECONDS = 300.0
 # While draining, sleeps (backoff, Retry-After) are cut into steps this long.
 _DRAIN_CHECK_SECONDS = 0.25
+
+
+# Seeds are int64 in the API; the provider's is an integer too (OpenAI: int64).
+_SEED_RANGE = 2**63
+
+
+def _seed_offset(slot: _Slot, text_count: int) -> int:
+    """What a request's seed adds to the job's: its first slot, and each duplicate retry of
+    that slot moves it on by the job's size, so no two requests of a job share a seed."""
+    return slot.number + slot.duplicate_retries * text_count
 
 
 def failure_reason(kind: FailureKind) -> int:
@@ -294,7 +306,7 @@ class RangeFiller:
         while pending:
             n = min(self._max_choices(), len(pending))
             try:
-                outcome = await self._call(prompt.messages, n)
+                outcome = await self._call(prompt.messages, n, _seed_offset(pending[0], self._job.text_count))
             except _GaveUp as gave_up:
                 self._given_up.extend(slot.number for slot in pending)
                 self._give_up_wait = max(self._give_up_wait or 0.0, gave_up.retry_after)
@@ -348,11 +360,11 @@ class RangeFiller:
 
     # --- one request, with retries ---------------------------------------------------
 
-    async def _call(self, messages: list[dict[str, str]], n: int) -> Completion | Failed:
+    async def _call(self, messages: list[dict[str, str]], n: int, seed_offset: int) -> Completion | Failed:
         """One request of n choices, tried up to max_attempts times."""
         last: ProviderFailure | None = None
         for attempt in range(1, self._policy.max_attempts + 1):
-            outcome, credential = await self._attempt(messages, n, first=attempt == 1)
+            outcome, credential = await self._attempt(messages, n, seed_offset, first=attempt == 1)
             if isinstance(outcome, Completion):
                 return outcome
             last = outcome
@@ -381,7 +393,7 @@ class RangeFiller:
             await asyncio.sleep(min(left, _DRAIN_CHECK_SECONDS))
 
     async def _attempt(
-        self, messages: list[dict[str, str]], n: int, *, first: bool
+        self, messages: list[dict[str, str]], n: int, seed_offset: int, *, first: bool
     ) -> tuple[Completion | ProviderFailure, credential_pb.ProviderCredential]:
         """Take capacity, make the call, give the capacity back; also returns the credential
         used. Raises _GaveUp instead of waiting long for the first call of a request, and
@@ -424,9 +436,10 @@ class RangeFiller:
             # create()'s type-driven transformation of the parameters and its pydantic
             # parsing of the reply - a third of the SDK's CPU per call, for a request we
             # build and four fields we read (`cast_to=object`: the decoded JSON).
-            payload = await client.post(
-                "/chat/completions", body=self._request(credential, messages, n), cast_to=object
-            )
+            with span("chat.completions", SpanKind.CLIENT, provider=credential.name, provider_kind=kind_label, n=n):
+                payload = await client.post(
+                    "/chat/completions", body=self._request(credential, messages, n, seed_offset), cast_to=object
+                )
             outcome: Completion | ProviderFailure = _completion(payload, time.perf_counter() - started)
             tokens_used = outcome.prompt_tokens + outcome.completion_tokens
         except Exception as error:  # noqa: BLE001 - every SDK failure is classified
@@ -464,7 +477,9 @@ class RangeFiller:
             await _fail_job(self._context, self._job.name, failure_reason(failure.kind), failure.message)
             raise JobStopped(self._job.name)
 
-    def _request(self, credential: credential_pb.ProviderCredential, messages: list[dict[str, str]], n: int) -> dict:
+    def _request(
+        self, credential: credential_pb.ProviderCredential, messages: list[dict[str, str]], n: int, seed_offset: int
+    ) -> dict:
         job = self._job
         request: dict = {
             "model": job.model or credential.model or credential.deployment,
@@ -482,7 +497,9 @@ class RangeFiller:
             )
             request[name] = job.max_output_tokens
         if job.HasField("seed"):
-            request["seed"] = job.seed
+            # One seed per request, not per job: requests of one prompt with the job's seed
+            # would all get the same text. Still reproducible: it depends only on the slot.
+            request["seed"] = (job.seed + seed_offset) % _SEED_RANGE
         return request
 
     def _estimate_tokens(self, messages: list[dict[str, str]], n: int) -> int:

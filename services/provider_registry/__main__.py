@@ -12,6 +12,7 @@ from services.runtime.json_logging import configure_logging
 from services.runtime.metrics import serve_metrics
 from services.runtime.migrations import migrate
 from services.runtime.server import run_until_signalled
+from services.runtime.tracing import configure_tracing
 
 
 def main() -> None:
@@ -30,6 +31,7 @@ def main() -> None:
 
     settings = Settings()
     configure_logging(SERVICE, settings.log_level)
+    configure_tracing(SERVICE)
     command = args.command or "serve"
     if command == "serve":
         serve_metrics(settings.metrics_port, host=settings.listen_address.rpartition(":")[0] or "127.0.0.1")

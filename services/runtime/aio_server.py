@@ -40,6 +40,7 @@ from services.runtime.json_logging import request_id_var
 from services.runtime.metrics import GRPC_REQUEST_SECONDS, GRPC_REQUESTS
 from services.runtime.server import SERVER_OPTIONS, ListenerTls, Registration
 from services.runtime.status import PassthroughStatus, passthrough_status, status_for
+from services.runtime.tracing import end_server_span, server_span
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ class AsyncServiceInterceptor(grpc.aio.ServerInterceptor):
         is_coroutine = inspect.iscoroutinefunction(behavior)
 
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with server_span(method, context.invocation_metadata()) as span:
+                return await traced(request, context, span)
+
+        async def traced(request: Any, context: grpc.aio.ServicerContext, span: Any) -> Any:
             request_id_var.set(request_id)
             started = time.perf_counter()
             code = grpc.StatusCode.OK
@@ -111,6 +116,7 @@ class AsyncServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = status.code
                 await context.abort(status.code, status.details, status.trailing_metadata)
             finally:
+                end_server_span(span, code)
                 self._record(method, code, started)
 
         return wrapper

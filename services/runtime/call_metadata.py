@@ -1,5 +1,6 @@
-"""A client interceptor that adds fixed metadata (a credential), the current request id
-and the caller's identity to every outgoing unary and server-streaming call.
+"""A client interceptor that adds fixed metadata (a credential), the current request id,
+the caller's identity and the trace context to every outgoing unary and server-streaming
+call.
 
 The caller's identity is the gateway's word on who made the public call: the token's
 resource name (`tokens/{id}`, never its secret) and the project it acts in. Internal
@@ -15,6 +16,7 @@ from typing import Any
 import grpc
 
 from services.runtime.json_logging import request_id_var
+from services.runtime.tracing import trace_carrier
 
 REQUEST_ID_KEY = "x-request-id"
 CALLER_TOKEN_KEY = "x-synthtasks-caller-token"
@@ -27,11 +29,13 @@ caller_project_var: contextvars.ContextVar[str] = contextvars.ContextVar("caller
 
 
 def forwarded_metadata() -> list[tuple[str, str]]:
-    """The request id and the caller's identity, for calls made on behalf of this call."""
+    """The request id, the caller's identity and the trace context (W3C `traceparent`,
+    services/runtime/tracing.py), for calls made on behalf of this call."""
     pairs = [
         (REQUEST_ID_KEY, request_id_var.get()),
         (CALLER_TOKEN_KEY, caller_token_var.get()),
         (CALLER_PROJECT_KEY, caller_project_var.get()),
+        *trace_carrier().items(),
     ]
     return [(key, value) for key, value in pairs if value]
 

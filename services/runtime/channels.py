@@ -1,5 +1,6 @@
-"""gRPC channels between services: TLS when configured, the internal credential on
-every call."""
+"""gRPC channels between services: TLS when configured, the internal credential, request
+id, caller and trace context on every call (call_metadata.py), and calls spread over
+every address a name resolves to."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ _OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+    # One subchannel per address the target resolves to, calls taken in turn. With a
+    # headless Service (dns:///name:port, deploy/k8s) every replica gets calls; with an
+    # ordinary name it is one address, as before. The servers' max_connection_age makes
+    # clients reconnect, and so resolve again, every few minutes: new replicas get work.
+    ("grpc.lb_policy_name", "round_robin"),
 ]
 
 

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from services.runtime.config import CommonSettings
 from services.runtime.interceptor import ServiceInterceptor
 from services.runtime.internal_auth import RequireInternalCredential
+from services.runtime.tracing import server_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ SERVER_OPTIONS = [
     # server's default (one ping per 5 minutes) would answer GOAWAY too_many_pings.
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    # Clients reconnect, and so resolve the service's name again, after this long: they
+    # spread calls over the replicas that exist now, not those of their first connect
+    # (channels.py balances round-robin over what a name resolves to). No grace limit:
+    # open Watch and Export streams finish on the old connection.
+    ("grpc.max_connection_age_ms", 5 * 60 * 1000),
 ]
 
 
@@ -106,11 +112,11 @@ def create_server(
     `max_streams` bounds the server-streaming calls open at once (each holds a thread
     while it waits): beyond it they are refused, so that unary calls and health checks
     always find one of the other threads."""
-    interceptors: list[grpc.ServerInterceptor] = [
-        ServiceInterceptor(service, trust_caller_metadata=internal_only, max_streams=max_streams)
-    ]
+    # The trace span first, so that it covers refused calls too.
+    interceptors: list[grpc.ServerInterceptor] = server_interceptors()
     if internal_only:
-        interceptors.insert(0, RequireInternalCredential(settings.internal_token.get_secret_value()))
+        interceptors.append(RequireInternalCredential(settings.internal_token.get_secret_value()))
+    interceptors.append(ServiceInterceptor(service, trust_caller_metadata=internal_only, max_streams=max_streams))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service),
         interceptors=interceptors,

@@ -8,6 +8,7 @@ from services.runtime.json_logging import configure_logging
 from services.runtime.metrics import serve_metrics
 from services.runtime.migrations import migrate
 from services.runtime.server import run_until_signalled
+from services.runtime.tracing import configure_tracing
 from services.task_store.config import Settings
 from services.task_store.server import MIGRATIONS, SERVICE, build_server
 
@@ -21,6 +22,7 @@ def main() -> None:
 
     settings = Settings()
     configure_logging(SERVICE, settings.log_level)
+    configure_tracing(SERVICE)
     if args.command == "migrate":
         migrate(settings.database_url, MIGRATIONS)
         return
