@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,6 +321,8 @@ def _generate(
     out.markup(f"[bold]4. Generating {args.count} texts[/bold]")
     out.note(f"   prompt: {PROMPT}")
     out.note(f"   {{drug}} in: {', '.join(DRUGS)}")
+    seed = secrets.randbelow(2**31)
+    out.note(f"   seed: {seed} (new each run)")
     request = gen_pb.CreateGenerationJobRequest(
         parent=project,
         request_id=str(uuid.uuid4()),
@@ -331,6 +334,9 @@ def _generate(
             max_output_tokens=80,
             tags=["demo"],
             variables=[gen_pb.PromptVariable(name="drug", values=DRUGS)],
+            # A new seed each run (each request adds its slot to it): a local model
+            # restarted with the demo would otherwise sample the same texts again.
+            seed=seed,
         ),
     )
     job = client.call(client.generation.CreateGenerationJob, request).generation_job

@@ -126,7 +126,8 @@ class FakeStats:
     ``limit_429s`` come from ``rpm_limit``, ``injected_429s`` from ``rate_429``.
     ``in_flight`` is the number of chat completions being answered when the snapshot was
     taken; it returns to 0 once clients that gave up have been noticed.
-    ``arrivals`` holds the ``time.monotonic()`` of every chat-completion request.
+    ``arrivals`` holds the ``time.monotonic()`` of every chat-completion request,
+    ``seeds`` the ``seed`` of every well-formed one that sent it.
     """
 
     requests_by_route: dict[str, int] = field(default_factory=dict)
@@ -143,6 +144,7 @@ class FakeStats:
     max_in_flight: int = 0
     keys_seen_bad: int = 0
     arrivals: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
 
     def requests_per_window(self, window_seconds: float) -> int:
         """Most chat-completion arrivals inside any window of that length, to check client-side rate limits."""
@@ -183,6 +185,7 @@ class _FakeProvider:
             self.stats,
             requests_by_route=dict(self.stats.requests_by_route),
             arrivals=list(self.stats.arrivals),
+            seeds=list(self.stats.seeds),
             in_flight=self._in_flight,  # kept outside the stats so a reset mid-request cannot unbalance it
         )
 
@@ -298,6 +301,8 @@ class _FakeProvider:
         body = await _read_chat_body(request, require_model=not azure)
         if isinstance(body, web.Response):
             return body
+        if "seed" in body:
+            self.stats.seeds.append(body["seed"])
         model = cfg.deployments[request.match_info["deployment"]] if azure else body["model"]
         if not azure and model not in cfg.models:
             return _model_not_found(model)
@@ -452,7 +457,7 @@ class _FakeProvider:
         """Stats as JSON; ``arrivals`` is left out (it grows without bound), ``?window=S`` adds its peak count."""
         stats = self.snapshot()
         payload = dataclasses.asdict(stats)
-        del payload["arrivals"]
+        del payload["arrivals"], payload["seeds"]
         if "window" in request.query:
             payload["requests_per_window"] = stats.requests_per_window(float(request.query["window"]))
         return web.json_response(payload)

@@ -31,6 +31,29 @@ def workers(stack, suite_log, request):
         yield running
 
 
+def test_each_request_of_a_seeded_job_gets_a_seed_of_its_own_derived_from_its_slot(generation: Generation) -> None:
+    """The same seed on every request of a prompt would give every one the same text."""
+    project = generation.new_project()
+    generation.provider(project, max_choices=2)
+
+    job = generation.wait(generation.start(project, 6, seed=7).name)
+
+    assert job.state == gen_pb.GENERATION_JOB_STATE_SUCCEEDED
+    # Requests of two choices: slots 0-1, 2-3 and 4-5, seeded with 7 + their first slot.
+    assert sorted(generation.fake.stats().seeds) == [7, 9, 11]
+
+
+def test_a_job_without_a_seed_sends_none(generation: Generation) -> None:
+    project = generation.new_project()
+    generation.provider(project)
+
+    job = generation.wait(generation.start(project, 3).name)
+
+    assert job.state == gen_pb.GENERATION_JOB_STATE_SUCCEEDED
+    assert generation.fake.stats().completions_served == 3
+    assert generation.fake.stats().seeds == []
+
+
 @pytest.mark.parametrize("max_choices", [1, 4])
 @pytest.mark.parametrize("kind", ["openai", "azure", "compatible"])
 def test_a_job_ends_with_exactly_n_texts_with_their_lineage(
