@@ -26,8 +26,10 @@ def ensure_database(url: str) -> None:
             try:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
                 log.info("created database", extra={"database": name})
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another replica won the race
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                # Another replica won the race. Two CREATE DATABASE at the same moment
+                # can also collide on pg_database's unique index instead.
+                log.info("database created by another replica", extra={"database": name})
 
 
 # Errors that say the database cannot be reached right now (restarting, connections
