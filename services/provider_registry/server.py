@@ -17,8 +17,9 @@ from services.provider_registry.servicer import (
     ProviderServicer,
     TokenServicer,
 )
-from services.runtime.database import create_pool
+from services.runtime.database import create_pool, database_answers
 from services.runtime.migrations import migrate
+from services.runtime.readiness import ReadinessWatch
 from services.runtime.server import BuiltServer, Registration, create_server
 
 SERVICE = "provider-registry"
@@ -77,4 +78,7 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
         internal_only=True,
     )
     built.on_stop.append(pool.close)
+    readiness = ReadinessWatch(built.health, database_answers(pool))
+    readiness.start()
+    built.on_stop.insert(0, readiness.stop)  # first: it uses the pool
     return built

@@ -4,6 +4,7 @@ database on first start."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
@@ -60,3 +61,14 @@ def create_pool(url: str, *, min_size: int = 2, max_size: int = 16) -> Connectio
     )
     pool.open(wait=True, timeout=15)
     return pool
+
+
+def database_answers(pool: ConnectionPool) -> Callable[[], None]:
+    """A readiness check (services/runtime/readiness.py): raises unless a pooled
+    connection answers a query within a few seconds."""
+
+    def check() -> None:
+        with pool.connection(timeout=3) as conn:
+            conn.execute("SELECT 1")
+
+    return check

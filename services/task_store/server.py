@@ -7,8 +7,9 @@ from prometheus_client import REGISTRY
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2_grpc, task_service_pb2_grpc
 
-from services.runtime.database import create_pool
+from services.runtime.database import create_pool, database_answers
 from services.runtime.migrations import migrate
+from services.runtime.readiness import ReadinessWatch
 from services.runtime.server import BuiltServer, Registration, create_server
 from services.task_store.config import Settings
 from services.task_store.quotas import QuotaUsageCollector
@@ -63,6 +64,9 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
     # Watch streams still open when the grace period ends are cancelled; the listener
     # goes after them, the pool last.
     built.on_stop.extend([events.close, pool.close])
+    readiness = ReadinessWatch(built.health, database_answers(pool))
+    readiness.start()
+    built.on_stop.insert(0, readiness.stop)  # first: it uses the pool
     if settings.metrics_port:
         # Only a served registry needs it (tests run many task stores, metrics off).
         collector = QuotaUsageCollector(repository.quota_usage_by_project, quota_policy)

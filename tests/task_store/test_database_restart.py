@@ -1,6 +1,7 @@
 """When Postgres drops the service's connections (a restart, a failover, an operator's
 pg_terminate_backend), the next calls are served on fresh connections; while the
-database refuses connections, callers get UNAVAILABLE (retry), never INTERNAL."""
+database refuses connections, callers get UNAVAILABLE (retry), never INTERNAL, and the
+replica reports itself not ready (but alive) until the database answers again."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 import grpc
 import psycopg
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from synthtasks.internal.v1 import job_store_service_pb2_grpc
@@ -19,6 +21,7 @@ from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from synthtasks.v1 import generation_service_pb2_grpc
 
 from services.runtime.channels import internal_channel
+from services.runtime.readiness import CHECK_INTERVAL_SECONDS, READINESS_SERVICE
 from services.runtime.status import error_info_reason
 from services.task_store.config import Settings
 from services.task_store.server import build_server
@@ -99,3 +102,32 @@ def test_while_the_database_refuses_connections_calls_are_unavailable_then_serve
             assert error.code() == grpc.StatusCode.UNAVAILABLE, error
             assert time.monotonic() < deadline, "not served again within 60 s of the database coming back"
             time.sleep(0.2)
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def _health(channel: grpc.Channel, service: str) -> int:
+    return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+
+def _wait_for_health(channel: grpc.Channel, service: str, status: int) -> None:
+    deadline = time.monotonic() + 3 * CHECK_INTERVAL_SECONDS + 10
+    while _health(channel, service) != status:
+        assert time.monotonic() < deadline, f"{service or 'overall'} did not become {status}"
+        time.sleep(0.2)
+
+
+def test_readiness_follows_the_database_while_liveness_stays_serving(own_task_store, infra):
+    settings, channel = own_task_store
+    database = _database(settings)
+    assert _health(channel, READINESS_SERVICE) == SERVING
+
+    _allow_connections(infra.postgres_url, database, allowed=False)
+    _terminate_backends(infra.postgres_url, database)
+    _wait_for_health(channel, READINESS_SERVICE, NOT_SERVING)
+    assert _health(channel, "") == SERVING  # liveness: the process itself is fine
+
+    _allow_connections(infra.postgres_url, database, allowed=True)
+    _wait_for_health(channel, READINESS_SERVICE, SERVING)
