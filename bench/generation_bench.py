@@ -261,6 +261,7 @@ class FakeProvider:
     """tests/fakes/openai_server.py as a subprocess, driven over its control routes."""
 
     def __init__(self, workdir: Path, latency_ms: float) -> None:
+        self.log = (workdir / "fake-provider.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--latency-ms", str(latency_ms)],
             cwd=REPO_ROOT,
@@ -293,6 +294,7 @@ class FakeProvider:
     def close(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=10)
+        self.log.close()
 
 
 # --- the public API ---------------------------------------------------------------------

@@ -126,7 +126,7 @@ def synthetic_text(index: int) -> str:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def wait_until_serving(address: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -319,14 +319,16 @@ def main() -> None:
             tasks = task_service_pb2_grpc.TaskServiceStub(channel)
 
             print(
-                f"task store benchmark: {args.texts:,} staged texts in one project (server pid {server.pid}, database {database})"
+                f"task store benchmark: {args.texts:,} staged texts in one project "
+                f"(server pid {server.pid}, database {database})"
             )
             print(f"  machine at start: {machine_context()}")
             started = time.perf_counter()
             fill(jobs, args.texts)
             filling = time.perf_counter() - started
             print(
-                f"  fill through AppendResults (batches of {BATCH:,})   {filling:8.2f} s   ({args.texts / filling:,.0f} texts/s)"
+                f"  fill through AppendResults (batches of {BATCH:,})   {filling:8.2f} s   "
+                f"({args.texts / filling:,.0f} texts/s)"
             )
 
             time_page(tasks, "", 20)  # warm up connections and plans
@@ -334,17 +336,21 @@ def main() -> None:
             deep_token, pages, slowest = last_page_token(tasks)
             deep = time_page(tasks, deep_token, 200)
             print(
-                f"  list 100 texts, first page          p50 {percentile(first, 0.5) * 1000:7.2f} ms   p99 {percentile(first, 0.99) * 1000:7.2f} ms"
+                f"  list 100 texts, first page          p50 {percentile(first, 0.5) * 1000:7.2f} ms   "
+                f"p99 {percentile(first, 0.99) * 1000:7.2f} ms"
             )
             print(
-                f"  list 100 texts, page {pages:,} (last)    p50 {percentile(deep, 0.5) * 1000:7.2f} ms   p99 {percentile(deep, 0.99) * 1000:7.2f} ms"
+                f"  list 100 texts, page {pages:,} (last)    p50 {percentile(deep, 0.5) * 1000:7.2f} ms   "
+                f"p99 {percentile(deep, 0.99) * 1000:7.2f} ms"
             )
             print(f"  slowest of all {pages:,} pages while walking   {slowest * 1000:7.2f} ms")
 
             exported = export_csv(tasks, server.pid)
             print(
-                f"  CSV export                          {exported['total']:8.2f} s    target < {TARGETS['export_total']:.0f} s     "
-                f"{verdict(exported['total'], TARGETS['export_total'])}   ({exported['bytes'] / 2**20:.1f} MiB in {exported['chunks']:,} chunks)"
+                f"  CSV export                          {exported['total']:8.2f} s    "
+                f"target < {TARGETS['export_total']:.0f} s     "
+                f"{verdict(exported['total'], TARGETS['export_total'])}   "
+                f"({exported['bytes'] / 2**20:.1f} MiB in {exported['chunks']:,} chunks)"
             )
             print(
                 f"  CSV export, time to first chunk     {exported['first_chunk'] * 1000:8.1f} ms   target < 200 ms   "
@@ -374,7 +380,8 @@ def main() -> None:
                 else ""
             )
             print(
-                f"  import {imported.created_count:,} staged texts as tasks  {importing:8.2f} s    target < {TARGETS['import']:.0f} s     "
+                f"  import {imported.created_count:,} staged texts as tasks  {importing:8.2f} s    "
+                f"target < {TARGETS['import']:.0f} s     "
                 f"{verdict(importing, TARGETS['import'])}{cpu}"
             )
 

@@ -43,7 +43,7 @@ def run(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr: 
         # `synthtasks texts list | head`: the reader left; nothing left to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - last resort: one line instead of a traceback, unless debugging
         if os.environ.get(DEBUG_SETTING):
             traceback.print_exc(file=err)
         return fail(f"unexpected {type(exc).__name__}: {exc} (set {DEBUG_SETTING}=1 to see the traceback)", 1)

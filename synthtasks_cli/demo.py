@@ -408,7 +408,9 @@ def _import_and_export(
 def _provider_hint(kind: str, stack: LocalStack) -> str:
     return {
         "openai": "check OPENAI_API_KEY (and OPENAI_MODEL, default gpt-4o-mini)",
-        "azure": "check AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, AZURE_OPENAI_DEPLOYMENT and AZURE_OPENAI_API_VERSION",
+        "azure": (
+            "check AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, AZURE_OPENAI_DEPLOYMENT and AZURE_OPENAI_API_VERSION"
+        ),
     }.get(kind, f"see the LLM server's log: {stack.state.log_file(LLM)}")
 
 

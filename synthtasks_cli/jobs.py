@@ -88,8 +88,10 @@ def job_details(job: pb.GenerationJob) -> Any:
             ("temperature", f"{job.temperature:g}"),
             (
                 "texts",
-                f"{counts.produced} produced, {counts.failed} failed, {counts.duplicates} duplicates"
-                f" of {counts.requested or job.text_count}",
+                (
+                    f"{counts.produced} produced, {counts.failed} failed, {counts.duplicates} duplicates"
+                    f" of {counts.requested or job.text_count}"
+                ),
             ),
             ("provider", job.provider or "(project default)"),
             ("model", job.model),

@@ -162,7 +162,8 @@ def start_fake_llm(processes: Processes, *, start_timeout: float = 30.0) -> LlmS
     root = source_root()
     if not (root / "tests" / "fakes" / "openai_server.py").exists():
         raise SetupError(
-            "--fake-llm needs a source checkout of synthtasks: the fake server is a test double in tests/fakes/, not installed"
+            "--fake-llm needs a source checkout of synthtasks: "
+            "the fake server is a test double in tests/fakes/, not installed"
         )
     if importlib.util.find_spec("aiohttp") is None:
         raise SetupError("--fake-llm needs the dev extras; install them with: pip install -e '.[dev]'")

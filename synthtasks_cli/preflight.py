@@ -116,6 +116,7 @@ def check_port_free(host: str, port: int, setting: str, *, example: str) -> None
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise SetupError(
-                    f"port {port} on {host} ({setting}) is in use by another program; stop it or set {setting}={example}"
+                    f"port {port} on {host} ({setting}) is in use by another program; "
+                    f"stop it or set {setting}={example}"
                 ) from None
             raise SetupError(f"cannot bind {host}:{port} ({setting}): {exc.strerror}") from None

@@ -427,7 +427,8 @@ class LocalStack:
             secret = None
         if result.returncode != 0 or not secret:
             raise SetupError(
-                f"minting the admin token failed (exit {result.returncode}): {last_log_line(log_path)} (log: {log_path})"
+                f"minting the admin token failed (exit {result.returncode}): "
+                f"{last_log_line(log_path)} (log: {log_path})"
             )
         self.state.save_admin_token(secret)
         self.out.note(f"{self.indent}minted an admin token, stored in {self.state.token_file}")

@@ -7,6 +7,7 @@ anything else is a DependencyUnavailable at once, since the message cannot make 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import grpc
@@ -53,10 +54,8 @@ class JobStoreClient:
 
     async def fail_job(self, job: str, error: pb.JobError) -> None:
         """Idempotent: a job that already ended stays as it is."""
-        try:
+        with contextlib.suppress(JobStopped):
             await self._call(self._stub.FailJob, store_pb.FailJobRequest(name=job, error=error), "FailJob")
-        except JobStopped:
-            pass
 
     async def _call(self, method, request, what: str):
         try:

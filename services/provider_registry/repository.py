@@ -263,7 +263,8 @@ class ProviderRepository:
                 )
             cur.execute(
                 """INSERT INTO project_providers (project, provider_id, is_default) VALUES (%s, %s, %s)
-                ON CONFLICT (project, provider_id) DO UPDATE SET is_default = project_providers.is_default OR EXCLUDED.is_default""",
+                ON CONFLICT (project, provider_id)
+                DO UPDATE SET is_default = project_providers.is_default OR EXCLUDED.is_default""",
                 (project, provider_id, is_default),
             )
         return next(a for a in self.project_providers(project) if a.provider.id == provider_id)
@@ -309,7 +310,8 @@ class TokenRepository:
     def find_by_hash(self, secret_sha256: str) -> TokenRecord | None:
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
-                "SELECT id, display_name, is_admin, projects, token_prefix, created_at FROM api_tokens WHERE secret_sha256 = %s",
+                "SELECT id, display_name, is_admin, projects, token_prefix, created_at"
+                " FROM api_tokens WHERE secret_sha256 = %s",
                 (secret_sha256,),
             ).fetchone()
         return None if row is None else TokenRecord(**row)

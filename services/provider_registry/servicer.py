@@ -78,18 +78,18 @@ def _limits(record: ProviderRecord) -> pb.ProviderLimits:
 
 def _connection(record: ProviderRecord) -> dict:
     """The fields a Provider and a worker's ProviderCredential have in common."""
-    return dict(
-        name=record.name,
-        kind=record.kind,
-        endpoint=record.endpoint,
-        deployment=record.deployment,
-        api_version=record.api_version,
-        model=record.model,
-        organization=record.organization,
-        limits=_limits(record),
-        max_choices_per_request=record.max_choices_per_request,
-        etag=record.etag,
-    )
+    return {
+        "name": record.name,
+        "kind": record.kind,
+        "endpoint": record.endpoint,
+        "deployment": record.deployment,
+        "api_version": record.api_version,
+        "model": record.model,
+        "organization": record.organization,
+        "limits": _limits(record),
+        "max_choices_per_request": record.max_choices_per_request,
+        "etag": record.etag,
+    }
 
 
 def provider_to_proto(record: ProviderRecord, *, for_members: bool = False) -> pb.Provider:

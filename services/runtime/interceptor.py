@@ -182,7 +182,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             context.abort_with_status(status_for(unavailable))
         if context.code() not in (None, grpc.StatusCode.OK):
             raise error  # the servicer aborted the call itself
-        log.exception("unexpected error", extra={"method": method})
+        log.error("unexpected error", exc_info=error, extra={"method": method})
         context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log for this request id")
 
     def _record(self, context: grpc.ServicerContext, method: str, started: float, *, abandoned: bool = False) -> None:

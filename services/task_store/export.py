@@ -109,7 +109,7 @@ def export_chunks(
     size = 0
     for part in parts:
         buffered.append(part)
-        size += len(part)  # characters, a lower bound of bytes: chunks end up 64–256 KiB
+        size += len(part)  # characters, a lower bound of bytes: chunks end up 64-256 KiB
         if size >= CHUNK_SIZE:
             yield Chunk("".join(buffered).encode("utf-8"))
             buffered, size = [], 0

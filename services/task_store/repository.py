@@ -384,7 +384,8 @@ class Repository:
             written_texts = self._insert_texts(cur, job, to_write)
             if written_texts:
                 cur.execute(
-                    "INSERT INTO text_fingerprints (project, hash) SELECT %s, unnest(%s::bytea[]) ON CONFLICT DO NOTHING",
+                    "INSERT INTO text_fingerprints (project, hash)"
+                    " SELECT %s, unnest(%s::bytea[]) ON CONFLICT DO NOTHING",
                     (project, list({d for r, d, dup in to_write if not dup and r.slot in written_texts})),
                 )
             for result, _, is_duplicate in to_write:

@@ -325,5 +325,7 @@ def test_job_states_for_listing_match_the_proto_enum():
     from synthtasks_cli.jobs import STATES
 
     assert {gen_pb.GenerationJobState.Name(v) for v in STATES.values()} == {
-        name for name in gen_pb.GenerationJobState.keys() if not name.endswith("UNSPECIFIED")
+        name
+        for name in gen_pb.GenerationJobState.keys()  # noqa: SIM118 - an enum wrapper, not a dict: not iterable
+        if not name.endswith("UNSPECIFIED")
     }

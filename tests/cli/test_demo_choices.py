@@ -41,7 +41,7 @@ def test_without_cloud_credentials_or_llama_cpp_the_error_says_how_to_install_it
     monkeypatch.setattr(
         demo, "llama_cpp_ready", lambda: "llama-cpp-python is not installed; install it with `make demo`"
     )
-    with pytest.raises(SetupError, match="set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT.*make demo") as failure:
+    with pytest.raises(SetupError, match=r"set OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT.*make demo") as failure:
         demo.choose_llm(demo_args(), {})
     assert failure.value.exit_code == 2
 
@@ -93,7 +93,7 @@ def test_the_model_file_is_found_from_the_wheels_file_list_without_importing_the
         name = model.name
 
     class Distribution:
-        files = [Entry()]
+        files = (Entry(),)
 
         def locate_file(self, entry):
             return model

@@ -98,9 +98,9 @@ def test_an_unreachable_gateway_says_where_and_what_to_do():
         grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1"
     )
     line = describe_rpc_error(error, gateway="127.0.0.1:1")
-    assert (
-        line
-        == "UNAVAILABLE cannot reach the gateway at 127.0.0.1:1 (is it running? start a local one with: synthtasks stack up)"
+    assert line == (
+        "UNAVAILABLE cannot reach the gateway at 127.0.0.1:1 "
+        "(is it running? start a local one with: synthtasks stack up)"
     )
 
 

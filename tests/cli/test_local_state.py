@@ -143,7 +143,10 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_pat
         [
             sys.executable,
             "-c",
-            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('re' + 'ady', flush=True); time.sleep(60)",
+            (
+                "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+                " print('re' + 'ady', flush=True); time.sleep(60)"
+            ),
         ],
         dict(os.environ),
     )

@@ -1,4 +1,4 @@
-"""Every public RPC × every kind of caller: no token, an unknown token, a project token
+"""Every public RPC x every kind of caller: no token, an unknown token, a project token
 of another project, a project token of the project, an admin token.
 
 Admin-only calls: only the admin gets past authorization. Project calls: the admin and

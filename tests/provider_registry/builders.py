@@ -15,28 +15,31 @@ def unique(prefix: str) -> str:
 
 
 def openai_provider(fake: FakeOpenAIServer, key: str, **fields) -> pb.Provider:
-    defaults = dict(
-        display_name=unique("OpenAI"), kind=pb.PROVIDER_KIND_OPENAI, endpoint=fake.openai_base_url, model="gpt-4o-mini"
-    )
+    defaults = {
+        "display_name": unique("OpenAI"),
+        "kind": pb.PROVIDER_KIND_OPENAI,
+        "endpoint": fake.openai_base_url,
+        "model": "gpt-4o-mini",
+    }
     return pb.Provider(**{**defaults, "api_key": key, **fields})
 
 
 def azure_provider(fake: FakeOpenAIServer, key: str, **fields) -> pb.Provider:
-    defaults = dict(
-        display_name=unique("Azure"),
-        kind=pb.PROVIDER_KIND_AZURE_OPENAI,
-        endpoint=fake.base_url,
-        deployment="gpt4o-deploy",
-        api_version="2024-06-01",
-    )
+    defaults = {
+        "display_name": unique("Azure"),
+        "kind": pb.PROVIDER_KIND_AZURE_OPENAI,
+        "endpoint": fake.base_url,
+        "deployment": "gpt4o-deploy",
+        "api_version": "2024-06-01",
+    }
     return pb.Provider(**{**defaults, "api_key": key, **fields})
 
 
 def compatible_provider(fake: FakeOpenAIServer, key: str = "", **fields) -> pb.Provider:
-    defaults = dict(
-        display_name=unique("Local"),
-        kind=pb.PROVIDER_KIND_OPENAI_COMPATIBLE,
-        endpoint=fake.openai_base_url,
-        model="gpt-4o-mini",
-    )
+    defaults = {
+        "display_name": unique("Local"),
+        "kind": pb.PROVIDER_KIND_OPENAI_COMPATIBLE,
+        "endpoint": fake.openai_base_url,
+        "model": "gpt-4o-mini",
+    }
     return pb.Provider(**{**defaults, "api_key": key, **fields})

@@ -123,7 +123,8 @@ def row_counts(db: psycopg.Connection, project: str) -> dict[str, int]:
     query = (
         "SELECT (SELECT count(*) FROM generation_jobs WHERE project = %(p)s) AS jobs,"
         " (SELECT count(*) FROM staged_texts WHERE project = %(p)s) AS texts,"
-        " (SELECT count(*) FROM failed_slots f JOIN generation_jobs j ON j.id = f.job_id WHERE j.project = %(p)s) AS failures,"
+        " (SELECT count(*) FROM failed_slots f JOIN generation_jobs j ON j.id = f.job_id"
+        " WHERE j.project = %(p)s) AS failures,"
         " (SELECT count(*) FROM tasks WHERE project = %(p)s) AS tasks,"
         " (SELECT coalesce(sum(version), 0) FROM staged_texts WHERE project = %(p)s) AS text_versions,"
         " (SELECT coalesce(sum(version), 0) FROM generation_jobs WHERE project = %(p)s) AS job_versions,"
@@ -131,4 +132,4 @@ def row_counts(db: psycopg.Connection, project: str) -> dict[str, int]:
     )
     row = db.execute(query, {"p": project}).fetchone()
     names = ("jobs", "texts", "failures", "tasks", "text_versions", "job_versions", "task_versions")
-    return dict(zip(names, row))
+    return dict(zip(names, row, strict=True))

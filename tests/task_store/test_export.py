@@ -77,8 +77,8 @@ def test_csv_export_round_trips_nasty_texts_field_by_field(jobs, tasks, project)
     header, *rows = list(reader)
     assert tuple(header) == CSV_COLUMNS
     assert len(rows) == len(staged)
-    for row, expected in zip(rows, staged):
-        record = dict(zip(header, row))
+    for row, expected in zip(rows, staged, strict=True):
+        record = dict(zip(header, row, strict=True))
         lineage = expected.lineage
         assert record == {
             "name": expected.name,

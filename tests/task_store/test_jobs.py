@@ -295,7 +295,7 @@ def test_duplicates_are_flagged_across_the_jobs_of_a_project_but_not_across_proj
 
 def test_refused_duplicates_are_not_written_but_are_counted(jobs, generation, tasks, project):
     job = create_job(jobs, project, text_count=2, unique=True)
-    append(jobs, job.name, text(0, "Ｈｅｌｌｏ world"))  # full-width letters: NFKC folds them
+    append(jobs, job.name, text(0, "\uff28\uff45\uff4c\uff4c\uff4f world"))  # full-width letters: NFKC folds them
 
     refused = append(jobs, job.name, text(1, "hello WORLD!", reject_duplicate=True))
     fresh = append(jobs, job.name, text(1, "a new sentence", reject_duplicate=True))
