@@ -23,9 +23,7 @@ def leaf(
 ) -> argparse.ArgumentParser:
     """A sub-command parser that also takes the global options."""
     kwargs.setdefault("epilog", GLOBAL_OPTIONS_NOTE)
-    return commands.add_parser(  # type: ignore[no-any-return]
-        name, parents=[common], formatter_class=Formatter, allow_abbrev=False, **kwargs
-    )
+    return commands.add_parser(name, parents=[common], formatter_class=Formatter, allow_abbrev=False, **kwargs)
 
 
 def group(

@@ -35,7 +35,7 @@ class Context:
             "state_dir": getattr(self.args, "state_dir", None),
         }
         options.update(overrides)
-        return ClientSettings.resolve(**options)  # type: ignore[arg-type]
+        return ClientSettings.resolve(**options)
 
     @property
     def client(self) -> GatewayClient:

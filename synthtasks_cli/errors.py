@@ -56,7 +56,7 @@ def rpc_details(error: grpc.RpcError) -> tuple[str | None, list[tuple[str, str]]
     Reads the rich status the gateway sends (`grpc-status-details-bin`); a call that
     failed before reaching a server (no trailing metadata) has neither."""
     try:
-        status = rpc_status.from_call(error)
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]  # a failed call's error is its grpc.Call too
     except (ValueError, AttributeError):
         # from_call raises when the rich status disagrees with the call's own code.
         return None, []

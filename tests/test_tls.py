@@ -133,7 +133,7 @@ def test_the_container_healthcheck_speaks_tls_from_the_same_settings(pki, tls_re
     monkeypatch.setenv("SYNTHTASKS_TLS_CA_FILE", str(pki["ca"]))
     monkeypatch.setenv("SYNTHTASKS_TLS_CERT_FILE", str(pki["client_cert"]))
     monkeypatch.setenv("SYNTHTASKS_TLS_KEY_FILE", str(pki["client_key"]))
-    assert TlsSettings().tls_enabled
+    assert TlsSettings().tls_cert_file == pki["client_cert"]  # the settings read the environment
     assert check(tls_registry)
 
 

@@ -103,7 +103,7 @@ class Authenticator:
     def principal(self, context: grpc.ServicerContext) -> Principal:
         """The caller; also names its token for the access log of this call."""
         header = dict(context.invocation_metadata()).get("authorization", "")
-        scheme, _, secret = header.partition(" ")
+        scheme, _, secret = header.partition(" ") if isinstance(header, str) else ("", "", "")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("send 'authorization: Bearer <token>' metadata", reason=Reason.TOKEN_MISSING)
         digest = hashlib.sha256(secret.strip().encode()).hexdigest()

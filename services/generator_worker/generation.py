@@ -108,7 +108,7 @@ def _seed_offset(slot: _Slot, text_count: int) -> int:
     return slot.number + slot.duplicate_retries * text_count
 
 
-def failure_reason(kind: FailureKind) -> int:
+def failure_reason(kind: FailureKind) -> pb.FailureReason:
     return _REASONS.get(kind, pb.FAILURE_REASON_PROVIDER_ERROR)
 
 
@@ -148,7 +148,7 @@ class Completion:
 class Failed:
     """A request that will not be retried (any more): its slots fail with this."""
 
-    reason: int
+    reason: pb.FailureReason
     message: str
 
 
@@ -204,7 +204,7 @@ async def fill_slot_range(context: WorkerContext, slot_range: SlotRange) -> None
         log.info("job stopped while filling", extra={"job": job.name, "first_slot": slot_range.first_slot})
 
 
-async def _fail_job(context: WorkerContext, job: str, reason: int, message: str) -> None:
+async def _fail_job(context: WorkerContext, job: str, reason: pb.FailureReason, message: str) -> None:
     """End the whole job, then raise its stop flag so every worker stops."""
     await context.job_store.fail_job(job, pb.JobError(reason=reason, message=message))
     await mark_job_stopped_async(context.redis, context.namespace, job, "failed")
@@ -326,7 +326,7 @@ class RangeFiller:
                     self._sink.add_extra_tokens(*tokens)
                 refusable = result.reject_duplicate
                 future = self._sink.add(result, want_outcome=refusable)
-                if refusable:
+                if future is not None:  # the sink gives one when asked for the outcome
                     waiting.append((slot, future))
             for slot, future in waiting:
                 written = await future
@@ -430,6 +430,7 @@ class RangeFiller:
             self._context.limiter.release(lease, tokens_used=0)
         started = time.perf_counter()
         tokens_used: int | None = None
+        outcome: Completion | ProviderFailure
         try:
             # The SDK's generic `post` rather than `chat.completions.create`: the same
             # client, auth, Azure deployment routing, timeouts and error classes, minus
@@ -530,7 +531,9 @@ def _completion(payload: object, latency: float) -> Completion:
         message = choice.get("message")
         content = message.get("content") if isinstance(message, dict) else None
         parsed.append(Choice(content if isinstance(content, str) else "", str(choice.get("finish_reason") or "")))
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    usage = payload.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
     return Completion(
         choices=parsed,
         model=str(payload.get("model") or ""),

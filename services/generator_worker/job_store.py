@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
@@ -57,7 +58,7 @@ class JobStoreClient:
         with contextlib.suppress(JobStopped):
             await self._call(self._stub.FailJob, store_pb.FailJobRequest(name=job, error=error), "FailJob")
 
-    async def _call(self, method, request, what: str):
+    async def _call(self, method: Any, request: Any, what: str) -> Any:
         try:
             return await rpc.call_with_retries(method, request, timeout=self._timeout, what=what)
         except grpc.RpcError as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import openai
@@ -105,7 +106,7 @@ def _retry_after(error: openai.APIStatusError) -> float | None:
 def classify(error: Exception, *, azure: bool, secrets: list[str] | tuple[str, ...] = ()) -> ProviderFailure:
     """Turn an SDK exception into a ProviderFailure with a redacted, bounded message."""
 
-    def failure(kind: FailureKind, message: str, **extra) -> ProviderFailure:
+    def failure(kind: FailureKind, message: str, **extra: Any) -> ProviderFailure:
         return ProviderFailure(kind, redact(message, secrets)[:_MAX_MESSAGE], **extra)
 
     connection_error = _aiohttp_connection_error(error)

@@ -31,7 +31,7 @@ _STATE_OF = {
 
 @dataclass(frozen=True)
 class CheckResult:
-    state: int
+    state: pb.ValidationState
     message: str
     latency_ms: int
 

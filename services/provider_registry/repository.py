@@ -3,8 +3,9 @@ only through the KeyVault; no query ever reads a plaintext key column (there is 
 
 from __future__ import annotations
 
+import builtins
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -23,6 +24,16 @@ _PROVIDER_COLUMNS = """
     request_timeout_ms, last_validation_state, last_validation_message, last_validation_latency_ms,
     last_validated_at, version, created_at, updated_at, allowed_models
 """
+
+
+_Row = TypeVar("_Row")
+
+
+def _returned(cur: psycopg.Cursor[_Row]) -> _Row:
+    """The row an INSERT or UPDATE ... RETURNING wrote: there is one, or the statement raised."""
+    row = cur.fetchone()
+    assert row is not None, "a RETURNING statement that succeeded returns its row"
+    return row
 
 
 def _provider(row: dict[str, Any]) -> ProviderRecord:
@@ -94,7 +105,7 @@ class ProviderRepository:
                         record.allowed_models,
                     ),
                 )
-                return _provider(cur.fetchone())
+                return _provider(_returned(cur))
         except psycopg.errors.UniqueViolation as error:
             if "display_name" in (error.diag.constraint_name or ""):
                 raise AlreadyExists(
@@ -185,7 +196,7 @@ class ProviderRepository:
                         provider_id,
                     ),
                 )
-                return _provider(cur.fetchone())
+                return _provider(_returned(cur))
         except psycopg.errors.UniqueViolation:
             raise AlreadyExists("another provider has this display name", reason=Reason.DISPLAY_NAME_TAKEN) from None
 
@@ -279,7 +290,7 @@ class ProviderRepository:
                 f"providers/{provider_id} is not assigned to projects/{project}", reason=Reason.ASSIGNMENT_NOT_FOUND
             )
 
-    def project_providers(self, project: str) -> list[Assignment]:
+    def project_providers(self, project: str) -> builtins.list[Assignment]:  # `list` is a method here
         columns = ", ".join(f"p.{c.strip()}" for c in _PROVIDER_COLUMNS.split(","))
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
@@ -300,11 +311,13 @@ class TokenRepository:
     ) -> TokenRecord:
         token_id = uuid.uuid4().hex[:16]
         with self._pool.connection() as conn:
-            row = conn.execute(
-                """INSERT INTO api_tokens (id, display_name, secret_sha256, token_prefix, is_admin, projects)
-                VALUES (%s, %s, %s, %s, %s, %s) RETURNING created_at""",
-                (token_id, display_name, secret_sha256, prefix, is_admin, projects),
-            ).fetchone()
+            row = _returned(
+                conn.execute(
+                    """INSERT INTO api_tokens (id, display_name, secret_sha256, token_prefix, is_admin, projects)
+                    VALUES (%s, %s, %s, %s, %s, %s) RETURNING created_at""",
+                    (token_id, display_name, secret_sha256, prefix, is_admin, projects),
+                )
+            )
         return TokenRecord(token_id, display_name, is_admin, projects, prefix, row[0])
 
     def find_by_hash(self, secret_sha256: str) -> TokenRecord | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from psycopg_pool import ConnectionPool
 from synthtasks.internal.v1 import auth_service_pb2_grpc, credential_service_pb2_grpc
 from synthtasks.v1 import audit_service_pb2_grpc, provider_service_pb2_grpc, token_service_pb2_grpc
 
@@ -26,7 +27,7 @@ SERVICE = "provider-registry"
 MIGRATIONS = "services.provider_registry.migrations"
 
 
-def build_registry(settings: Settings) -> tuple[Registry, object]:
+def build_registry(settings: Settings) -> tuple[Registry, ConnectionPool]:
     """The registry's use cases on a fresh pool (returned so the caller can close it)."""
     vault = KeyVault(settings.master_keys.get_secret_value())
     pool = create_pool(settings.database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)

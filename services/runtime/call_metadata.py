@@ -41,7 +41,7 @@ def forwarded_metadata() -> list[tuple[str, str]]:
 
 
 class _CallDetails(grpc.ClientCallDetails):
-    def __init__(self, base: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
+    def __init__(self, base: grpc.ClientCallDetails, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
         self.method = base.method
         self.timeout = base.timeout
         self.metadata = metadata

@@ -78,7 +78,7 @@ class _AttachMetadataAio:
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = [*(details.metadata or ()), *self._pairs, *forwarded_metadata()]
         return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+            details.method, details.timeout, grpc.aio.Metadata(*metadata), details.credentials, details.wait_for_ready
         )
 
 

@@ -25,10 +25,6 @@ class TlsSettings(BaseSettings):
     tls_ca_file: Path | None = Field(None, validation_alias="SYNTHTASKS_TLS_CA_FILE")
     tls_system_roots: bool = Field(False, validation_alias="SYNTHTASKS_TLS_SYSTEM_ROOTS")
 
-    @property
-    def tls_enabled(self) -> bool:
-        return self.tls_cert_file is not None and self.tls_key_file is not None
-
 
 class CommonSettings(TlsSettings):
     log_level: str = Field("INFO", validation_alias="SYNTHTASKS_LOG_LEVEL")

@@ -25,7 +25,7 @@ def ensure_database(url: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             try:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))
                 log.info("created database", extra={"database": name})
             except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                 # Another replica won the race. Two CREATE DATABASE at the same moment

@@ -17,7 +17,8 @@ from services.runtime.config import TlsSettings
 def check(address: str, *, service: str = "", timeout: float = 3.0) -> bool:
     with raw_channel(address, TlsSettings()) as channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = stub.Check(  # type: ignore[attr-defined]  # grpcio-health-checking's stubs omit the stub's methods
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout
             )
         except grpc.RpcError:

@@ -29,7 +29,8 @@ class RequireInternalCredential(grpc.ServerInterceptor):
         if handler_call_details.method.startswith(_OPEN_PREFIXES):
             return continuation(handler_call_details)
         presented = dict(handler_call_details.invocation_metadata or ()).get(INTERNAL_TOKEN_KEY, "")
-        if hmac.compare_digest(presented.encode(), self._token):
+        # Only a text (non "-bin") key can carry the token.
+        if isinstance(presented, str) and hmac.compare_digest(presented.encode(), self._token):
             return continuation(handler_call_details)
         handler = continuation(handler_call_details)
         if handler is not None and handler.unary_stream:

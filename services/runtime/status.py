@@ -4,7 +4,7 @@ helps) for refused quotas."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -22,16 +22,13 @@ MAX_DESCRIPTION_CHARS = 300
 MAX_FIELD_CHARS = 120
 
 
-class PassthroughStatus(NamedTuple):
+@dataclass(frozen=True)
+class PassthroughStatus(grpc.Status):
     """A downstream status re-sent unchanged (code, message and rich details)."""
 
     code: grpc.StatusCode
     details: str
     trailing_metadata: tuple[tuple[str, bytes], ...]
-
-
-# grpc.Status is an abstract marker class; registering keeps abort_with_status happy.
-grpc.Status.register(PassthroughStatus)
 
 
 def status_for(error: ServiceError) -> grpc.Status:
@@ -72,7 +69,9 @@ def _bounded(text: str, limit: int) -> str:
 
 def passthrough_status(error: grpc.RpcError) -> grpc.Status:
     """The status a downstream call failed with, to be returned to our own caller."""
-    trailing = tuple((key, value) for key, value in (error.trailing_metadata() or ()) if key == _DETAILS_KEY)
+    # grpc's stubs call the items _Metadatum; at run time they are (key, value) tuples.
+    metadata: tuple[tuple[str, bytes], ...] = error.trailing_metadata() or ()  # type: ignore[assignment]
+    trailing = tuple((key, value) for key, value in metadata if key == _DETAILS_KEY)
     return PassthroughStatus(error.code(), error.details() or "", trailing)
 
 

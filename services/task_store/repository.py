@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from services.task_store import duplicates, quotas
 from services.task_store.quotas import QuotaLimits, QuotaUsage
 from services.task_store.records import (
     AppendOutcome,
+    GeneratedText,
     ImportResult,
     Job,
     JobError,
@@ -91,7 +92,7 @@ class Repository:
         self._pool = pool
 
     @contextmanager
-    def _cursor(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+    def _cursor(self) -> Iterator[psycopg.Cursor[DictRow]]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             yield cursor
@@ -353,48 +354,46 @@ class Repository:
             fresh = [r for r in results if r.slot not in filled]
             outcomes = {r.slot: SlotOutcome(r.slot, False, False) for r in results if r.slot in filled}
 
-            texts = [r for r in fresh if r.text is not None]
-            failures = [r for r in fresh if r.failure is not None]
+            texts = [(r, r.text) for r in fresh if r.text is not None]
+            failures = [(r.slot, r.failure) for r in fresh if r.failure is not None]
             tokens_prompt, tokens_completion = extra_prompt_tokens, extra_completion_tokens
             duplicate_count = 0
-            to_write: list[tuple[SlotResult, bytes, bool]] = []
+            to_write: list[tuple[int, GeneratedText, bytes, bool]] = []
             if texts:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"staged_texts:{project}",))
-                hashes = {r.slot: duplicates.fingerprint(r.text.text) for r in texts}
+                hashes = {r.slot: duplicates.fingerprint(generated.text) for r, generated in texts}
                 cur.execute(
                     "SELECT hash FROM text_fingerprints WHERE project = %s AND hash = ANY(%s::bytea[])",
                     (project, list(set(hashes.values()))),
                 )
                 seen = {bytes(row["hash"]) for row in cur.fetchall()}
-                for result in texts:
+                for result, generated in texts:
                     digest = hashes[result.slot]
                     is_duplicate = digest in seen
                     seen.add(digest)
-                    tokens_prompt += result.text.prompt_tokens
-                    tokens_completion += result.text.completion_tokens
+                    tokens_prompt += generated.prompt_tokens
+                    tokens_completion += generated.completion_tokens
                     duplicate_count += is_duplicate
                     if is_duplicate and result.reject_duplicate:
                         outcomes[result.slot] = SlotOutcome(result.slot, False, True)
                     elif is_duplicate and job.unique:
                         # The worker's last attempt: a unique job never stages a duplicate,
                         # the slot fails and the job says why.
-                        failures.append(dataclasses.replace(result, text=None, failure=_DUPLICATE_FAILURE))
+                        failures.append((result.slot, _DUPLICATE_FAILURE))
                     else:
-                        to_write.append((result, digest, is_duplicate))
+                        to_write.append((result.slot, generated, digest, is_duplicate))
             written_texts = self._insert_texts(cur, job, to_write)
             if written_texts:
                 cur.execute(
                     "INSERT INTO text_fingerprints (project, hash)"
                     " SELECT %s, unnest(%s::bytea[]) ON CONFLICT DO NOTHING",
-                    (project, list({d for r, d, dup in to_write if not dup and r.slot in written_texts})),
+                    (project, list({d for slot, _, d, dup in to_write if not dup and slot in written_texts})),
                 )
-            for result, _, is_duplicate in to_write:
-                outcomes[result.slot] = SlotOutcome(result.slot, result.slot in written_texts, is_duplicate)
+            for slot, _, _, is_duplicate in to_write:
+                outcomes[slot] = SlotOutcome(slot, slot in written_texts, is_duplicate)
             written_failures = self._insert_failures(cur, job_id, failures)
-            for result in failures:
-                outcomes[result.slot] = SlotOutcome(
-                    result.slot, result.slot in written_failures, result.failure is _DUPLICATE_FAILURE
-                )
+            for slot, failure in failures:
+                outcomes[slot] = SlotOutcome(slot, slot in written_failures, failure is _DUPLICATE_FAILURE)
 
             produced = job.produced + len(written_texts)
             failed = job.failed + len(written_failures)
@@ -631,7 +630,7 @@ class Repository:
                             reason=Reason.STAGED_TEXT_DISCARDED,
                         )
                 already = sum(1 for text_id in ids if current[text_id] == TextState.IMPORTED.value)
-                where = sql.SQL("s.project = %(project)s AND s.id = ANY(%(ids)s::text[])")
+                where: sql.Composable = sql.SQL("s.project = %(project)s AND s.id = ANY(%(ids)s::text[])")
                 params: dict[str, Any] = {"project": project, "ids": ids}
             else:
                 # Import takes STAGED texts whatever the filter says, and counts the
@@ -721,7 +720,7 @@ class Repository:
 
     # -- inside a transaction ----------------------------------------------------------
 
-    def _lock_job(self, cur: psycopg.Cursor, project: str, job_id: str) -> Job:
+    def _lock_job(self, cur: psycopg.Cursor[DictRow], project: str, job_id: str) -> Job:
         cur.execute(
             sql.SQL("SELECT {} FROM generation_jobs j WHERE j.project = %s AND j.id = %s FOR UPDATE").format(
                 _JOB_COLUMNS
@@ -730,28 +729,28 @@ class Repository:
         )
         return _job(_one(cur, job_name(project, job_id)))
 
-    def _job_in(self, cur: psycopg.Cursor, project: str, job_id: str) -> Job:
+    def _job_in(self, cur: psycopg.Cursor[DictRow], project: str, job_id: str) -> Job:
         cur.execute(
             sql.SQL("SELECT {} FROM generation_jobs j WHERE j.project = %s AND j.id = %s").format(_JOB_COLUMNS),
             (project, job_id),
         )
         return _job(_one(cur, job_name(project, job_id)))
 
-    def _text_in(self, cur: psycopg.Cursor, project: str, text_id: str) -> StagedText:
+    def _text_in(self, cur: psycopg.Cursor[DictRow], project: str, text_id: str) -> StagedText:
         cur.execute(
             sql.SQL("SELECT {} FROM {} WHERE s.project = %s AND s.id = %s").format(_TEXT_COLUMNS, _TEXTS_FROM),
             (project, text_id),
         )
         return _text(_one(cur, staged_text_name(project, text_id)))
 
-    def _task_in(self, cur: psycopg.Cursor, project: str, task_id: str) -> Task:
+    def _task_in(self, cur: psycopg.Cursor[DictRow], project: str, task_id: str) -> Task:
         cur.execute(
             sql.SQL("SELECT {} FROM tasks t WHERE t.project = %s AND t.id = %s").format(_TASK_COLUMNS),
             (project, task_id),
         )
         return _task(_one(cur, task_name(project, task_id)))
 
-    def _lock_texts(self, cur: psycopg.Cursor, project: str, ids: list[str]) -> dict[str, str]:
+    def _lock_texts(self, cur: psycopg.Cursor[DictRow], project: str, ids: list[str]) -> dict[str, str]:
         """Lock the project's texts among `ids` (in seq order) and return their states."""
         cur.execute(
             "SELECT id, state FROM staged_texts WHERE project = %s AND id = ANY(%s::text[]) ORDER BY seq FOR UPDATE",
@@ -759,11 +758,13 @@ class Repository:
         )
         return {row["id"]: row["state"] for row in cur.fetchall()}
 
-    def _insert_texts(self, cur: psycopg.Cursor, job: Job, rows: list[tuple[SlotResult, bytes, bool]]) -> set[int]:
+    def _insert_texts(
+        self, cur: psycopg.Cursor[DictRow], job: Job, rows: list[tuple[int, GeneratedText, bytes, bool]]
+    ) -> set[int]:
         """Insert staged texts in one statement; the slots actually written."""
         if not rows:
             return set()
-        texts = [result.text for result, _, _ in rows]
+        texts = [generated for _, generated, _, _ in rows]
         cur.execute(
             "INSERT INTO staged_texts (id, project, job_id, slot, text, tags, duplicate, model, variables,"
             " prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time)"
@@ -782,9 +783,9 @@ class Repository:
                 "job": job.id,
                 "tags": list(job.tags),
                 "ids": [new_id() for _ in rows],
-                "slots": [result.slot for result, _, _ in rows],
+                "slots": [slot for slot, _, _, _ in rows],
                 "texts": [t.text for t in texts],
-                "duplicates": [is_duplicate for _, _, is_duplicate in rows],
+                "duplicates": [is_duplicate for _, _, _, is_duplicate in rows],
                 "models": [t.model or job.model for t in texts],
                 "variables": [json.dumps(t.variables, ensure_ascii=False) for t in texts],
                 "prompt_tokens": [t.prompt_tokens for t in texts],
@@ -796,7 +797,9 @@ class Repository:
         )
         return {row["slot"] for row in cur.fetchall()}
 
-    def _insert_failures(self, cur: psycopg.Cursor, job_id: str, failures: list[SlotResult]) -> set[int]:
+    def _insert_failures(
+        self, cur: psycopg.Cursor[DictRow], job_id: str, failures: list[tuple[int, JobError]]
+    ) -> set[int]:
         if not failures:
             return set()
         cur.execute(
@@ -806,14 +809,14 @@ class Repository:
             " ON CONFLICT (job_id, slot) DO NOTHING RETURNING slot",
             (
                 job_id,
-                [r.slot for r in failures],
-                [r.failure.reason for r in failures],
-                [r.failure.message for r in failures],
+                [slot for slot, _ in failures],
+                [failure.reason for _, failure in failures],
+                [failure.message for _, failure in failures],
             ),
         )
         return {row["slot"] for row in cur.fetchall()}
 
-    def _most_common_failure(self, cur: psycopg.Cursor, job_id: str) -> JobError:
+    def _most_common_failure(self, cur: psycopg.Cursor[DictRow], job_id: str) -> JobError:
         """The reason most slots failed with, and the message of its first slot."""
         cur.execute(
             "SELECT reason, (array_agg(message ORDER BY slot))[1] AS message, count(*) AS slots"
@@ -827,14 +830,14 @@ class Repository:
 # -- rows to records ---------------------------------------------------------------------
 
 
-def _one(cur: psycopg.Cursor, what: str) -> dict[str, Any]:
+def _one(cur: psycopg.Cursor[DictRow], what: str) -> dict[str, Any]:
     row = cur.fetchone()
     if row is None:
         raise NotFound(f"{what} does not exist")
     return row
 
 
-def _notify(cur: psycopg.Cursor, job_id: str) -> None:
+def _notify(cur: psycopg.Cursor[DictRow], job_id: str) -> None:
     cur.execute("SELECT pg_notify(%s, %s)", (JOB_CHANNEL, job_id))
 
 

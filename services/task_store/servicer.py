@@ -496,8 +496,9 @@ def _next_token(page: Page, query: str) -> str:
 # -- records to protos -----------------------------------------------------------------------
 
 
-def _job_state_proto(state: JobState) -> int:
-    return generation_pb2.GenerationJobState.Value(f"GENERATION_JOB_STATE_{state.value}")
+def _job_state_proto(state: JobState) -> str:
+    """The enum's label: message constructors take labels and refuse unknown ones."""
+    return f"GENERATION_JOB_STATE_{state.value}"
 
 
 def _timestamp(moment: datetime) -> Timestamp:
@@ -533,8 +534,9 @@ def job_proto(job: Job) -> generation_pb2.GenerationJob:
     if job.seed is not None:
         message.seed = job.seed
     if job.error is not None:
-        message.error.reason = generation_pb2.FailureReason.Value(f"FAILURE_REASON_{job.error.reason}")
-        message.error.message = job.error.message
+        message.error.CopyFrom(
+            generation_pb2.JobError(reason=f"FAILURE_REASON_{job.error.reason}", message=job.error.message)
+        )
     if job.start_time is not None:
         message.start_time.CopyFrom(_timestamp(job.start_time))
     if job.end_time is not None:
@@ -567,7 +569,7 @@ def staged_text_proto(text: StagedText) -> task_pb2.StagedText:
         text=text.text,
         original_text=text.original_text,
         tags=text.tags,
-        state=task_pb2.StagedTextState.Value(f"STAGED_TEXT_STATE_{text.state.value}"),
+        state=f"STAGED_TEXT_STATE_{text.state.value}",
         duplicate=text.duplicate,
         lineage=lineage,
         task=names.task_name(text.project, text.task_id) if text.task_id else "",

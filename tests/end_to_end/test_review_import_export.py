@@ -16,8 +16,8 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
-from services.runtime.status import error_info_reason
 from tests.jobs_harness import log_dir_for, started_workers
+from tests.rich_status import error_info_reason
 
 TEXTS = 6
 DRUGS = ["aspirin", "ibuprofen", "metformin"]

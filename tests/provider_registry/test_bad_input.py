@@ -7,9 +7,9 @@ import grpc
 import pytest
 from synthtasks.v1 import provider_service_pb2 as pb
 
-from services.runtime.status import error_info_reason, field_violations
 from tests.leak_watch import new_key
 from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider, unique
+from tests.rich_status import error_info_reason, field_violations
 
 
 def provider_count(admin) -> int:

@@ -8,9 +8,9 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
-from services.runtime.status import error_info_reason
 from tests.leak_watch import new_key
 from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider, unique
+from tests.rich_status import error_info_reason
 
 
 def create(admin, provider: pb.Provider, **request) -> pb.Provider:

@@ -13,7 +13,7 @@ from synthtasks.internal.v1 import job_store_service_pb2 as job_store_pb2
 from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from synthtasks.v1 import task_service_pb2 as task_pb2
 
-from services.runtime.status import error_info_reason, field_violations
+from tests.rich_status import error_info_reason, field_violations
 
 PROVIDER = "providers/openai-main"
 
