@@ -72,19 +72,22 @@ class GenerationServiceServicer:
     """
 
     def CreateGenerationJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Validate and store a job, then enqueue its slots for the workers.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetGenerationJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One job with its current counts.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListGenerationJobs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The project's jobs, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -94,31 +94,36 @@ class ProviderServiceServicer:
     """
 
     def CreateProvider(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Save a provider credential (optionally only if it validates).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetProvider(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One provider, without its key.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListProviders(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every provider, without keys, in id order.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateProvider(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Change the fields in `update_mask`; a stale etag is ABORTED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteProvider(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Delete a provider; refused while assigned to a project unless `force`.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -138,13 +143,15 @@ class ProviderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AssignProvider(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Let a project use a provider; the project's first provider becomes its default.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UnassignProvider(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Take a provider away from a project.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -92,13 +92,15 @@ class TaskServiceServicer:
     """
 
     def ListStagedTexts(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A project's staged texts, newest first, optionally filtered.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetStagedText(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One staged text with its lineage.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -111,13 +113,15 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DiscardStagedTexts(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Mark texts DISCARDED (kept, hidden from import); imported texts are refused.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RestoreStagedTexts(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Bring DISCARDED texts back to STAGED.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -130,13 +134,15 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTasks(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A project's tasks, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTask(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One task.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

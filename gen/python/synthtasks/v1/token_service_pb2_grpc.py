@@ -59,19 +59,22 @@ class TokenServiceServicer:
     """
 
     def CreateToken(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Mint a token; the response carries its secret, the only time it is shown.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListTokens(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every token, without secrets, in id order.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteToken(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Revoke a token: calls with its secret are UNAUTHENTICATED from then on.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
