@@ -2,6 +2,7 @@
 #
 #   make demo     create .venv, install, (build the local LLM once), run `synthtasks demo`
 #   make test     create .venv, install with the dev extras, run the test suite
+#   make lint     ruff (lint + format), mypy and buf lint; fails on any finding
 #   make protos   regenerate gen/python from protos/
 #   make lock     re-resolve requirements.lock (the exact versions images and venvs install)
 #
@@ -17,10 +18,10 @@ DEV_INSTALLED := $(VENV)/.synthtasks-dev-installed
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help demo test protos lock install dev local-llm stack-up stack-down
+.PHONY: help demo test lint protos lock install dev local-llm stack-up stack-down
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,13 @@ test: $(DEV_INSTALLED)
 lock: $(DEV_INSTALLED)
 	$(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
 		--output-file requirements.lock pyproject.toml
+
+# The same checks as .pre-commit-config.yaml, on the whole tree.
+lint: $(DEV_INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/buf lint protos
 
 protos: $(DEV_INSTALLED)
 	$(PY) protos/generate.py
