@@ -81,8 +81,6 @@ class JobLauncher:
         )
         if not created.enqueued:
             self.enqueue(created.generation_job, timeout)
-        if created.created:
-            JOBS.labels("created").inc()
         return created.generation_job
 
     def enqueue(self, job: pb.GenerationJob, timeout: float) -> None:

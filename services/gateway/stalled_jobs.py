@@ -26,7 +26,7 @@ from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as pb
 
 from services.gateway.job_launcher import JobLauncher
-from services.runtime.metrics import STALLED_JOBS_RECOVERED
+from services.gateway.metrics import STALLED_JOBS_RECOVERED
 
 log = logging.getLogger(__name__)
 

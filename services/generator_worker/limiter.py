@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 import redis.asyncio
 
-from services.runtime.metrics import RATE_LIMITER_WAIT_SECONDS
+from services.generator_worker.metrics import RATE_LIMITER_WAIT_SECONDS
 
 log = logging.getLogger(__name__)
 

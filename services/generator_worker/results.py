@@ -20,7 +20,7 @@ from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 
 from services.generator_worker.errors import JobStopped
 from services.generator_worker.job_store import TERMINAL_STATES, JobStoreClient
-from services.runtime.metrics import GENERATION_TEXTS
+from services.generator_worker.metrics import GENERATION_TEXTS
 
 log = logging.getLogger(__name__)
 

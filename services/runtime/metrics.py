@@ -1,4 +1,6 @@
-"""Prometheus metrics of every service, served on their own HTTP port.
+"""The metrics every service has (gRPC calls) and the /metrics endpoint. Each service
+declares its own metrics in its package's metrics.py: a metric is counted by the one
+service that owns the event.
 
 Names are documented in docs/operations.md; keep the two in step."""
 
@@ -15,37 +17,6 @@ GRPC_REQUEST_SECONDS = Histogram(
     "synthtasks_grpc_request_seconds",
     "Time to handle a gRPC call (for streams: until the stream ends).",
     ["service", "method"],
-)
-GENERATION_TEXTS = Counter(
-    "synthtasks_generation_texts_total",
-    "Slots finished by workers, by outcome (produced, duplicate, failed).",
-    ["outcome"],
-)
-PROVIDER_REQUESTS = Counter(
-    "synthtasks_provider_requests_total",
-    "Calls to LLM providers, by provider kind and outcome.",
-    ["provider_kind", "outcome"],
-)
-PROVIDER_REQUEST_SECONDS = Histogram(
-    "synthtasks_provider_request_seconds",
-    "Latency of LLM provider calls.",
-    ["provider_kind"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
-)
-RATE_LIMITER_WAIT_SECONDS = Histogram(
-    "synthtasks_rate_limiter_wait_seconds",
-    "Time a provider call waited for capacity under the provider's shared limits.",
-    buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60),
-)
-JOBS = Counter(
-    "synthtasks_jobs_total",
-    "Generation jobs that reached a state (created, succeeded, failed, cancelled).",
-    ["state"],
-)
-
-STALLED_JOBS_RECOVERED = Counter(
-    "synthtasks_stalled_jobs_recovered_total",
-    "Unfinished jobs without progress whose slot ranges the gateway enqueued again.",
 )
 
 GENERATION_QUEUE_RANGES = Gauge(

@@ -10,9 +10,9 @@ import time
 import urllib.request
 
 import pytest
+from prometheus_client import REGISTRY
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 
-from services.runtime.metrics import GRPC_REQUESTS
 from tests.jobs_harness import Generation, log_dir_for, started_workers
 from tests.leak_watch import new_key
 
@@ -22,7 +22,8 @@ APPEND_RESULTS = "/synthtasks.internal.v1.JobStoreService/AppendResults"
 
 def append_calls() -> float:
     """AppendResults calls the suite's (in-process) task store has answered so far."""
-    return GRPC_REQUESTS.labels("task-store", APPEND_RESULTS, "OK")._value.get()
+    labels = {"service": "task-store", "method": APPEND_RESULTS, "code": "OK"}
+    return REGISTRY.get_sample_value("synthtasks_grpc_requests_total", labels) or 0.0
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -19,7 +19,7 @@ import redis
 import redis.asyncio
 
 from services.generator_worker.limiter import LimiterAborted, Limits, SharedLimiter
-from services.runtime.metrics import RATE_LIMITER_WAIT_SECONDS
+from services.generator_worker.metrics import RATE_LIMITER_WAIT_SECONDS
 from tests.infrastructure import Infrastructure
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
