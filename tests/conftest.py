@@ -20,6 +20,7 @@ def suite_log(tmp_path_factory):
     log.start()
     yield log
     log.stop()
+    assert log.canary in log.text(), "the capture lost its canary: an absence of keys would prove nothing"
     leaked = log.leaked()
     assert not leaked, f"API keys appeared in logs: {leaked}"
 

@@ -29,10 +29,14 @@ def registered_secrets() -> frozenset[str]:
 
 class SuiteLog:
     """All log records of this process as JSON lines (extras included), plus a folder
-    where tests put the logs of processes they start."""
+    where tests put the logs of processes they start.
+
+    A canary logged at start (in an extra, where a leaked key would most likely be) is
+    the positive control of every absence check: a capture that lost it sees nothing."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.canary = "canary-" + uuid.uuid4().hex
         self._buffer = io.StringIO()
         self._handler = logging.StreamHandler(self._buffer)
         self._handler.setFormatter(JsonFormatter("%(levelname)s %(name)s %(message)s"))
@@ -42,6 +46,15 @@ class SuiteLog:
         root.addHandler(self._handler)
         if root.level > logging.INFO or root.level == logging.NOTSET:
             root.setLevel(logging.INFO)
+        logging.getLogger(__name__).info("capture check", extra={"canary": self.canary})
+
+    def mark(self) -> int:
+        """A position in this process's capture, for since()."""
+        return len(self._buffer.getvalue())
+
+    def since(self, mark: int) -> str:
+        """What this process logged after mark()."""
+        return self._buffer.getvalue()[mark:]
 
     def stop(self) -> None:
         logging.getLogger().removeHandler(self._handler)

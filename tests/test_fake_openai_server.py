@@ -206,11 +206,11 @@ def test_injected_500_raises_internal_server_error(server: FakeOpenAIServer, cli
 
 
 def test_hanging_request_times_out_the_client_and_releases_its_slot(server: FakeOpenAIServer, client: OpenAI) -> None:
-    server.configure(rate_timeout=1.0, hang_seconds=2)
+    server.configure(rate_timeout=1.0, hang_seconds=120)
 
     with pytest.raises(openai.APITimeoutError):
         client.with_options(timeout=0.3).chat.completions.create(model=MODEL, messages=MESSAGES)
-    deadline = time.monotonic() + 1  # well before the 2 s hang would end by itself
+    deadline = time.monotonic() + 30  # long before the hang would end by itself
     while server.stats().in_flight and time.monotonic() < deadline:
         time.sleep(0.01)
 
@@ -277,12 +277,10 @@ def test_concurrent_async_requests_overlap_and_peak_in_flight_is_recorded(server
                 *(sdk.chat.completions.create(model=MODEL, messages=MESSAGES) for _ in range(16))
             )
 
-    started = time.monotonic()
     completions = asyncio.run(burst())
 
     assert len(completions) == 16
-    assert time.monotonic() - started < 16 * 0.2 / 2  # overlapped, not serialised
-    assert server.stats().max_in_flight == 16
+    assert server.stats().max_in_flight == 16  # overlapped, not serialised
 
 
 def test_requests_per_window_reports_the_busiest_window() -> None:

@@ -132,15 +132,13 @@ def test_transient_faults_are_retried_until_every_text_is_there(generation: Gene
 
 
 def _fails_whole_job_within_seconds(generation: Generation, project: str, reason: int) -> gen_pb.GenerationJob:
-    """A 500-text job that must end FAILED with `reason` in seconds, having written
-    nothing, instead of after 500 texts x retries."""
-    started = time.monotonic()
-    job = generation.wait(generation.start(project, 500).name, timeout=30)
-    elapsed = time.monotonic() - started
+    """A 500-text job that must end FAILED with `reason` after one wave of calls, having
+    written nothing, instead of after 500 texts x retries (the callers count the calls;
+    the timeout only says that it ended at all)."""
+    job = generation.wait(generation.start(project, 500).name, timeout=60)
 
     assert job.state == gen_pb.GENERATION_JOB_STATE_FAILED
     assert job.error.reason == reason
-    assert elapsed < 5
     assert job.counts.produced == 0
     return job
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 import redis.asyncio
+from prometheus_client import REGISTRY
 
 from services.generator_worker.limiter import LimiterAborted, Limits, SharedLimiter
-from services.generator_worker.metrics import RATE_LIMITER_WAIT_SECONDS
 from tests.infrastructure import Infrastructure
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,6 +64,11 @@ def _result(process: subprocess.Popen, timeout: float = 30) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def waited_in_total() -> float:
+    """Seconds callers have waited for capacity in this process so far."""
+    return REGISTRY.get_sample_value("synthtasks_rate_limiter_wait_seconds_sum") or 0.0
+
+
 def _run(coroutine_factory, infra: Infrastructure, namespace: str, **limiter_options):
     async def main():
         client = redis.asyncio.Redis.from_url(infra.redis_url)
@@ -86,10 +91,10 @@ def test_concurrency_never_exceeds_the_limit_across_two_processes(
     ]
     granted = [_result(h)["granted"] for h in hammers]
 
+    # The probe counts grants beyond the limit; both processes got a share (positive
+    # control). Throughput is measured by bench/limiter_bench.py, not asserted here.
     assert int(sync_redis.get(f"{redis_namespace}:probe:over") or 0) == 0
-    # Both processes got a share; 5 slots held ~5.5 ms each for 2 s allow ~1,800 grants.
-    assert min(granted) > 100
-    assert sum(granted) > 600
+    assert min(granted) > 0
 
 
 def test_requests_per_window_are_exact_across_two_processes(
@@ -103,14 +108,13 @@ def test_requests_per_window_are_exact_across_two_processes(
     grants = sorted(float(g) for g in sync_redis.lrange(f"{redis_namespace}:probe:grants", 0, -1))
     assert len(grants) == total
     most_in_a_window = max(sum(1 for other in grants if start <= other < start + 1000) for start in grants)
-    assert most_in_a_window <= 10
-    assert 38 <= total <= 40  # the budget is used, not just respected
+    assert most_in_a_window == 10  # the budget is used, not just respected
 
 
 def test_a_caller_over_the_limit_waits_for_capacity_instead_of_failing(
     infra: Infrastructure, redis_namespace: str, scope: str
 ) -> None:
-    waits_before = RATE_LIMITER_WAIT_SECONDS._sum.get()
+    waits_before = waited_in_total()
 
     async def scenario(limiter: SharedLimiter, client) -> float:
         limits = Limits(max_concurrent=1)
@@ -130,8 +134,8 @@ def test_a_caller_over_the_limit_waits_for_capacity_instead_of_failing(
 
     waited = _run(scenario, infra, redis_namespace)
 
-    assert 0.25 <= waited < 0.6
-    assert RATE_LIMITER_WAIT_SECONDS._sum.get() - waits_before >= 0.25
+    assert waited >= 0.25, "granted before the holder released"
+    assert waited_in_total() - waits_before >= 0.25
 
 
 def test_a_rate_limited_caller_sleeps_until_the_window_frees(
@@ -147,7 +151,7 @@ def test_a_rate_limited_caller_sleeps_until_the_window_frees(
 
     waited = _run(scenario, infra, redis_namespace, window_seconds=0.5, window_margin_seconds=0)
 
-    assert 0.4 <= waited < 0.8
+    assert waited >= 0.4, "granted before the window freed"
 
 
 def test_a_pause_holds_back_every_process_until_it_ends(
@@ -169,8 +173,9 @@ def test_a_pause_holds_back_every_process_until_it_ends(
 
     waited_other, waited_after = _run(scenario, infra, redis_namespace)
 
-    assert 0.5 <= waited_other < 1.5
-    assert waited_after - waited_other < 0.2, "the pause is over once it has run its course"
+    # The shorter pause did not cut the longer one short; once it has run, both go on.
+    assert waited_other >= 0.5
+    assert waited_after >= waited_other
 
 
 def test_the_leases_of_a_killed_holder_expire(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
@@ -183,12 +188,12 @@ def test_the_leases_of_a_killed_holder_expire(infra: Infrastructure, redis_names
         with contextlib.suppress(ProcessLookupError):
             holder.kill()
 
-    async def scenario(limiter: SharedLimiter, client) -> float:
-        started = time.monotonic()
-        limiter.release(await limiter.acquire(scope, Limits(max_concurrent=1)))
-        return time.monotonic() - started
+    async def scenario(limiter: SharedLimiter, client) -> None:
+        # Without expiry the dead holder's lease would block this for ever; the
+        # timeout only says that it was granted at all.
+        limiter.release(await asyncio.wait_for(limiter.acquire(scope, Limits(max_concurrent=1)), 30))
 
-    assert _run(scenario, infra, redis_namespace) < 1.5
+    _run(scenario, infra, redis_namespace)
 
 
 def test_live_holders_renew_their_leases(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
@@ -229,7 +234,7 @@ def test_an_abort_key_stops_a_waiting_caller_and_nothing_is_granted(
 
 
 def test_tokens_are_reconciled_with_the_reported_usage(infra: Infrastructure, redis_namespace: str, scope: str) -> None:
-    async def scenario(limiter: SharedLimiter, client) -> tuple[float, float]:
+    async def scenario(limiter: SharedLimiter, client) -> None:
         limits = Limits(tokens_per_minute=1000)
         first = await limiter.acquire(scope, limits, tokens=600)
         # 600 of 1000 taken: another 600 must wait ~12 s for the refill...
@@ -237,12 +242,9 @@ def test_tokens_are_reconciled_with_the_reported_usage(infra: Infrastructure, re
         await asyncio.sleep(0.2)
         assert not blocked.done()
         # ...until the first call reports that it used only 100.
-        started = time.monotonic()
         limiter.release(first, tokens_used=100)
-        second = await asyncio.wait_for(blocked, 3)
-        waited = time.monotonic() - started
+        # Well under the ~12 s refill: only the reconciliation can grant it in time.
+        second = await asyncio.wait_for(blocked, 6)
         limiter.release(second, tokens_used=600)
-        return waited, 0.0
 
-    waited, _ = _run(scenario, infra, redis_namespace)
-    assert waited < 1.5
+    _run(scenario, infra, redis_namespace)
