@@ -305,9 +305,10 @@ class Api:
         import grpc
         from synthtasks.v1 import generation_service_pb2_grpc, provider_service_pb2_grpc
 
-        from services.runtime.call_metadata import bearer
+        from services.runtime.call_metadata import AttachMetadata
 
-        self.channel = grpc.intercept_channel(grpc.insecure_channel(address), bearer(token))
+        credential = AttachMetadata([("authorization", f"Bearer {token}")])
+        self.channel = grpc.intercept_channel(grpc.insecure_channel(address), credential)
         self.providers = provider_service_pb2_grpc.ProviderServiceStub(self.channel)
         self.generation = generation_service_pb2_grpc.GenerationServiceStub(self.channel)
 

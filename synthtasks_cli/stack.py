@@ -258,10 +258,6 @@ class LocalStack:
             rows.append(ProcessStatus(name, pid, address, health, str(self.state.log_file(name))))
         return rows
 
-    def is_running(self) -> bool:
-        """True when every service of the stack runs (extra processes such as the demo LLM aside)."""
-        return all(self.processes.pid(name) is not None for name in self._expected() if name != "llm")
-
     def render_status(self, console: Console, rows: list[ProcessStatus]) -> None:
         console.print(
             table(

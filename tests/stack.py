@@ -31,13 +31,18 @@ from services.provider_registry.config import Settings as RegistrySettings
 from services.provider_registry.server import build_registry
 from services.provider_registry.server import build_server as build_registry_server
 from services.runtime.aio_server import AioBuiltServer
-from services.runtime.call_metadata import bearer
+from services.runtime.call_metadata import AttachMetadata
 from services.runtime.server import BuiltServer
 from services.task_store.config import Settings as TaskStoreSettings
 from services.task_store.server import build_server as build_task_store
 from tests.fakes.openai_server import FakeOpenAIServer
 
 LOOPBACK = "127.0.0.1"
+
+
+def bearer(token: str) -> AttachMetadata:
+    """The public API's credential: `authorization: Bearer <token>`."""
+    return AttachMetadata([("authorization", f"Bearer {token}")])
 
 
 @dataclass

@@ -66,8 +66,3 @@ class AttachMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInt
         self, continuation: Callable, client_call_details: grpc.ClientCallDetails, request: Any
     ) -> Any:
         return continuation(self._details(client_call_details), request)
-
-
-def bearer(token: str) -> AttachMetadata:
-    """The public API's credential: `authorization: Bearer <token>`."""
-    return AttachMetadata([("authorization", f"Bearer {token}")])

@@ -14,7 +14,7 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import task_service_pb2_grpc
 
-from services.runtime.call_metadata import bearer
+from tests.stack import bearer
 from services.runtime.status import error_info_reason, quota_failure
 from tests.gateway.tenant_harness import (
     P99_BOUND_SECONDS,
