@@ -258,12 +258,12 @@ class System:
 
 
 class FakeProvider:
-    """tests/fakes/openai_server.py as a subprocess, driven over its control routes."""
+    """The fake provider (synthtasks_fake_llm) as a subprocess, driven over its control routes."""
 
     def __init__(self, workdir: Path, latency_ms: float) -> None:
         self.log = (workdir / "fake-provider.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--latency-ms", str(latency_ms)],
+            [sys.executable, "-m", "synthtasks_fake_llm", "--port", "0", "--latency-ms", str(latency_ms)],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=open(workdir / "fake-provider.log", "wb"),  # noqa: SIM115 - the server writes to it until closed

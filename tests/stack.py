@@ -35,7 +35,7 @@ from services.runtime.call_metadata import AttachMetadata
 from services.runtime.server import BuiltServer
 from services.task_store.config import Settings as TaskStoreSettings
 from services.task_store.server import build_server as build_task_store
-from tests.fakes.openai_server import FakeOpenAIServer
+from synthtasks_fake_llm import FakeOpenAIServer
 
 LOOPBACK = "127.0.0.1"
 

@@ -19,7 +19,7 @@ import pytest
 from openai import AsyncOpenAI, AzureOpenAI, OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.fakes.openai_server import FakeConfig, FakeOpenAIServer, FakeStats
+from synthtasks_fake_llm import FakeConfig, FakeOpenAIServer, FakeStats
 
 KEY = "sk-test-0123456789abcdef"
 MODEL = "gpt-4o-mini"
@@ -311,7 +311,7 @@ def test_control_endpoints_configure_report_and_reset(server: FakeOpenAIServer, 
 
 
 def test_subprocess_mode_prints_listening_and_stops_on_sigterm() -> None:
-    command = [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--key", KEY, "--latency-ms", "1"]
+    command = [sys.executable, "-m", "synthtasks_fake_llm", "--port", "0", "--key", KEY, "--latency-ms", "1"]
     with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None

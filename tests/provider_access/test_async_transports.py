@@ -12,7 +12,7 @@ import pytest
 from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.provider_access import FailureKind, ProviderEndpoint, async_client, classify
-from tests.fakes.openai_server import FakeConfig, FakeOpenAIServer
+from synthtasks_fake_llm import FakeConfig, FakeOpenAIServer
 from tests.leak_watch import new_key
 
 TRANSPORTS = {"aiohttp": True, "httpx": False}

@@ -7,7 +7,7 @@ import uuid
 
 from synthtasks.v1 import provider_service_pb2 as pb
 
-from tests.fakes.openai_server import FakeOpenAIServer
+from synthtasks_fake_llm import FakeOpenAIServer
 
 
 def unique(prefix: str) -> str:
