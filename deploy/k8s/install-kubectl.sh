@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure a kustomize v5 renderer is on PATH, for tests/test_deploy_manifests.py and
+# Make sure a kustomize v5 renderer is on PATH, for tests/deploy/ and
 # for `kubectl apply -k deploy/k8s/overlays/...`.
 #
 # Does nothing when `kustomize` (v5+) or a `kubectl` with a built-in kustomize v5+ is
