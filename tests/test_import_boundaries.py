@@ -11,10 +11,6 @@ import pytest
 
 SERVICES = Path(__file__).resolve().parents[1] / "services"
 SHARED = frozenset({"runtime", "provider_access", "generation_queue", "vocabulary"})
-# Temporary, and the only one: the gateway still reaches into the worker's package for
-# the queue contract until it moves to services/generation_queue (issue #10). The test
-# below fails once the import is gone, so that this entry is deleted with it.
-KNOWN_CROSSINGS = frozenset({("gateway", "generator_worker")})
 
 
 def _packages(*, shared: bool) -> list[str]:
@@ -46,16 +42,9 @@ def test_no_service_imports_another_services_package(graph):
         (importer, imported): _imports(graph, f"services.{importer}", f"services.{imported}")
         for importer in services
         for imported in services
-        if importer != imported and (importer, imported) not in KNOWN_CROSSINGS
+        if importer != imported
     }
     assert {pair: lines for pair, lines in crossings.items() if lines} == {}
-
-
-@pytest.mark.parametrize(("importer", "imported"), sorted(KNOWN_CROSSINGS))
-def test_each_listed_exception_still_exists(graph, importer, imported):
-    assert _imports(graph, f"services.{importer}", f"services.{imported}"), (
-        f"services.{importer} no longer imports services.{imported}: delete it from KNOWN_CROSSINGS"
-    )
 
 
 def test_shared_packages_and_the_cli_import_no_service_package(graph):
