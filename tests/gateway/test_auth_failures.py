@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import REGISTRY
 from synthtasks.v1 import task_service_pb2 as task_pb
 
-from services.runtime.status import error_info_reason, quota_failure
 from tests.gateway.tenant_harness import new_project, own_stack, project_token
+from tests.rich_status import error_info_reason, quota_failure
 
 BURST = 20
 PER_MINUTE = 30

@@ -10,7 +10,7 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
 from services.generation_queue.backlog import Backlog
-from services.runtime.status import error_info_reason, field_violations
+from tests.rich_status import error_info_reason, field_violations
 
 VARIABLE = gen_pb.PromptVariable
 

@@ -16,7 +16,7 @@ from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
 from services.generation_queue.backlog import backlog_key
-from services.runtime.status import error_info_reason, field_violations
+from tests.rich_status import error_info_reason, field_violations
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from synthtasks.v1 import generation_service_pb2_grpc
 from services.gateway.config import Settings as GatewaySettings
 from services.gateway.server import build_server
 from services.runtime.call_metadata import bearer
-from services.runtime.status import error_info_reason
+from tests.rich_status import error_info_reason
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import task_service_pb2_grpc
 
-from tests.stack import bearer
-from services.runtime.status import error_info_reason, quota_failure
 from tests.gateway.tenant_harness import (
     P99_BOUND_SECONDS,
     default_provider,
@@ -28,6 +26,8 @@ from tests.gateway.tenant_harness import (
     start_job,
     timed,
 )
+from tests.rich_status import error_info_reason, quota_failure
+from tests.stack import bearer
 
 OPEN_STREAMS = "synthtasks_gateway_open_streams"
 

@@ -13,8 +13,8 @@ import pytest
 from google.protobuf import field_mask_pb2
 from synthtasks.v1 import provider_service_pb2 as pb
 
-from services.runtime.status import field_violations
 from tests.gateway.tenant_harness import new_project, project_token
+from tests.rich_status import field_violations
 
 
 def compatible(stack, **fields) -> pb.Provider:

@@ -22,7 +22,7 @@ from synthtasks.v1 import generation_service_pb2_grpc
 
 from services.runtime.channels import internal_channel
 from services.runtime.readiness import CHECK_INTERVAL_SECONDS, READINESS_SERVICE
-from services.runtime.status import error_info_reason
+from tests.rich_status import error_info_reason
 from services.task_store.config import Settings
 from services.task_store.server import build_server
 from tests.task_store.builders import create_job

@@ -19,11 +19,11 @@ from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from synthtasks.v1 import generation_service_pb2_grpc
 
 from services.runtime.channels import internal_channel
-from services.runtime.status import error_info_reason, quota_failure
 from services.task_store.config import Settings
 from services.task_store.quotas import QuotaUsageCollector
 from services.task_store.repository import Repository
 from services.task_store.server import build_server
+from tests.rich_status import error_info_reason, quota_failure
 from tests.task_store.builders import append, create_job, row_counts, text
 
 RATE_LIMITED_PROJECT = f"rate-{uuid.uuid4().hex[:8]}"
