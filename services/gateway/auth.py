@@ -76,7 +76,7 @@ class FailureBudget:
         return min(self._burst, left + (now - since) * self._rate)
 
 
-def client_address(context: grpc.ServicerContext) -> str:
+def client_address(context: grpc.ServicerContext | grpc.aio.ServicerContext) -> str:
     """The caller's IP without its port ("ipv4:10.0.0.7:53122" -> "ipv4:10.0.0.7")."""
     peer = context.peer() or "unknown"
     return peer.rsplit(":", 1)[0] if peer.startswith(("ipv4:", "ipv6:")) else peer
@@ -100,9 +100,9 @@ class Authenticator:
         self._failures = FailureBudget(per_minute=failures_per_minute, burst=failure_burst)
         self._lock = threading.Lock()
 
-    def principal(self, context: grpc.ServicerContext) -> Principal:
+    def principal(self, context: grpc.ServicerContext | grpc.aio.ServicerContext) -> Principal:
         """The caller; also names its token for the access log of this call."""
-        header = dict(context.invocation_metadata()).get("authorization", "")
+        header = dict(context.invocation_metadata() or ()).get("authorization", "")
         scheme, _, secret = header.partition(" ") if isinstance(header, str) else ("", "", "")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("send 'authorization: Bearer <token>' metadata", reason=Reason.TOKEN_MISSING)

@@ -47,7 +47,7 @@ class Deadlines:
         self.validation = validation
 
     @staticmethod
-    def remaining(context: grpc.ServicerContext) -> float | None:
+    def remaining(context: grpc.ServicerContext | grpc.aio.ServicerContext) -> float | None:
         """What the caller's own deadline leaves (None without one)."""
         remaining = context.time_remaining()
         return remaining if remaining is not None and remaining < 1e8 else None

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable
 
 import redis
+from dramatiq import Broker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 from dramatiq.middleware import Middleware
@@ -29,7 +30,9 @@ class Heartbeat(Middleware):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def after_worker_boot(self, broker: RedisBroker, worker: object) -> None:
+    def after_worker_boot(self, broker: Broker, worker: object) -> None:
+        if not isinstance(broker, RedisBroker):
+            raise TypeError(f"the heartbeat needs a RedisBroker, not {type(broker).__name__}")
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(broker,), name="broker-heartbeat", daemon=True)
         self._thread.start()

@@ -109,10 +109,15 @@ def provider_to_proto(record: ProviderRecord, *, for_members: bool = False) -> p
         message.endpoint = rules.endpoint_without_userinfo(record.endpoint)
     if record.request_timeout_ms:
         message.request_timeout.FromMilliseconds(record.request_timeout_ms)
-    if record.validation.validated_at is not None:
-        validation = record.validation
-        message.last_validation.state = validation.state
-        message.last_validation.message = "" if for_members else validation.message
+    validation = record.validation
+    if validation.validated_at is not None:
+        # The record keeps the enum's number; the constructor takes its label.
+        message.last_validation.CopyFrom(
+            pb.ValidationResult(
+                state=pb.ValidationState.Name(validation.state),
+                message="" if for_members else validation.message,
+            )
+        )
         message.last_validation.latency.FromMilliseconds(validation.latency_ms)
         message.last_validation.validate_time.FromDatetime(validation.validated_at)
     return message

@@ -55,7 +55,7 @@ class AttachMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInt
         self._pairs = pairs
 
     def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
-        return _CallDetails(details, [*(details.metadata or ()), *self._pairs, *forwarded_metadata()])
+        return _CallDetails(details, (*(details.metadata or ()), *self._pairs, *forwarded_metadata()))
 
     def intercept_unary_unary(
         self, continuation: Callable, client_call_details: grpc.ClientCallDetails, request: Any

@@ -85,12 +85,16 @@ class _AttachMetadataAio:
 # Two classes, not one with both methods: an asyncio channel files each interceptor
 # under the first call kind it implements only.
 class _AttachMetadataAioUnary(_AttachMetadataAio, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation, client_call_details, request):
+    async def intercept_unary_unary(
+        self, continuation: Callable, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
 
 class _AttachMetadataAioStream(_AttachMetadataAio, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation, client_call_details, request):
+    async def intercept_unary_stream(
+        self, continuation: Callable, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
 
@@ -108,7 +112,10 @@ def internal_aio_channel(
 
     Bound to the event loop it is first used on; create it on that loop."""
     credential = [(INTERNAL_TOKEN_KEY, settings.internal_token.get_secret_value())]
-    interceptors = [_AttachMetadataAioUnary(credential), _AttachMetadataAioStream(credential)]
+    interceptors: list[grpc.aio.ClientInterceptor] = [
+        _AttachMetadataAioUnary(credential),
+        _AttachMetadataAioStream(credential),
+    ]
     options = [*_OPTIONS, *(extra_options or ())]
     credentials = _channel_credentials(settings)
     if credentials is None:

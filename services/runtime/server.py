@@ -38,7 +38,7 @@ class Registration:
     fully-qualified service name (for health and reflection)."""
 
     servicer: Any
-    add_to_server: Callable[[Any, grpc.Server], None]
+    add_to_server: Callable[[Any, grpc.Server | grpc.aio.Server], None]
     full_name: str
 
 

@@ -16,6 +16,7 @@ other two free up only when jobs end."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
@@ -112,15 +113,15 @@ class QuotaUsageCollector:
     """Prometheus collector: each project's usage of each quota, read at scrape time
     (one query over unfinished and recent jobs), next to its limit."""
 
-    def __init__(self, read_usage, policy: QuotaPolicy) -> None:
+    def __init__(self, read_usage: Callable[[], dict[str, QuotaUsage]], policy: QuotaPolicy) -> None:
         # read_usage() -> dict[project, QuotaUsage], for projects using anything.
         self._read_usage = read_usage
         self._policy = policy
 
-    def describe(self):
+    def describe(self) -> list[GaugeMetricFamily]:
         return [self._usage_family(), self._limit_family()]
 
-    def collect(self):
+    def collect(self) -> list[GaugeMetricFamily]:
         usage_family, limit_family = self._usage_family(), self._limit_family()
         for project, usage in sorted(self._read_usage().items()):
             limits = self._policy.limits_for(project)

@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -212,7 +212,7 @@ class Repository:
                 for row in cur.fetchall()
             }
 
-    def _usage_in(self, cur: psycopg.Cursor, project: str) -> QuotaUsage:
+    def _usage_in(self, cur: psycopg.Cursor[DictRow], project: str) -> QuotaUsage:
         cur.execute(
             "SELECT coalesce(sum(text_count - produced - failed), 0) AS texts, count(*) AS running"
             " FROM generation_jobs WHERE project = %s AND state IN ('QUEUED', 'RUNNING')",
@@ -522,7 +522,7 @@ class Repository:
         *,
         page_rows: int = EXPORT_PAGE_ROWS,
         page_bytes: int = EXPORT_PAGE_BYTES,
-    ) -> Iterator[StagedText]:
+    ) -> Generator[StagedText, None, None]:
         """Every matching text in write order, one keyset page at a time: each page is
         one short transaction whose connection goes back to the pool before any text of
         it is yielded. A consumer that stops reading therefore holds no connection and

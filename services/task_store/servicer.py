@@ -24,6 +24,7 @@ from services.runtime.metrics import JOBS
 from services.task_store import quotas, validation
 from services.task_store.errors import Unimplemented
 from services.task_store.export import ExportFormat, export_chunks
+from services.task_store.metrics import JOBS
 from services.task_store.quotas import QuotaPolicy
 from services.task_store.records import (
     GeneratedText,
