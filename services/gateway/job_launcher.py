@@ -24,7 +24,6 @@ from services.generation_queue.backlog import Backlog
 from services.generation_queue.messages import slot_ranges
 from services.generation_queue.stop_flags import GRANT_SEND_WITHIN_SECONDS, mark_job_stopped, wait_for_granted_calls
 from services.runtime.errors import FailedPrecondition, PermissionDenied
-from services.runtime.metrics import JOBS
 from services.vocabulary.reasons import Reason
 
 log = logging.getLogger(__name__)

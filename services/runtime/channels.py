@@ -5,7 +5,9 @@ every address a name resolves to."""
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 

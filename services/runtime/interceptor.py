@@ -180,14 +180,14 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         unavailable = dependency_unavailable(error, method)
         if unavailable is not None:
             context.abort_with_status(status_for(unavailable))
-        if context.code() not in (None, grpc.StatusCode.OK):
+        if context.code() not in (None, grpc.StatusCode.OK):  # type: ignore[attr-defined]  # grpcio has it, its stubs not
             raise error  # the servicer aborted the call itself
         log.error("unexpected error", exc_info=error, extra={"method": method})
         context.abort(grpc.StatusCode.INTERNAL, "internal error; see the service log for this request id")
 
     def _record(self, context: grpc.ServicerContext, method: str, started: float, *, abandoned: bool = False) -> None:
         elapsed = time.perf_counter() - started
-        code = context.code()
+        code = context.code()  # type: ignore[attr-defined]  # grpcio has it, its stubs not
         if code is None:
             # A call the client left (cancelled, or its deadline passed) got no status of
             # ours, whether the handler noticed (is_active) or grpc closed the stream.

@@ -20,7 +20,6 @@ from synthtasks.v1 import task_service_pb2 as task_pb2
 from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 from services.runtime.errors import InvalidArgument
-from services.runtime.metrics import JOBS
 from services.task_store import quotas, validation
 from services.task_store.errors import Unimplemented
 from services.task_store.export import ExportFormat, export_chunks

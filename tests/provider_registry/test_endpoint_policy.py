@@ -19,6 +19,7 @@ from services.provider_registry.server import build_server
 from services.runtime.channels import internal_channel
 from tests.rich_status import error_info_reason, field_violations
 from tests.provider_registry.builders import compatible_provider
+from tests.rich_status import error_info_reason, field_violations
 
 
 @pytest.fixture(scope="module")

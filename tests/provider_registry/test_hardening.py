@@ -15,6 +15,7 @@ from tests.rich_status import field_violations
 from services.vocabulary.page_tokens import MAX_PAGE_SIZE
 from tests.leak_watch import new_key
 from tests.provider_registry.builders import compatible_provider, openai_provider, unique
+from tests.rich_status import field_violations
 
 
 def rejected(call) -> grpc.RpcError:

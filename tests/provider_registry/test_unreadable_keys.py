@@ -20,6 +20,7 @@ from services.provider_registry.server import build_server
 from services.runtime.channels import internal_channel
 from tests.rich_status import error_info_reason
 from tests.jobs_harness import log_dir_for, started_workers
+from tests.rich_status import error_info_reason
 
 
 @pytest.fixture(scope="module")
