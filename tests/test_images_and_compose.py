@@ -1,7 +1,7 @@
 """Locked dependencies and what installing needs, checked without a Docker engine: the
 lock satisfies pyproject.toml, the service image installs exactly the lock and carries no
 pip, and `make test` does without kubectl and npm. (The Dockerfile's stages and compose's
-secrets are checked in test_deploy_manifests.py.)"""
+secrets are checked in tests/deploy/.)"""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from synthtasks.v1 import generation_service_pb2_grpc
 
 from services.gateway.config import Settings as GatewaySettings
 from services.gateway.server import build_server
-from services.runtime.call_metadata import bearer
 from tests.rich_status import error_info_reason
+from tests.stack import bearer
 
 
 @pytest.fixture

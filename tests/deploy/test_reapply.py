@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_deploy_manifests import K8S, OVERLAYS, _render, _tool_missing, find_kustomize
+from tests.deploy.layout import K8S, OVERLAYS
+from tests.deploy.tools import find_kustomize, render, tool_missing
 
 # kind -> the spec fields an update of an existing object may not change.
 IMMUTABLE_SPEC_FIELDS = {
@@ -37,15 +38,15 @@ def _immutable_parts(doc: dict[str, Any]) -> dict[str, Any]:
 def test_a_configuration_change_re_applies_without_touching_an_immutable_field(overlay, tmp_path):
     kustomize = find_kustomize()
     if kustomize is None:
-        _tool_missing("no kustomize v5 renderer on PATH; install one with `bash deploy/k8s/install-kubectl.sh`")
+        tool_missing("no kustomize v5 renderer on PATH; install one with `bash deploy/k8s/install-kubectl.sh`")
     tree = tmp_path / "k8s"
     shutil.copytree(K8S, tree)
-    before = _by_identity(_render(kustomize, tree / "overlays" / overlay))
+    before = _by_identity(render(kustomize, tree / "overlays" / overlay))
     # The settings of both services that migrate (the old migration Job embedded them).
     for service, setting in (("provider-registry", "REGISTRY"), ("task-store", "TASK_STORE")):
         settings = tree / "base" / "config" / f"{service}.env"
         settings.write_text(settings.read_text() + f"SYNTHTASKS_{setting}_POOL_MAX_SIZE=12\n")
-    after = _by_identity(_render(kustomize, tree / "overlays" / overlay))
+    after = _by_identity(render(kustomize, tree / "overlays" / overlay))
 
     # Positive control: the change reached the render (new ConfigMap names, which the
     # Deployments' templates pick up, so their pods roll).
