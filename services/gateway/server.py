@@ -22,6 +22,7 @@ from synthtasks.v1 import (
 from services.gateway.auth import Authenticator
 from services.gateway.config import Settings
 from services.gateway.job_launcher import JobLauncher
+from services.gateway.metrics import GENERATION_QUEUE_RANGES
 from services.gateway.servicer import (
     AuditGateway,
     Deadlines,
@@ -36,7 +37,6 @@ from services.gateway.streams import StreamLimiter
 from services.generation_queue.backlog import Backlog
 from services.runtime.aio_server import AioBuiltServer, create_aio_server
 from services.runtime.channels import RELAY_OPTIONS, internal_aio_channel, internal_channel
-from services.runtime.metrics import GENERATION_QUEUE_RANGES
 from services.runtime.server import Registration
 
 SERVICE = "gateway"

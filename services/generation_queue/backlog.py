@@ -178,7 +178,7 @@ class FairDispatch(Middleware):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def before_worker_boot(self, broker: RedisBroker, worker: dramatiq.Worker) -> None:
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # Dramatiq prefetches twice as many messages as a process has threads. The extra
         # ones wait in the process, first come, first served, where the backlog cannot
         # order them: with 64 threads, 64 messages of one project ahead of any other's.
@@ -188,7 +188,9 @@ class FairDispatch(Middleware):
         if not dramatiq_worker.QUEUE_PREFETCH:
             worker.queue_prefetch = min(worker.queue_prefetch, worker.worker_threads + self.ready_messages)
 
-    def after_worker_boot(self, broker: RedisBroker, worker: dramatiq.Worker) -> None:
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if not isinstance(broker, RedisBroker):
+            raise TypeError(f"the fair backlog needs a RedisBroker, not {type(broker).__name__}")
         self._backlog = Backlog(broker.client, broker.namespace, heartbeat_timeout_ms=broker.heartbeat_timeout)
         self._broker_id = broker.broker_id
         self._ready = min(self.ready_messages, worker.queue_prefetch)
@@ -196,12 +198,12 @@ class FairDispatch(Middleware):
         self._thread = threading.Thread(target=self._run, name="fair-dispatch", daemon=True)
         self._thread.start()
 
-    def before_process_message(self, broker: RedisBroker, message: dramatiq.MessageProxy) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         self._dispatch()
 
     def after_process_message(
         self,
-        broker: RedisBroker,
+        broker: dramatiq.Broker,
         message: dramatiq.MessageProxy,
         *,
         result: Any = None,
@@ -209,10 +211,10 @@ class FairDispatch(Middleware):
     ) -> None:
         self._dispatch()
 
-    def after_skip_message(self, broker: RedisBroker, message: dramatiq.MessageProxy) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         self._dispatch()
 
-    def before_worker_shutdown(self, broker: RedisBroker, worker: dramatiq.Worker) -> None:
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.interval_seconds * 2)

@@ -6,7 +6,7 @@ Names are documented in docs/operations.md; keep the two in step."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Histogram, start_http_server
 
 GRPC_REQUESTS = Counter(
     "synthtasks_grpc_requests_total",
@@ -17,12 +17,6 @@ GRPC_REQUEST_SECONDS = Histogram(
     "synthtasks_grpc_request_seconds",
     "Time to handle a gRPC call (for streams: until the stream ends).",
     ["service", "method"],
-)
-
-GENERATION_QUEUE_RANGES = Gauge(
-    "synthtasks_generation_queue_ranges",
-    "Slot ranges waiting for workers: in the fair backlog (backlog) or in the Dramatiq queue (queue).",
-    ["stage"],
 )
 
 

@@ -13,7 +13,6 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as pb
 
 from services.generation_queue.backlog import Backlog
-from tests.rich_status import error_info_reason, quota_failure
 from tests.gateway.tenant_harness import default_provider, new_project, own_stack, project_token, start_job
 from tests.rich_status import error_info_reason, quota_failure
 

@@ -17,7 +17,6 @@ from synthtasks.v1 import provider_service_pb2_grpc
 from services.provider_registry.config import Settings as RegistrySettings
 from services.provider_registry.server import build_server
 from services.runtime.channels import internal_channel
-from tests.rich_status import error_info_reason, field_violations
 from tests.provider_registry.builders import compatible_provider
 from tests.rich_status import error_info_reason, field_violations
 

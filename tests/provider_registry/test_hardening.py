@@ -11,7 +11,6 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
-from tests.rich_status import field_violations
 from services.vocabulary.page_tokens import MAX_PAGE_SIZE
 from tests.leak_watch import new_key
 from tests.provider_registry.builders import compatible_provider, openai_provider, unique

@@ -25,7 +25,6 @@ from services.runtime.readiness import CHECK_INTERVAL_SECONDS, READINESS_SERVICE
 from tests.rich_status import error_info_reason
 from services.task_store.config import Settings
 from services.task_store.server import build_server
-from tests.rich_status import error_info_reason
 from tests.task_store.builders import create_job
 
 
