@@ -21,7 +21,8 @@ from services.generation_queue.messages import DEFAULT_SLOTS_PER_MESSAGE, SlotRa
 def slot_runs(job: str, slots: Iterable[int], max_slots: int = DEFAULT_SLOTS_PER_MESSAGE) -> list[SlotRange]:
     """The fewest ranges of at most `max_slots` consecutive slots that cover `slots` exactly."""
     ranges: list[SlotRange] = []
-    first = previous = None
+    first: int | None = None
+    previous = 0
     for slot in sorted(set(slots)):
         if first is None:
             first = previous = slot

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 
-from dramatiq import Message, Worker
+from dramatiq import MessageProxy, Worker
 from dramatiq.middleware import Middleware
 
 log = logging.getLogger(__name__)
@@ -41,16 +41,16 @@ class Drain(Middleware):
     def draining(self) -> bool:
         return self._started.is_set()
 
-    def before_process_message(self, broker: object, message: Message) -> None:
+    def before_process_message(self, broker: object, message: MessageProxy) -> None:
         with self._changed:
             self._running.add(message.message_id)
 
     def after_process_message(
-        self, broker: object, message: Message, *, result: object = None, exception: BaseException | None = None
+        self, broker: object, message: MessageProxy, *, result: object = None, exception: BaseException | None = None
     ) -> None:
         self._ended(message)
 
-    def after_skip_message(self, broker: object, message: Message) -> None:
+    def after_skip_message(self, broker: object, message: MessageProxy) -> None:
         self._ended(message)
 
     def before_worker_shutdown(self, broker: object, worker: Worker) -> None:
@@ -65,7 +65,7 @@ class Drain(Middleware):
             if self._running:
                 log.warning("drain grace ran out", extra={"messages_running": len(self._running)})
 
-    def _ended(self, message: Message) -> None:
+    def _ended(self, message: MessageProxy) -> None:
         with self._changed:
             self._running.discard(message.message_id)
             self._changed.notify_all()

@@ -62,9 +62,9 @@ from services.generator_worker.context import WorkerContext
 from services.generator_worker.errors import JobStopped, ProviderMissing
 from services.generator_worker.job_store import TERMINAL_STATES
 from services.generator_worker.limiter import LimiterAborted, Limits, NoCapacity
+from services.generator_worker.metrics import PROVIDER_REQUEST_SECONDS, PROVIDER_REQUESTS
 from services.generator_worker.results import ResultSink
 from services.provider_access import FailureKind, ProviderFailure, classify
-from services.runtime.metrics import PROVIDER_REQUEST_SECONDS, PROVIDER_REQUESTS
 from services.runtime.tracing import span
 
 log = logging.getLogger(__name__)
@@ -441,7 +441,7 @@ class RangeFiller:
                 payload = await client.post(
                     "/chat/completions", body=self._request(credential, messages, n, seed_offset), cast_to=object
                 )
-            outcome: Completion | ProviderFailure = _completion(payload, time.perf_counter() - started)
+            outcome = _completion(payload, time.perf_counter() - started)
             tokens_used = outcome.prompt_tokens + outcome.completion_tokens
         except Exception as error:  # noqa: BLE001 - every SDK failure is classified
             outcome = classify(

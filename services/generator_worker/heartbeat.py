@@ -37,7 +37,7 @@ class Heartbeat(Middleware):
         self._thread = threading.Thread(target=self._run, args=(broker,), name="broker-heartbeat", daemon=True)
         self._thread.start()
 
-    def after_worker_shutdown(self, broker: RedisBroker, worker: object) -> None:
+    def after_worker_shutdown(self, broker: Broker, worker: object) -> None:
         # Not before: while a stopping worker drains (drain.py) its messages stay unacked,
         # and a silent process would have them redelivered under its feet.
         self._stop.set()

@@ -22,8 +22,9 @@ What carries the trace between processes:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import grpc
 from opentelemetry import context, propagate, trace
@@ -59,7 +60,7 @@ def server_interceptors() -> list[grpc.ServerInterceptor]:
 
 
 @contextmanager
-def server_span(method: str, metadata: tuple | None) -> Iterator[trace.Span | None]:
+def server_span(method: str, metadata: Iterable[Any] | None) -> Iterator[trace.Span | None]:
     """A server span for one call of `method`, continuing the caller's trace from its
     metadata; None (no span) for health checks."""
     if method.startswith(_HEALTH_PREFIX):

@@ -138,7 +138,7 @@ async def readyz(request: Request) -> Response:
     """Ready when the gateway answers its health check: without it no page works."""
     web: WebApp = request.app.state.web
     try:
-        reply = await health_pb2_grpc.HealthStub(web.gateway.channel).Check(
+        reply = await health_pb2_grpc.HealthStub(web.gateway.channel).Check(  # type: ignore[attr-defined]  # stubs omit it
             health_pb2.HealthCheckRequest(), timeout=3.0
         )
     except grpc.aio.AioRpcError:

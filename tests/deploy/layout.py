@@ -96,7 +96,7 @@ SERVICES = {
     )
 }
 SERVICES_BY_NAME = {service.name: service for service in SERVICES.values()}
-# The review web app serves HTTP, not gRPC: tests/test_web_deploy_manifests.py checks it.
+# The review web app serves HTTP, not gRPC: tests/deploy/test_web.py checks it.
 WEB_SCRIPT = "synthtasks-web"
 
 # Settings whose value is the gRPC address of another service: (env name, target).

@@ -22,9 +22,9 @@ from synthtasks.v1 import generation_service_pb2_grpc
 
 from services.runtime.channels import internal_channel
 from services.runtime.readiness import CHECK_INTERVAL_SECONDS, READINESS_SERVICE
-from tests.rich_status import error_info_reason
 from services.task_store.config import Settings
 from services.task_store.server import build_server
+from tests.rich_status import error_info_reason
 from tests.task_store.builders import create_job
 
 

@@ -2,7 +2,7 @@
 with real settings, its HTTP probes and ports match them, it points at the gateway, and
 the network policies let it reach the gateway only (and DNS) while anyone may reach it.
 
-Rendering and the helpers come from tests/test_deploy_manifests.py (kustomize v5 needed;
+Rendering and the helpers come from the rest of tests/deploy/ (kustomize v5 needed;
 see there)."""
 
 from __future__ import annotations
@@ -13,29 +13,10 @@ import pytest
 import yaml
 
 from services.web.config import Settings as WebSettings
-from tests import test_deploy_manifests as manifests
-from tests.test_deploy_manifests import (
-    COMPOSE_FILE,
-    NAMESPACES,
-    OVERLAYS,
-    Pod,
-    _allowed_sources,
-    _container_env,
-    _field_default,
-    _host_of,
-    _named,
-    _normalise,
-    _of_kind,
-    _pods,
-    _port_of,
-    _required_env,
-    _selects,
-    settings_env_names,
-)
-
-# The rendering fixtures, shared (pytest finds fixtures by their name in the module).
-kustomize = manifests.kustomize
-rendered = manifests.rendered
+from tests.deploy.documents import container_env, host_of, named, of_kind, port_of
+from tests.deploy.layout import COMPOSE_FILE, NAMESPACES, OVERLAYS
+from tests.deploy.settings_env import field_default, normalise, required_env, settings_env_names
+from tests.deploy.test_network_policies import Pod, _allowed_sources, _pods, _selects
 
 WEB = "synthtasks-web"
 GATEWAY_GRPC_PORT = 50051
@@ -43,7 +24,7 @@ DNS_POD = Pod("kube-dns", "kube-system", (("k8s-app", "kube-dns"),))
 
 
 def _web_container(docs) -> tuple[dict, dict]:
-    deployment = _named(docs, "Deployment", WEB)
+    deployment = named(docs, "Deployment", WEB)
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     return deployment, container
 
@@ -53,12 +34,12 @@ def test_web_runs_its_console_script_with_real_settings(rendered, overlay):
     docs = rendered[overlay]
     _, container = _web_container(docs)
     assert container["command"] == [WEB]
-    env = _container_env(container, docs)
+    env = container_env(container, docs)
     accepted = settings_env_names(WebSettings)
-    unknown = {name for name in env if _normalise(WebSettings, name) not in accepted}
+    unknown = {name for name in env if normalise(WebSettings, name) not in accepted}
     assert not unknown, f"not settings of the web app: {sorted(unknown)}"
-    given = {_normalise(WebSettings, name) for name in env}
-    for field, names in _required_env(WebSettings).items():
+    given = {normalise(WebSettings, name) for name in env}
+    for field, names in required_env(WebSettings).items():
         assert names & given, f"required setting {field} is not set"
     # The session key comes from a Secret, never from a ConfigMap.
     assert env["SYNTHTASKS_WEB_SESSION_KEYS"] is None
@@ -69,13 +50,13 @@ def test_web_runs_its_console_script_with_real_settings(rendered, overlay):
 def test_web_probes_ports_and_service_match_its_settings(rendered, overlay):
     docs = rendered[overlay]
     deployment, container = _web_container(docs)
-    env = _container_env(container, docs)
+    env = container_env(container, docs)
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     listen = env["SYNTHTASKS_WEB_LISTEN_ADDRESS"]
-    assert ipaddress.ip_address(_host_of(listen)).is_unspecified
-    default_port = _port_of(_field_default(WebSettings, "SYNTHTASKS_WEB_LISTEN_ADDRESS"))
-    assert _port_of(listen) == ports["http"] == default_port
-    metrics_default = int(_field_default(WebSettings, "SYNTHTASKS_WEB_METRICS_PORT"))
+    assert ipaddress.ip_address(host_of(listen)).is_unspecified
+    default_port = port_of(field_default(WebSettings, "SYNTHTASKS_WEB_LISTEN_ADDRESS"))
+    assert port_of(listen) == ports["http"] == default_port
+    metrics_default = int(field_default(WebSettings, "SYNTHTASKS_WEB_METRICS_PORT"))
     assert int(env["SYNTHTASKS_WEB_METRICS_PORT"]) == ports["metrics"] == metrics_default
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == metrics_default
@@ -83,11 +64,11 @@ def test_web_probes_ports_and_service_match_its_settings(rendered, overlay):
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     # Ready only while the gateway answers: without it no page works.
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    service = _named(docs, "Service", WEB)
+    service = named(docs, "Service", WEB)
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     by_name = {port["name"]: port for port in service["spec"]["ports"]}
     assert by_name["http"]["port"] == default_port and by_name["metrics"]["port"] == metrics_default
-    pdb = _named(docs, "PodDisruptionBudget", WEB)
+    pdb = named(docs, "PodDisruptionBudget", WEB)
     assert (
         pdb["spec"]["selector"]["matchLabels"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     )
@@ -98,11 +79,11 @@ def test_web_probes_ports_and_service_match_its_settings(rendered, overlay):
 def test_web_points_at_the_gateway_service(rendered, overlay):
     docs = rendered[overlay]
     _, container = _web_container(docs)
-    address = _container_env(container, docs)["SYNTHTASKS_WEB_GATEWAY_ADDRESS"]
-    service = _named(docs, "Service", _host_of(address))
+    address = container_env(container, docs)["SYNTHTASKS_WEB_GATEWAY_ADDRESS"]
+    service = named(docs, "Service", host_of(address))
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "gateway"
     grpc = next(port for port in service["spec"]["ports"] if port["name"] == "grpc")
-    assert _port_of(address) == grpc["port"] == GATEWAY_GRPC_PORT
+    assert port_of(address) == grpc["port"] == GATEWAY_GRPC_PORT
 
 
 def _egress_allowed(docs, namespace: str, source: str) -> set[tuple[str, int]]:
@@ -111,7 +92,7 @@ def _egress_allowed(docs, namespace: str, source: str) -> set[tuple[str, int]]:
     [source_pod] = [pod for pod in pods if pod.name == source and pod.namespace == namespace]
     policies = [
         policy
-        for policy in _of_kind(docs, "NetworkPolicy")
+        for policy in of_kind(docs, "NetworkPolicy")
         if "Egress" in policy["spec"].get("policyTypes", [])
         and _selects(policy["spec"]["podSelector"], dict(source_pod.labels))
     ]
@@ -156,11 +137,11 @@ def test_compose_runs_the_web_app_against_the_gateway():
     assert web["command"] == [WEB]
     env = web["environment"]
     accepted = settings_env_names(WebSettings)
-    assert {_normalise(WebSettings, name) for name in env} <= set(accepted)
+    assert {normalise(WebSettings, name) for name in env} <= set(accepted)
     assert env["SYNTHTASKS_WEB_SESSION_KEYS"].startswith("${SYNTHTASKS_WEB_SESSION_KEYS:?")
     assert env["SYNTHTASKS_WEB_LISTEN_ADDRESS"] == "0.0.0.0:8080"
     assert env["SYNTHTASKS_WEB_GATEWAY_ADDRESS"] == f"gateway:{GATEWAY_GRPC_PORT}"
-    assert int(env["SYNTHTASKS_WEB_METRICS_PORT"]) == int(_field_default(WebSettings, "SYNTHTASKS_WEB_METRICS_PORT"))
+    assert int(env["SYNTHTASKS_WEB_METRICS_PORT"]) == int(field_default(WebSettings, "SYNTHTASKS_WEB_METRICS_PORT"))
     assert any("127.0.0.1:8080/readyz" in part for part in web["healthcheck"]["test"])
     assert web["depends_on"] == {"gateway": {"condition": "service_healthy"}}
     assert web["read_only"] is True and web["cap_drop"] == ["ALL"]
