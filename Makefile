@@ -54,6 +54,9 @@ demo: $(INSTALLED) local-llm
 # their reason (they fail instead under CI=true).
 test: $(DEV_INSTALLED)
 	KUBECTL_INSTALL_DIR=$(VENV)/bin bash deploy/k8s/install-kubectl.sh --optional
+	@# The browser tests (tests/web) drive Debian's Chromium; Playwright's own download
+	@# cannot work without internet access.
+	command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
 # pip-tools resolves pyproject.toml's runtime dependencies for Python 3.11 on Linux (what

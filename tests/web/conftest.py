@@ -3,7 +3,7 @@
 The web server runs in this process (uvicorn on its own thread and event loop, bound to
 127.0.0.1:0); the gateway, registry, task store, workers and fake provider are the
 suite's real ones (tests/stack.py). Playwright never downloads a browser: it launches
-/usr/bin/chromium (`apt-get install chromium`; .ci/run installs it when missing)."""
+/usr/bin/chromium (`apt-get install chromium`; `make test` installs it when missing)."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def workers(stack, suite_log, request):
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does it)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (`make test` does it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
