@@ -14,8 +14,9 @@ Nothing here may print a secret: messages go to terminals and CI logs.
 from __future__ import annotations
 
 import grpc
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+
+from services.runtime.status import reason_and_violations
 
 
 class CliError(Exception):
@@ -60,18 +61,7 @@ def rpc_details(error: grpc.RpcError) -> tuple[str | None, list[tuple[str, str]]
     except (ValueError, AttributeError):
         # from_call raises when the rich status disagrees with the call's own code.
         return None, []
-    reason: str | None = None
-    violations: list[tuple[str, str]] = []
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = reason or info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            violations.extend((v.field, v.description) for v in bad.field_violations)
-    return reason, violations
+    return reason_and_violations(status)
 
 
 def _one_line(text: str) -> str:

@@ -73,3 +73,20 @@ def passthrough_status(error: grpc.RpcError) -> grpc.Status:
     metadata: tuple[tuple[str, bytes], ...] = error.trailing_metadata() or ()  # type: ignore[assignment]
     trailing = tuple((key, value) for key, value in metadata if key == _DETAILS_KEY)
     return PassthroughStatus(error.code(), error.details() or "", trailing)
+
+
+def reason_and_violations(status: status_pb2.Status | None) -> tuple[str | None, list[tuple[str, str]]]:
+    """What clients show of a rich status: its ErrorInfo reason and its BadRequest field
+    violations as (field, description); (None, []) without a status."""
+    reason: str | None = None
+    violations: list[tuple[str, str]] = []
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = reason or info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            violations.extend((v.field, v.description) for v in bad.field_violations)
+    return reason, violations

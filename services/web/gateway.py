@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import status_pb2
 from synthtasks.v1 import (
     generation_service_pb2_grpc,
     provider_service_pb2_grpc,
@@ -20,6 +20,7 @@ from synthtasks.v1 import (
 )
 
 from services.runtime.channels import root_certificates
+from services.runtime.status import reason_and_violations
 from services.web.config import Settings
 
 REQUEST_ID_KEY = "x-request-id"
@@ -64,17 +65,10 @@ def _rich_details(error: grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:
     for key, value in error.trailing_metadata() or ():
         if key != _STATUS_DETAILS_KEY:
             continue
-        status = status_pb2.Status.FromString(value)
-        for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason = reason or info.reason
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                for violation in bad.field_violations:
-                    field_errors.setdefault(violation.field, violation.description)
+        found, violations = reason_and_violations(status_pb2.Status.FromString(value))
+        reason = reason or found or ""
+        for field, description in violations:
+            field_errors.setdefault(field, description)
     return reason, field_errors
 
 
