@@ -18,10 +18,6 @@ class JobState(enum.StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
 
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
 
 class TextState(enum.StrEnum):
     STAGED = "STAGED"
