@@ -142,7 +142,7 @@ def _assignment(assignment: Assignment) -> pb.ProjectProvider:
     )
 
 
-def _role(record: TokenRecord) -> token_service_pb2.TokenRole.ValueType:
+def _role(record: TokenRecord) -> token_service_pb2.TokenRole:
     return token_service_pb2.TOKEN_ROLE_ADMIN if record.is_admin else token_service_pb2.TOKEN_ROLE_PROJECT
 
 
