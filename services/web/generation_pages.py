@@ -17,10 +17,10 @@ from synthtasks.v1 import generation_service_pb2 as gen_pb
 from synthtasks.v1 import provider_service_pb2 as provider_pb
 from synthtasks.v1 import task_service_pb2 as task_pb
 
-from services.web.account_pages import project_choices
 from services.web.errors import TooManyStreams
 from services.web.gateway import GatewayError
 from services.web.presentation import job_summary, text_summary
+from services.web.project_choices import project_choices
 from services.web.visits import Visit, checked_project_id
 
 _JOB_PREFIX = "generation_job."
