@@ -26,9 +26,11 @@ once the wait so far plus the wait the script predicts (RPM, TPM, a pause) would
 it, so that the caller can hand its work back rather than hold it. The script says how
 long until its RPM/TPM capacity frees (the waiter sleeps that long, in steps of at most a
 second so that an abort key is seen); for concurrency it cannot know (a lease usually
-ends by release, not expiry), so the waiter wakes on a local release or polls. An
-asyncio gate per scope lets one coroutine per process talk to Redis at a time (FIFO), so
-64 waiting coroutines cost one Redis call per attempt, not 64.
+ends by release, not expiry), so the waiter wakes on a local release or polls. The
+callers of one scope in one process wait in a queue (first come, first served) served by
+one task, which asks Redis for up to 64 of them in one script call: the script grants in
+order until one must wait, so a burst of calls, or the calls freed by a batch of
+releases, costs one round trip, not one per call.
 
 Releases cost no round trip of their own: they travel with the process's next acquire
 of the scope, or are sent within 5 ms (SharedLimiter).
@@ -46,6 +48,7 @@ Clocks: the script uses Redis's TIME, one clock for every process.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -65,6 +68,8 @@ WINDOW_MARGIN_SECONDS = 0.5
 # How much earlier than the recorded send-by time a caller stops sending: covers the time
 # between Redis scoring the record and this process reading the reply.
 _SEND_BY_MARGIN_SECONDS = 0.25
+# Callers served per script call: bounds how long one call holds Redis.
+_MAX_BATCH = 64
 
 _REFILL = """
 local function refill(key, tpm, now)
@@ -86,75 +91,93 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: concurrency zset, rpm zset, tpm hash, abort key, pause key, granted-calls zset
-# ARGV: lease id, lease ttl ms, max concurrent, rpm, rpm window ms, tpm, tokens,
-#       check abort key (0/1), tokens given back, send-by ms (0: record no grant),
-#       released lease ids...
-# Returns {status, wait_ms, free_slots, known_wait_ms}: status 1 granted (free_slots =
-# concurrency left, -1 when unlimited), 0 wait (wait_ms: the longest wait among the limits
-# that refused, or what is left of a pause; free_slots = 0 when concurrency refused;
-# known_wait_ms: the part of the wait that is sure - RPM, TPM, pause - since a concurrency
-# lease usually ends long before it expires), -1 the abort key exists.
+# One call serves the callers waiting in this process, first come first served, until
+# one must wait (a batch: one round trip for every grant that fits, not one per call).
+# KEYS: concurrency zset, rpm zset, tpm hash, pause key, then per caller its abort key and
+#       its granted-calls zset
+# ARGV: lease ttl ms, max concurrent, rpm, rpm window ms, tpm, tokens given back, caller
+#       count, per caller (lease id, tokens, check abort key 0/1, send-by ms (0: record no
+#       grant)), then released lease ids...
+# Returns {refused, wait_ms, free_slots, known_wait_ms, status...}: one status per caller
+# served before the first that must wait (1 granted, -1 its abort key exists); refused 1
+# when a caller must wait: wait_ms is the longest wait among the limits that refused, or
+# what is left of a pause, free_slots 0 when concurrency refused (-1 unlimited),
+# known_wait_ms the part of the wait that is sure - RPM, TPM, pause - since a concurrency
+# lease usually ends long before it expires.
 _ACQUIRE = (
     _REFILL
     + """
-local lease, ttl = ARGV[1], tonumber(ARGV[2])
-local max_conc, rpm, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local tpm, tokens = tonumber(ARGV[6]), tonumber(ARGV[7])
-apply_releases(KEYS[1], KEYS[3], tpm, tonumber(ARGV[9]), 11, now)
-if ARGV[8] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {-1, 0, 0, 0} end
-local paused_until = tonumber(redis.call('GET', KEYS[5]) or '0')
-if paused_until > now then return {0, paused_until - now, -1, paused_until - now} end
-local wait, lease_wait, free, refused = 0, 0, -1, false
+local ttl, max_conc, rpm = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, tpm, callers = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+apply_releases(KEYS[1], KEYS[3], tpm, tonumber(ARGV[6]), 8 + 4 * callers, now)
+local paused_until = tonumber(redis.call('GET', KEYS[4]) or '0')
+local free, count, level = -1, 0, 0
 if max_conc > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  local held = redis.call('ZCARD', KEYS[1])
-  free = max_conc - held
-  if free <= 0 then
-    refused = true
-    free = 0
-    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    lease_wait = tonumber(first[2]) - now
-  end
+  free = max_conc - redis.call('ZCARD', KEYS[1])
 end
 if rpm > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-  local count = redis.call('ZCARD', KEYS[2])
-  if count >= rpm then
-    refused = true
-    local oldest = redis.call('ZRANGE', KEYS[2], count - rpm, count - rpm, 'WITHSCORES')
-    wait = math.max(wait, tonumber(oldest[2]) + window - now + 1)
+  count = redis.call('ZCARD', KEYS[2])
+end
+if tpm > 0 then level = refill(KEYS[3], tpm, now) end
+local statuses, took_tokens = {}, false
+local refused, wait, lease_wait, known = 0, 0, 0, 0
+for i = 1, callers do
+  local arg = 8 + 4 * (i - 1)
+  local lease, tokens = ARGV[arg], tonumber(ARGV[arg + 1])
+  if ARGV[arg + 2] == '1' and redis.call('EXISTS', KEYS[3 + 2 * i]) == 1 then
+    statuses[#statuses + 1] = -1
+  elseif paused_until > now then
+    refused, wait, known = 1, paused_until - now, paused_until - now
+    break
+  else
+    if max_conc > 0 and free <= 0 then
+      refused, free = 1, 0
+      local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+      lease_wait = tonumber(first[2]) - now
+    end
+    if rpm > 0 and count >= rpm then
+      refused = 1
+      local oldest = redis.call('ZRANGE', KEYS[2], count - rpm, count - rpm, 'WITHSCORES')
+      wait = math.max(wait, tonumber(oldest[2]) + window - now + 1)
+    end
+    if tpm > 0 and level < math.min(tokens, tpm) then
+      refused = 1
+      wait = math.max(wait, math.ceil((math.min(tokens, tpm) - level) * 60000 / tpm))
+    end
+    if refused == 1 then
+      known = wait
+      wait = math.max(wait, lease_wait, 1)
+      break
+    end
+    if max_conc > 0 then
+      redis.call('ZADD', KEYS[1], now + ttl, lease)
+      free = free - 1
+    end
+    if rpm > 0 then
+      redis.call('ZADD', KEYS[2], now, lease)
+      count = count + 1
+    end
+    if tpm > 0 then
+      level = level - tokens
+      took_tokens = true
+    end
+    local send_by = tonumber(ARGV[arg + 3])
+    if send_by > 0 then
+      redis.call('ZADD', KEYS[4 + 2 * i], now + send_by, lease)
+      redis.call('PEXPIRE', KEYS[4 + 2 * i], send_by + 60000)
+    end
+    statuses[#statuses + 1] = 1
   end
 end
-local level = 0
-if tpm > 0 then
-  level = refill(KEYS[3], tpm, now)
-  local need = math.min(tokens, tpm)
-  if level < need then
-    refused = true
-    wait = math.max(wait, math.ceil((need - level) * 60000 / tpm))
-  end
-end
-if refused then return {0, math.max(wait, lease_wait, 1), free, wait} end
-if max_conc > 0 then
-  redis.call('ZADD', KEYS[1], now + ttl, lease)
-  redis.call('PEXPIRE', KEYS[1], ttl * 4)
-  free = free - 1
-end
-if rpm > 0 then
-  redis.call('ZADD', KEYS[2], now, lease)
-  redis.call('PEXPIRE', KEYS[2], window + 60000)
-end
-if tpm > 0 then
-  redis.call('HSET', KEYS[3], 'level', tostring(level - tokens), 'ts', now)
+if max_conc > 0 then redis.call('PEXPIRE', KEYS[1], ttl * 4) end
+if rpm > 0 and count > 0 then redis.call('PEXPIRE', KEYS[2], window + 60000) end
+if took_tokens then
+  redis.call('HSET', KEYS[3], 'level', tostring(level), 'ts', now)
   redis.call('PEXPIRE', KEYS[3], 120000)
 end
-local send_by = tonumber(ARGV[10])
-if send_by > 0 then
-  redis.call('ZADD', KEYS[6], now + send_by, lease)
-  redis.call('PEXPIRE', KEYS[6], send_by + 60000)
-end
-return {1, 0, free, 0}
+return {refused, wait, free, known, unpack(statuses)}
 """
 )
 
@@ -228,12 +251,30 @@ class Lease:
     send_by: float | None = None
 
 
+@dataclass(eq=False)
+class _Waiter:
+    """One `acquire` waiting in this process for its scope's driver to get it a lease."""
+
+    lease_id: str
+    limits: Limits
+    tokens: int
+    abort_key: str | None
+    calls_key: str | None
+    send_within_seconds: float
+    give_up_after: float | None
+    interrupted: Callable[[], bool] | None
+    started: float
+    granted: asyncio.Future[Lease]
+
+
 class _Gate:
-    """Per scope and process: the FIFO turn to ask Redis, a wake-up on local releases,
-    and the releases not yet sent to Redis."""
+    """Per scope and process: the callers waiting for a lease (first come, first served),
+    the one task asking Redis for them, a wake-up on local releases, and the releases not
+    yet sent to Redis."""
 
     def __init__(self) -> None:
-        self.turn = asyncio.Lock()
+        self.waiting: collections.deque[_Waiter] = collections.deque()
+        self.driver: asyncio.Task | None = None
         self.released = asyncio.Event()
         # Concurrency was full at our last look: wait for a release before asking again.
         self.full = False
@@ -321,72 +362,156 @@ class SharedLimiter:
         `calls_key`, the grant is recorded there (module docstring) and the lease's
         `send_by` is `send_within_seconds` from now. Raises NoCapacity when the wait
         would outlast `give_up_after` seconds, or as soon as `interrupted()` is true."""
-        started = time.perf_counter()
+        if interrupted is not None and interrupted():
+            raise NoCapacity(0.0)
         gate = self._gates.setdefault(scope, _Gate())
-        concurrency_key, rpm_key, tpm_key = self._keys(scope)
-        lease_id = f"{self._prefix}:{next(self._ids)}"
-        send_by_ms = int(send_within_seconds * 1000) if calls_key else 0
-        async with gate.turn:
-            while True:
-                if interrupted is not None and interrupted():
-                    raise NoCapacity(0.0)
+        waiter = _Waiter(
+            lease_id=f"{self._prefix}:{next(self._ids)}",
+            limits=limits,
+            tokens=max(0, int(tokens)),
+            abort_key=abort_key,
+            calls_key=calls_key,
+            send_within_seconds=send_within_seconds,
+            give_up_after=give_up_after,
+            interrupted=interrupted,
+            started=time.perf_counter(),
+            granted=asyncio.get_running_loop().create_future(),
+        )
+        gate.waiting.append(waiter)
+        if gate.driver is None or gate.driver.done():
+            gate.driver = asyncio.get_running_loop().create_task(self._drive(scope, gate), name=f"limiter:{scope}")
+        try:
+            lease = await waiter.granted
+        except asyncio.CancelledError:
+            # The driver skips a waiter whose future is done; a lease granted in the same
+            # instant as the cancellation goes straight back.
+            if waiter.granted.done() and not waiter.granted.cancelled() and waiter.granted.exception() is None:
+                self.release(waiter.granted.result(), tokens_used=0)
+            raise
+        RATE_LIMITER_WAIT_SECONDS.observe(time.perf_counter() - waiter.started)
+        return lease
+
+    async def _drive(self, scope: str, gate: _Gate) -> None:
+        """Ask Redis for the scope's waiting callers, in batches, until none is left."""
+        batch: list[_Waiter] = []
+        try:
+            while self._still_waiting(gate):
                 if gate.full:
                     await self._sleep_until_release(gate, self._poll_seconds)
+                    if not self._still_waiting(gate):
+                        return
                 gate.released.clear()
-                refund, released = gate.take_releases()
-                status, wait_ms, free, known_wait_ms = await self._acquire_script(
-                    keys=[
-                        concurrency_key,
-                        rpm_key,
-                        tpm_key,
-                        abort_key or concurrency_key,
-                        self._pause_key(scope),
-                        calls_key or concurrency_key,
-                    ],
-                    args=[
-                        lease_id,
-                        self._lease_ttl_ms,
-                        limits.max_concurrent,
-                        limits.requests_per_minute,
-                        self._window_ms,
-                        limits.tokens_per_minute,
-                        max(0, int(tokens)),
-                        1 if abort_key else 0,
-                        refund,
-                        send_by_ms,
-                        *released,
-                    ],
-                )
-                if status == 1:
+                batch = self._take_batch(gate)
+                refused, wait_ms, free, known_wait_ms, statuses = await self._ask(scope, gate, batch)
+                for waiter, status in zip(batch, statuses, strict=False):
+                    if status == -1:
+                        if not waiter.granted.done():
+                            waiter.granted.set_exception(LimiterAborted(waiter.abort_key))
+                        continue
+                    lease = self._lease(scope, waiter)
+                    if waiter.granted.done():  # its caller was cancelled while we asked
+                        self.release(lease, tokens_used=0)
+                    else:
+                        waiter.granted.set_result(lease)
+                # Those not served keep their place at the head of the queue.
+                gate.waiting.extendleft(reversed(batch[len(statuses) :]))
+                batch = []
+                if not refused:
                     gate.full = free == 0
-                    break
-                if status == -1:
-                    raise LimiterAborted(abort_key)
-                if give_up_after is not None and time.perf_counter() - started + known_wait_ms / 1000 > give_up_after:
-                    raise NoCapacity(known_wait_ms / 1000)
+                    continue
+                now = time.perf_counter()
+                for waiter in gate.waiting:
+                    gave_up = waiter.give_up_after is not None and (
+                        now - waiter.started + known_wait_ms / 1000 > waiter.give_up_after
+                    )
+                    if gave_up and not waiter.granted.done():
+                        waiter.granted.set_exception(NoCapacity(known_wait_ms / 1000))
                 gate.full = False
-                if free == 0 and limits.max_concurrent > 0:
+                if free == 0 and gate.waiting and gate.waiting[0].limits.max_concurrent > 0:
                     # A release ends the wait early; cross-process releases are seen by polling.
                     await self._sleep_until_release(gate, min(wait_ms / 1000, self._poll_seconds))
                 else:
                     # In steps, so that a raised abort key is seen within a step; a local
                     # release (which may give tokens back) ends the step early.
                     await self._sleep_until_release(gate, min(wait_ms / 1000, self._max_step_seconds))
+        except BaseException as error:
+            # Redis failed (or the loop is closing): every caller waiting here hears of it.
+            for waiter in [*batch, *gate.waiting]:
+                if waiter.granted.done():
+                    continue
+                if isinstance(error, Exception):
+                    waiter.granted.set_exception(error)
+                else:
+                    waiter.granted.cancel()
+            gate.waiting.clear()
+            if not isinstance(error, Exception):
+                raise
+
+    @staticmethod
+    def _still_waiting(gate: _Gate) -> bool:
+        """Settle the waiters told to stop (`interrupted`), drop those no longer waiting
+        (cancelled, gave up) from the head; True while one is left."""
+        for waiter in gate.waiting:
+            if not waiter.granted.done() and waiter.interrupted is not None and waiter.interrupted():
+                waiter.granted.set_exception(NoCapacity(0.0))
+        while gate.waiting and gate.waiting[0].granted.done():
+            gate.waiting.popleft()
+        return bool(gate.waiting)
+
+    @staticmethod
+    def _take_batch(gate: _Gate) -> list[_Waiter]:
+        """Take the head of the queue: waiters still waiting with the first one's limits (a
+        credential refreshed mid-job may bring others), at most _MAX_BATCH."""
+        limits = gate.waiting[0].limits
+        batch: list[_Waiter] = []
+        while gate.waiting and len(batch) < _MAX_BATCH and gate.waiting[0].limits == limits:
+            waiter = gate.waiting.popleft()
+            if not waiter.granted.done():
+                batch.append(waiter)
+        return batch
+
+    async def _ask(self, scope: str, gate: _Gate, batch: list[_Waiter]) -> tuple[int, int, int, int, list[int]]:
+        concurrency_key, rpm_key, tpm_key = self._keys(scope)
+        limits = batch[0].limits
+        refund, released = gate.take_releases()
+        keys = [concurrency_key, rpm_key, tpm_key, self._pause_key(scope)]
+        per_caller: list[str | int] = []
+        for waiter in batch:
+            keys += [waiter.abort_key or concurrency_key, waiter.calls_key or concurrency_key]
+            send_by_ms = int(waiter.send_within_seconds * 1000) if waiter.calls_key else 0
+            per_caller += [waiter.lease_id, waiter.tokens, 1 if waiter.abort_key else 0, send_by_ms]
+        reply = await self._acquire_script(
+            keys=keys,
+            args=[
+                self._lease_ttl_ms,
+                limits.max_concurrent,
+                limits.requests_per_minute,
+                self._window_ms,
+                limits.tokens_per_minute,
+                refund,
+                len(batch),
+                *per_caller,
+                *released,
+            ],
+        )
+        refused, wait_ms, free, known_wait_ms, *statuses = (int(value) for value in reply)
+        return refused, wait_ms, free, known_wait_ms, statuses
+
+    def _lease(self, scope: str, waiter: _Waiter) -> Lease:
         granted = time.monotonic()
         lease = Lease(
-            lease_id,
+            waiter.lease_id,
             scope,
-            limits,
-            max(0, int(tokens)),
-            calls_key=calls_key,
+            waiter.limits,
+            waiter.tokens,
+            calls_key=waiter.calls_key,
             # The record was scored by Redis's clock right before this; a local deadline
             # measured from after the reply is the conservative side of it.
-            send_by=granted + send_within_seconds - _SEND_BY_MARGIN_SECONDS if calls_key else None,
+            send_by=granted + waiter.send_within_seconds - _SEND_BY_MARGIN_SECONDS if waiter.calls_key else None,
         )
-        if limits.max_concurrent > 0:
+        if waiter.limits.max_concurrent > 0:
             self._held[lease.id] = lease
             self._ensure_renewer()
-        RATE_LIMITER_WAIT_SECONDS.observe(time.perf_counter() - started)
         return lease
 
     def release(self, lease: Lease, *, tokens_used: int | None = None) -> None:

@@ -248,3 +248,60 @@ def test_tokens_are_reconciled_with_the_reported_usage(infra: Infrastructure, re
         limiter.release(second, tokens_used=600)
 
     _run(scenario, infra, redis_namespace)
+
+
+def test_waiting_callers_are_served_in_arrival_order_and_a_cancelled_one_leaks_nothing(
+    infra: Infrastructure, redis_namespace: str, scope: str, sync_redis: redis.Redis
+) -> None:
+    async def scenario(limiter: SharedLimiter, client) -> list[int]:
+        limits = Limits(max_concurrent=1)
+        held = await limiter.acquire(scope, limits)
+        waiters = []
+        for _ in range(8):
+            waiters.append(asyncio.create_task(limiter.acquire(scope, limits)))
+            await asyncio.sleep(0)  # each joins the queue before the next is created
+        waiters[2].cancel()
+        served = []
+        pending = {task for index, task in enumerate(waiters) if index != 2}
+        while pending:
+            limiter.release(held)
+            done, pending = await asyncio.wait(pending, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            assert len(done) == 1, "one release must grant exactly one waiter"
+            task = done.pop()
+            served.append(waiters.index(task))
+            held = task.result()
+        limiter.release(held)
+        await limiter.close()
+        return served
+
+    served = _run(scenario, infra, redis_namespace)
+
+    assert served == [0, 1, 3, 4, 5, 6, 7]
+    concurrency_key = f"{redis_namespace}:limits:{scope}:concurrency"
+    assert sync_redis.zcard(concurrency_key) == 0, "a lease outlived its holder"
+
+
+def test_one_jobs_abort_key_refuses_only_its_callers_in_a_burst(
+    infra: Infrastructure, redis_namespace: str, scope: str
+) -> None:
+    stopped_job = f"{redis_namespace}:abort-{uuid.uuid4().hex[:6]}"
+    running_job = f"{redis_namespace}:abort-{uuid.uuid4().hex[:6]}"
+
+    async def scenario(limiter: SharedLimiter, client: redis.asyncio.Redis) -> tuple[int, int]:
+        await client.set(stopped_job, "cancelled")
+        limits = Limits(max_concurrent=200, requests_per_minute=1000)
+        calls = [
+            limiter.acquire(scope, limits, abort_key=stopped_job if index % 2 else running_job) for index in range(150)
+        ]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        granted = [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
+        refused = [outcome for outcome in outcomes if isinstance(outcome, LimiterAborted)]
+        rpm_used = await client.zcard(f"{redis_namespace}:limits:{scope}:rpm")
+        for lease in granted:
+            limiter.release(lease)
+        return len(granted), len(refused), rpm_used
+
+    granted, refused, rpm_used = _run(scenario, infra, redis_namespace)
+
+    assert (granted, refused) == (75, 75)
+    assert rpm_used == 75, "a refused caller was counted against the provider's rate"
