@@ -9,13 +9,13 @@ to the backlog (`Backlog.enqueue_job`, one round trip per job). A Lua script
 (backlog.lua) moves ranges from the backlog into the Dramatiq queue, atomically (a
 range is in the backlog or in the queue, never lost in between), only while the queue
 holds fewer messages than the workers' low-water mark: a few per live worker process
-(`SYNTHTASKS_WORKER_QUEUE_READY_MESSAGES`, 4, at most its Dramatiq prefetch). So the
-queue stays shallow and what waits, waits in the backlog, in fair order. The script runs
-when the gateway enqueues, before and after every message a worker processes and once a
-second in every worker (`FairDispatch`, a Dramatiq middleware), so the queue refills as
-fast as workers take from it: a worker that starts with an empty prefetch fills it
-within a few polls, each message it starts refilling the queue. Delivery stays
-Dramatiq's: acks, redelivery of a dead worker's messages, retries.
+(`SYNTHTASKS_WORKER_QUEUE_READY_MESSAGES`, 4) plus one per idle thread, at most its
+Dramatiq prefetch. So the queue stays shallow and what waits, waits in the backlog, in
+fair order. The script runs when the gateway enqueues, before and after every message a
+worker processes and once a second in every worker (`FairDispatch`, a Dramatiq
+middleware), so the queue refills as fast as workers take from it: an idle worker's
+first dispatch fills its threads, each message it starts or ends refills the queue.
+Delivery stays Dramatiq's: acks, redelivery of a dead worker's messages, retries.
 
 Policy: start-time fair queueing on two levels, weighted by slots (texts, i.e. provider
 calls). Each project with waiting work, and each waiting job inside a project, has a
@@ -164,8 +164,10 @@ class FairDispatch(Middleware):
     """The workers' side of the backlog: refills the Dramatiq queue before and after every
     message (so the queue keeps pace with the workers) and every `interval_seconds` (so
     work enqueued while every worker is busy still moves). Each worker process wants
-    `ready_messages` in the queue, at most its Dramatiq prefetch, which it lowers to its
-    thread count plus `ready_messages`."""
+    `ready_messages` in the queue plus one per idle thread, at most its Dramatiq prefetch,
+    which it lowers to its thread count plus `ready_messages`: a worker with idle threads
+    fills them in one dispatch (a job's first second is not spent refilling 4 messages
+    at a time), a busy one keeps only a few waiting, first come, first served."""
 
     def __init__(
         self, ready_messages: int = READY_MESSAGES_PER_WORKER, interval_seconds: float = DISPATCH_INTERVAL_SECONDS
@@ -174,7 +176,12 @@ class FairDispatch(Middleware):
         self.interval_seconds = interval_seconds
         self._backlog: Backlog | None = None
         self._broker_id = ""
-        self._ready = 0
+        self._worker: dramatiq.Worker | None = None
+        # Ids of the messages this process's threads are processing (Dramatiq calls the
+        # hooks from every worker thread; an after-hook may come without its before-hook
+        # when an earlier middleware refused the message).
+        self._processing: set[str] = set()
+        self._processing_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -193,12 +200,14 @@ class FairDispatch(Middleware):
             raise TypeError(f"the fair backlog needs a RedisBroker, not {type(broker).__name__}")
         self._backlog = Backlog(broker.client, broker.namespace, heartbeat_timeout_ms=broker.heartbeat_timeout)
         self._broker_id = broker.broker_id
-        self._ready = min(self.ready_messages, worker.queue_prefetch)
+        self._worker = worker
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="fair-dispatch", daemon=True)
         self._thread.start()
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        with self._processing_lock:
+            self._processing.add(message.message_id)
         self._dispatch()
 
     def after_process_message(
@@ -209,10 +218,27 @@ class FairDispatch(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
+        self._done_processing(message)
         self._dispatch()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        self._done_processing(message)
         self._dispatch()
+
+    def _done_processing(self, message: dramatiq.MessageProxy) -> None:
+        with self._processing_lock:
+            self._processing.discard(message.message_id)
+
+    def wanted_ready(self) -> int:
+        """Messages this process wants in the queue now: a few, plus one per thread that
+        has no message, counting those fetched and waiting for a thread (Dramatiq's
+        work queue) as taken."""
+        if self._worker is None:
+            return self.ready_messages
+        with self._processing_lock:
+            processing = len(self._processing)
+        idle = max(0, self._worker.worker_threads - processing - self._worker.work_queue.qsize())
+        return min(self.ready_messages + idle, self._worker.queue_prefetch)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.set()
@@ -235,7 +261,7 @@ class FairDispatch(Middleware):
         if self._backlog is None or self._stop.is_set():
             return
         try:
-            self._backlog.dispatch(broker_id=self._broker_id, ready=self._ready)
+            self._backlog.dispatch(broker_id=self._broker_id, ready=self.wanted_ready())
         except redis.RedisError as error:
             # The work stays in the backlog; the next message or tick dispatches it.
             log.warning("backlog dispatch failed", extra={"error": type(error).__name__})

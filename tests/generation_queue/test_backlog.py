@@ -290,3 +290,48 @@ def test_what_the_backlog_moves_a_dramatiq_worker_consumes(
         (r.to_dict() for r in ranges), key=lambda r: (r["job"], r["first_slot"])
     )
     assert (backlog.size(), backlog.queue_length(), client.hlen(f"{backlog.queue_key}.msgs")) == (0, 0, 0)
+
+
+def test_a_worker_wants_one_ready_message_per_idle_thread_and_a_few_more(
+    infra: Infrastructure, client: redis.Redis, namespace: str
+) -> None:
+    """An idle worker fills all its threads in one dispatch; a busy one keeps only
+    `ready_messages` waiting (what waits inside a process is served first come, first
+    served)."""
+    worker_side = create_broker(infra.redis_url, namespace=namespace)
+    dispatch = FairDispatch(ready_messages=2, interval_seconds=60)
+    worker_side.add_middleware(dispatch)
+    dramatiq.actor(lambda slot_range: None, actor_name=ACTOR_NAME, queue_name=QUEUE_NAME, broker=worker_side)
+    backlog = Backlog(client, namespace)
+    backlog.enqueue_job(slot_ranges(job("p", "j"), 16 * 20, 16))
+    worker = Worker(worker_side, worker_threads=6, worker_timeout=50)
+    # Not started: its threads would take the messages; the hooks are what count here.
+    dispatch.before_worker_boot(worker_side, worker)
+    dispatch.after_worker_boot(worker_side, worker)
+    try:
+        messages = [
+            dramatiq.MessageProxy(Message(QUEUE_NAME, ACTOR_NAME, (), {}, {}, message_id=f"m{index}"))
+            for index in range(4)
+        ]
+        assert dispatch.wanted_ready() == 8  # 6 idle threads + 2, the prefetch
+        deadline = time.monotonic() + 10
+        while backlog.queue_length() < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the dispatch at boot, from the middleware's own thread
+        assert backlog.queue_length() == 8, "an idle worker's first dispatch fills every thread"
+        # The consumer fetches 4 and hands them to the threads through the work queue.
+        pop_queue(client, backlog, 4)
+        for index, message in enumerate(messages):
+            worker.work_queue.put((index, message))  # only its size counts here
+        for message in messages:
+            worker.work_queue.get()
+            dispatch.before_process_message(worker_side, message)
+        assert dispatch.wanted_ready() == 4  # 2 idle threads + 2
+        assert backlog.queue_length() == 4, "a busy worker keeps only what it wants waiting"
+        dispatch.after_process_message(worker_side, messages[0])
+        dispatch.after_skip_message(worker_side, messages[1])
+        # An after-hook without its before-hook (an earlier middleware refused the message).
+        dispatch.after_process_message(worker_side, dramatiq.MessageProxy(Message(QUEUE_NAME, ACTOR_NAME, (), {}, {})))
+        assert dispatch.wanted_ready() == 6
+        assert backlog.queue_length() == 6
+    finally:
+        dispatch.before_worker_shutdown(worker_side, worker)
