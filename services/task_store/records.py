@@ -261,6 +261,7 @@ class TextChange:
 
     text: str | None = None
     tags: tuple[str, ...] | None = None
+    spans: tuple[Span, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from services.runtime.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.task_store import duplicates, quotas
+from services.task_store import duplicates, quotas, spans
 from services.task_store.quotas import QuotaLimits, QuotaUsage
 from services.task_store.records import (
     AppendOutcome,
@@ -580,21 +580,37 @@ class Repository:
         name = staged_text_name(project, text_id)
         with self._cursor() as cur:
             cur.execute(
-                "SELECT state, version FROM staged_texts WHERE project = %s AND id = %s FOR UPDATE", (project, text_id)
+                "SELECT s.state, s.version, s.text, s.spans, j.labels FROM staged_texts s"
+                " JOIN generation_jobs j ON j.id = s.job_id WHERE s.project = %s AND s.id = %s FOR UPDATE OF s",
+                (project, text_id),
             )
             row = _one(cur, name)
             if row["state"] == TextState.IMPORTED.value:
                 raise FailedPrecondition(f"{name} is imported and read-only", reason=Reason.STAGED_TEXT_IMPORTED)
             if expected_version is not None and expected_version != row["version"]:
                 raise Aborted(f"{name} changed since it was read (stale etag); read it again and retry")
+            new_spans = spans.after_edit(
+                row["text"],
+                [Span.from_json(span) for span in row["spans"]],
+                new_text=change.text,
+                new_spans=change.spans,
+                labels={label["name"] for label in row["labels"]},
+                field="staged_text.spans",
+            )
             cur.execute(
                 # Right-hand sides see the row as it was: the first edit keeps the generated text.
                 "UPDATE staged_texts SET"
                 " original_text = CASE WHEN %(text)s::text IS NULL THEN original_text"
                 " ELSE coalesce(original_text, text) END,"
                 " text = coalesce(%(text)s, text), tags = coalesce(%(tags)s::text[], tags),"
+                " spans = coalesce(%(spans)s::jsonb, spans),"
                 " version = version + 1, update_time = now() WHERE id = %(id)s",
-                {"text": change.text, "tags": list(change.tags) if change.tags is not None else None, "id": text_id},
+                {
+                    "text": change.text,
+                    "tags": list(change.tags) if change.tags is not None else None,
+                    "spans": spans_json(new_spans) if new_spans is not None else None,
+                    "id": text_id,
+                },
             )
             return self._text_in(cur, project, text_id)
 

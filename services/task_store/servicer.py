@@ -146,7 +146,9 @@ class TaskServicer(task_grpc.TaskServiceServicer):
         given = request.staged_text
         ref = names.parse_staged_text(given.name, field="staged_text.name")
         paths = validation.update_mask(
-            request.update_mask.paths, allowed=("text", "tags"), populated=_populated(given, ("text", "tags"))
+            request.update_mask.paths,
+            allowed=("text", "tags", "spans"),
+            populated=_populated(given, ("text", "tags", "spans")),
         )
         if not paths:
             return task_pb2.UpdateStagedTextResponse(
@@ -155,6 +157,8 @@ class TaskServicer(task_grpc.TaskServiceServicer):
         change = TextChange(
             text=validation.edited_text(given.text, field="staged_text.text") if "text" in paths else None,
             tags=validation.tags(given.tags, field="staged_text.tags") if "tags" in paths else None,
+            # Checked against the text and the job's labels where both are at hand: in the repository.
+            spans=tuple(span_records(given.spans)) if "spans" in paths else None,
         )
         updated = self._repository.update_text(
             ref.project, ref.id, change, etags.expected_version(given.etag, field="staged_text.etag")

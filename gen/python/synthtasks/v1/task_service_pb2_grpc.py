@@ -106,7 +106,7 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateStagedText(self, request, context):
-        """Edit text and/or tags; a stale etag is ABORTED; imported texts are read-only.
+        """Edit text, tags and/or spans; a stale etag is ABORTED; imported texts are read-only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
