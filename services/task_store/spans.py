@@ -155,7 +155,8 @@ def _nearest_occurrence(text: str, needle: str, target: int) -> int | None:
 
 
 def reviewed(spans: Sequence[Span]) -> tuple[Span, ...]:
-    """The spans fit to be pre-annotations: those an edit did not put in doubt."""
+    """The spans fit to be pre-annotations: those an edit did not put in doubt (the
+    import's SQL applies the same rule to the stored JSON)."""
     return tuple(span for span in spans if not span.needs_review)
 
 

@@ -220,3 +220,33 @@ def test_spans_checked_against_the_edited_text_not_the_stored_one(jobs, tasks, d
             tasks, staged, ["text", "spans"], text="Short.", spans=[SPAN(start=13, end=19, label="DOSE", text="500 mg")]
         )
     assert row_counts(db, project) == before
+
+
+def test_import_carries_reviewed_spans_into_the_task_predictions(jobs, tasks, project):
+    job = labelled_job(jobs, project, text_count=3)
+    aspirin = SPAN(start=5, end=12, label="DRUG", text="Aspirin")
+    dose = SPAN(start=13, end=19, label="DOSE", text="500 mg")
+    append(
+        jobs,
+        job.name,
+        text(0, "Take Aspirin 500 mg daily.", spans=[aspirin, dose], model="gpt-4o-mini-2024-07-18"),
+        text(1, "Take Aspirin 500 mg daily!", spans=[aspirin, dose], model="gpt-4o-mini-2024-07-18"),
+        text(2, "No entity here.", model="gpt-4o-mini-2024-07-18"),
+    )
+    by_slot = {t.lineage.slot: t for t in list_all_texts(tasks, project)}
+    # An edit that puts the dose in doubt: it is flagged and must not become a prediction.
+    edited = update(tasks, by_slot[1], ["text"], text="Take Aspirin 250 mg daily!")
+    assert [s.needs_review for s in edited.spans] == [False, True]
+
+    tasks.ImportStagedTexts(task_pb2.ImportStagedTextsRequest(parent=f"projects/{project}", filter={}))
+
+    imported = tasks.ListTasks(task_pb2.ListTasksRequest(parent=f"projects/{project}")).tasks
+    by_source = {task.source_staged_text: task for task in imported}
+    first = by_source[by_slot[0].name]
+    assert "synthetic" in first.tags
+    assert [(p.model_version, p.job) for p in first.predictions] == [("gpt-4o-mini-2024-07-18", job.name)]
+    assert list(first.predictions[0].spans) == [aspirin, dose]
+    assert [list(p.spans) for p in by_source[by_slot[1].name].predictions] == [[aspirin]]
+    assert not by_source[by_slot[2].name].predictions
+    got = tasks.GetTask(task_pb2.GetTaskRequest(name=first.name)).task
+    assert got.predictions == first.predictions

@@ -192,14 +192,25 @@ class StagedTextRepository(PooledRepository):
             cur.execute(
                 sql.SQL(
                     "WITH candidates AS ("
-                    "  SELECT s.id, s.project, s.text, s.tags, s.job_id, s.seq FROM staged_texts s"
+                    "  SELECT s.id, s.project, s.text, s.tags, s.job_id, s.seq, s.model, s.spans FROM staged_texts s"
                     "  WHERE {where} AND s.state = 'STAGED' ORDER BY s.seq FOR UPDATE"
+                    "), annotated AS ("
+                    # The spans become one prediction of the model that wrote the text,
+                    # without those an edit put in doubt (spans.reviewed); texts without
+                    # spans (most imports) skip the JSON work.
+                    "  SELECT c.*, CASE WHEN c.spans = '[]'::jsonb THEN '[]'::jsonb ELSE ("
+                    "    SELECT coalesce(jsonb_agg(x ORDER BY n), '[]'::jsonb)"
+                    "    FROM jsonb_array_elements(c.spans) WITH ORDINALITY AS e(x, n)"
+                    "    WHERE NOT coalesce((x ->> 'needs_review')::boolean, false)"
+                    "  ) END AS reviewed FROM candidates c"
                     "), created AS ("
-                    "  INSERT INTO tasks (id, project, text, tags, staged_text_id, job_id)"
+                    "  INSERT INTO tasks (id, project, text, tags, staged_text_id, job_id, predictions)"
                     "  SELECT replace(gen_random_uuid()::text, '-', ''), c.project, c.text,"
                     "    CASE WHEN %(synthetic)s = ANY(c.tags) THEN c.tags ELSE c.tags || %(synthetic)s::text END,"
-                    "    c.id, c.job_id"
-                    "  FROM candidates c ORDER BY c.seq"
+                    "    c.id, c.job_id,"
+                    "    CASE WHEN c.reviewed = '[]'::jsonb THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object("
+                    "      'model_version', c.model, 'job', c.job_id, 'spans', c.reviewed)) END"
+                    "  FROM annotated c ORDER BY c.seq"
                     "  ON CONFLICT ON CONSTRAINT tasks_staged_text DO NOTHING"
                     "  RETURNING id, staged_text_id"
                     "), marked AS ("

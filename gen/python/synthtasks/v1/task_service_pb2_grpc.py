@@ -127,7 +127,7 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ImportStagedTexts(self, request, context):
-        """Idempotent: a text is imported at most once.
+        """Idempotent: a text is imported at most once. Its spans become the task's predictions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
