@@ -345,6 +345,21 @@ class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
             on_time_up=time_up,
         )
 
+    async def ExportTasks(self, request, context):
+        async def time_up() -> None:
+            # A cut file must not look complete.
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "the export took longer than this gateway allows one stream; read it faster or narrow the filter",
+            )
+
+        await self._streams.relay(
+            context,
+            lambda: names.parse_project(request.parent, field="parent"),
+            lambda timeout: self._streaming_tasks().ExportTasks(request, timeout=timeout),
+            on_time_up=time_up,
+        )
+
 
 class AuditGateway(audit_service_pb2_grpc.AuditServiceServicer):
     def __init__(

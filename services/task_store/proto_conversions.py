@@ -3,6 +3,7 @@ refusal names its field) and become records; records become the API's messages."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -17,7 +18,7 @@ from synthtasks.v1 import task_service_pb2 as task_pb2
 
 from services.runtime.errors import InvalidArgument
 from services.task_store import spans, validation
-from services.task_store.export import ExportFormat
+from services.task_store.export import ExportFormat, ExportOptions
 from services.task_store.records import (
     EntityLabel,
     GeneratedText,
@@ -37,6 +38,7 @@ from services.task_store.records import (
 from services.vocabulary import etags, labels, limits, names
 
 MAX_FAILURE_MESSAGE = 10_000
+_CONTROL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 _State = TypeVar("_State", JobState, TextState)
 
@@ -209,11 +211,30 @@ def parse_export_format(value: int) -> ExportFormat:
     except ValueError:
         raise InvalidArgument.field(
             "format",
-            f"{value} is not an ExportFormat; use EXPORT_FORMAT_CSV, EXPORT_FORMAT_JSON or EXPORT_FORMAT_JSONL",
+            f"{value} is not an ExportFormat; use EXPORT_FORMAT_CSV, EXPORT_FORMAT_JSON, EXPORT_FORMAT_JSONL"
+            " or EXPORT_FORMAT_LABEL_STUDIO",
         ) from None
     if value == task_pb2.EXPORT_FORMAT_UNSPECIFIED:
         return ExportFormat.CSV
     return ExportFormat[name.removeprefix("EXPORT_FORMAT_")]
+
+
+def parse_export_options(given: task_pb2.ExportOptions, *, field: str) -> ExportOptions:
+    defaults = ExportOptions()
+    return ExportOptions(
+        from_name=_control_name(given.label_studio_from_name, field=f"{field}.label_studio_from_name")
+        or defaults.from_name,
+        to_name=_control_name(given.label_studio_to_name, field=f"{field}.label_studio_to_name") or defaults.to_name,
+        formula_guard=given.csv_formula_guard if given.HasField("csv_formula_guard") else defaults.formula_guard,
+    )
+
+
+def _control_name(value: str, *, field: str) -> str:
+    """A tag name of a Label Studio labeling config: it lands in an XML attribute and in
+    every result, so only a plain identifier is accepted."""
+    if value and not _CONTROL_NAME.fullmatch(value):
+        raise InvalidArgument.field(field, "must be a name like label or ner_1: a letter, then letters, digits, _ or -")
+    return value
 
 
 # -- records to protos -----------------------------------------------------------------------

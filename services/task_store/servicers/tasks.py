@@ -9,11 +9,12 @@ from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 from services.runtime.errors import InvalidArgument
 from services.task_store import validation
-from services.task_store.export import export_chunks
+from services.task_store.export import export_chunks, export_task_chunks
 from services.task_store.page_positions import next_token, page_position, query_key
 from services.task_store.proto_conversions import (
     parse_batch_targets,
     parse_export_format,
+    parse_export_options,
     parse_text_filter,
     populated_fields,
     ref_key,
@@ -139,11 +140,33 @@ class TaskServicer(task_grpc.TaskServiceServicer):
         project = names.parse_project(request.parent, field="parent")
         text_filter = parse_text_filter(request.filter, project, field="filter")
         export_format = parse_export_format(request.format)
+        options = parse_export_options(request.options, field="options")
         texts = self._texts.iter_texts(project, text_filter)
         try:
-            for chunk in export_chunks(texts, export_format, project=project, now=datetime.now(UTC)):
+            for chunk in export_chunks(texts, export_format, project=project, now=datetime.now(UTC), options=options):
                 yield task_pb2.ExportStagedTextsResponse(
                     data=chunk.data, content_type=chunk.content_type, file_name=chunk.file_name
                 )
         finally:
             texts.close()  # drops the page in hand at once when the client goes away
+
+    def ExportTasks(self, request, context):
+        project = names.parse_project(request.parent, field="parent")
+        tag = validation.tag(request.tag, field="tag") if request.tag else None
+        job_id = (
+            names.parse_job(request.generation_job, field="generation_job", project=project).id
+            if request.generation_job
+            else None
+        )
+        export_format = parse_export_format(request.format)
+        options = parse_export_options(request.options, field="options")
+        tasks = self._tasks.iter_tasks(project, tag=tag, job_id=job_id)
+        try:
+            for chunk in export_task_chunks(
+                tasks, export_format, project=project, now=datetime.now(UTC), options=options
+            ):
+                yield task_pb2.ExportTasksResponse(
+                    data=chunk.data, content_type=chunk.content_type, file_name=chunk.file_name
+                )
+        finally:
+            tasks.close()  # as for staged texts: no page held once the client goes away
