@@ -24,6 +24,7 @@ from synthtasks_cli.texts import (
     export_options_from_args,
     export_to,
     report_export,
+    spans_summary,
 )
 
 COLLECTION = "tasks"
@@ -77,11 +78,7 @@ def task_details(task: pb.Task) -> Any:
             ("job", task.generation_job),
             (
                 "predictions",
-                "; ".join(
-                    f"{prediction.model_version}: "
-                    + ", ".join(f"{span.label} {span.text!r} [{span.start}, {span.end})" for span in prediction.spans)
-                    for prediction in task.predictions
-                ),
+                "; ".join(f"{p.model_version}: {spans_summary(p.spans)}" for p in task.predictions),
             ),
             ("created", when(task.create_time)),
             ("etag", task.etag),

@@ -177,6 +177,7 @@ def text_details(text: pb.StagedText) -> Any:
             ("text", text.text),
             ("original text", text.original_text if text.original_text != text.text else ""),
             ("tags", ", ".join(text.tags)),
+            ("spans", spans_summary(text.spans)),
             ("duplicate", "yes" if text.duplicate else ""),
             ("task", text.task),
             ("job", lineage.generation_job),
@@ -197,6 +198,13 @@ def text_details(text: pb.StagedText) -> Any:
             ("updated", when(text.update_time)),
             ("etag", text.etag),
         ]
+    )
+
+
+def spans_summary(spans: Any) -> str:
+    """`DRUG 'Aspirin' [5, 12)`, one per span; offsets in code points, `?` when an edit put it in doubt."""
+    return ", ".join(
+        f"{span.label} {span.text!r} [{span.start}, {span.end}){' ?' if span.needs_review else ''}" for span in spans
     )
 
 
