@@ -12,9 +12,9 @@ or column.
 Spans
 - Offsets are Python string indices (code points) of the exported text, end exclusive,
   in every format: spaCy and Prodigy count the same way, and so does Label Studio's
-  `Text` tag (its editor counts code points, not JavaScript's UTF-16 units, since
-  label-studio-frontend#308; its docs read results with `text[start:end]` in Python).
-  Nothing is converted.
+  `Text` tag (its editor converts JavaScript's UTF-16 positions to code points for
+  results, libs/editor/src/utils/selection-tools.js; its docs read results with
+  `text[start:end]` in Python). Nothing is converted (docs/annotations.md).
 - Staged texts export their spans without those flagged `needs_review`; tasks export
   their predictions.
 - JSONL refuses overlapping spans (spaCy's entities and Prodigy's `ner` cannot hold
