@@ -141,11 +141,20 @@ class Browser:
             return reply.read()
 
     def sign_in(self, token: str, project: str) -> None:
-        page = self.get("/sign-in").decode()
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        form = urllib.parse.urlencode({"csrf_token": csrf, "token": token, "project": project}).encode()
-        with self.opener.open(self.base + "/sign-in", data=form, timeout=60) as reply:
-            assert reply.status == 200 and f"/p/{project}/texts" in reply.url, reply.url
+        """Sign in, then open `project` on the project chooser the sign-in leads to."""
+        url, chooser = self.post("/sign-in", self.get("/sign-in").decode(), {"token": token})
+        assert url.endswith("/projects"), url
+        url, _ = self.post("/projects", chooser, {"project": project})
+        assert url.endswith(f"/p/{project}/texts"), url
+
+    def post(self, path: str, form_page: str, fields: dict[str, str]) -> tuple[str, str]:
+        """Post `fields` with the CSRF token of `form_page` (a new session gets a new one);
+        the URL and page it ends on."""
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form_page).group(1)
+        form = urllib.parse.urlencode({"csrf_token": csrf, **fields}).encode()
+        with self.opener.open(self.base + path, data=form, timeout=60) as reply:
+            assert reply.status == 200, (path, reply.status)
+            return reply.url, reply.read().decode()
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

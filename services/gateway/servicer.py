@@ -212,6 +212,12 @@ class TokenGateway(token_service_pb2_grpc.TokenServiceServicer):
         self._auth.principal(context).require_admin()
         return self._registry.DeleteToken(request, timeout=self._deadlines.of(context))
 
+    def GetCallerIdentity(self, request, context):
+        # Any valid token may ask who it is. The principal names the token for the
+        # registry (in the call's metadata), which answers from the token's own row.
+        self._auth.principal(context)
+        return self._registry.GetCallerIdentity(request, timeout=self._deadlines.of(context))
+
 
 class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
     def __init__(

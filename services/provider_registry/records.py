@@ -71,3 +71,12 @@ class TokenRecord:
     projects: list[str]
     token_prefix: str
     created_at: datetime | None = None
+
+
+@dataclass
+class CallerIdentity:
+    """A token as its own holder sees it, and the projects to offer it."""
+
+    token: TokenRecord
+    # For an admin token: the projects the registry knows of (suggestions, not a limit).
+    known_projects: list[str] = field(default_factory=list)

@@ -12,10 +12,10 @@ from services.provider_registry import provider_rules as rules
 from services.provider_registry.audit import AuditEvent, AuditTrail
 from services.provider_registry.endpoint_policy import endpoint_refusal
 from services.provider_registry.live_check import CheckResult, check_connection
-from services.provider_registry.records import Assignment, ProviderRecord, TokenRecord, Validation
+from services.provider_registry.records import Assignment, CallerIdentity, ProviderRecord, TokenRecord, Validation
 from services.provider_registry.repository import ProviderRepository, TokenRepository
 from services.provider_registry.tokens import display_prefix, new_secret, secret_sha256
-from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unauthenticated
 from services.vocabulary import names
 from services.vocabulary.quoting import quoted
 from services.vocabulary.reasons import Reason
@@ -39,6 +39,8 @@ UPDATABLE_PATHS = {
 }
 # Mask paths are the proto's field names; the record keeps some under another name.
 _RECORD_ATTRIBUTE = {"request_timeout": "request_timeout_ms"}
+# Projects suggested to an admin at most: one response, no paging (a picker shows no more).
+MAX_KNOWN_PROJECTS = 1000
 _STATE_NAMES = {value: name.removeprefix("VALIDATION_STATE_") for name, value in pb.ValidationState.items()}
 
 
@@ -218,6 +220,17 @@ class Registry:
 
     def list_tokens(self, *, after_id: str | None, limit: int) -> list[TokenRecord]:
         return self._tokens.list(after_id=after_id, limit=limit)
+
+    def caller_identity(self, token_id: str) -> CallerIdentity:
+        """The calling token (`token_id`, as the gateway authenticated it) and, for an
+        admin, the projects to suggest. Revoked since the gateway's check (it caches
+        answers briefly): UNAUTHENTICATED, as the gateway would say a moment later."""
+        record = self._tokens.get(token_id)
+        if record is None:
+            raise Unauthenticated("unknown or revoked token", reason=Reason.TOKEN_UNKNOWN)
+        # A project token learns only its own projects; other projects' names are not its business.
+        known = self._tokens.known_projects(MAX_KNOWN_PROJECTS) if record.is_admin else []
+        return CallerIdentity(record, known)
 
     def delete_token(self, token_id: str) -> None:
         self._tokens.delete(token_id)

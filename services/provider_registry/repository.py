@@ -329,6 +329,26 @@ class TokenRepository:
             ).fetchone()
         return None if row is None else TokenRecord(**row)
 
+    def get(self, token_id: str) -> TokenRecord | None:
+        with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(
+                "SELECT id, display_name, is_admin, projects, token_prefix, created_at FROM api_tokens WHERE id = %s",
+                (token_id,),
+            ).fetchone()
+        return None if row is None else TokenRecord(**row)
+
+    def known_projects(self, limit: int) -> builtins.list[str]:  # `list` is a method here
+        """Project ids with a provider assigned or named by a project token, in byte order
+        (COLLATE "C": the order Python sorts them in, whatever the database's locale)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT project COLLATE "C" AS project FROM project_providers
+                UNION SELECT unnest(projects) COLLATE "C" FROM api_tokens
+                ORDER BY project LIMIT %s""",
+                (limit,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def list(self, *, after_id: str | None, limit: int) -> list[TokenRecord]:
         with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(

@@ -34,8 +34,10 @@ from services.provider_registry import provider_rules as rules
 from services.provider_registry.live_check import CheckResult
 from services.provider_registry.records import Assignment, Limits, ProviderRecord, TokenRecord
 from services.provider_registry.registry import Registry
-from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.call_metadata import CALLER_TOKEN_KEY, caller_token_var
+from services.runtime.errors import FieldViolation, InvalidArgument, Unauthenticated
 from services.vocabulary import names, page_tokens
+from services.vocabulary.reasons import Reason
 
 
 def _timestamp(value) -> Timestamp | None:
@@ -140,11 +142,15 @@ def _assignment(assignment: Assignment) -> pb.ProjectProvider:
     )
 
 
+def _role(record: TokenRecord) -> token_service_pb2.TokenRole:
+    return token_service_pb2.TOKEN_ROLE_ADMIN if record.is_admin else token_service_pb2.TOKEN_ROLE_PROJECT
+
+
 def _token(record: TokenRecord) -> token_service_pb2.ApiToken:
     return token_service_pb2.ApiToken(
         name=names.token_name(record.id),
         display_name=record.display_name,
-        role=token_service_pb2.TOKEN_ROLE_ADMIN if record.is_admin else token_service_pb2.TOKEN_ROLE_PROJECT,
+        role=_role(record),
         projects=[names.project_name(p) for p in record.projects],
         token_prefix=record.token_prefix,
         create_time=_timestamp(record.created_at),
@@ -321,6 +327,26 @@ class TokenServicer(token_service_pb2_grpc.TokenServiceServicer):
     ) -> token_service_pb2.DeleteTokenResponse:
         self._registry.delete_token(names.parse_token(request.name, field="name"))
         return token_service_pb2.DeleteTokenResponse()
+
+    def GetCallerIdentity(
+        self, request: token_service_pb2.GetCallerIdentityRequest, context: grpc.ServicerContext
+    ) -> token_service_pb2.GetCallerIdentityResponse:
+        # The caller is the token the gateway authenticated and named in the call's
+        # metadata (trusted only behind the internal credential); a call made without
+        # one, by a service for itself, has no public caller to describe.
+        caller = caller_token_var.get()
+        if not caller:
+            raise Unauthenticated("no calling token: call through the gateway", reason=Reason.TOKEN_MISSING)
+        identity = self._registry.caller_identity(names.parse_token(caller, field=CALLER_TOKEN_KEY))
+        token = identity.token
+        return token_service_pb2.GetCallerIdentityResponse(
+            token=names.token_name(token.id),
+            display_name=token.display_name,
+            role=_role(token),
+            projects=[] if token.is_admin else sorted(names.project_name(p) for p in token.projects),
+            all_projects=token.is_admin,
+            known_projects=[names.project_name(p) for p in identity.known_projects],
+        )
 
 
 class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):

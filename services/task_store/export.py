@@ -64,8 +64,8 @@ from typing import Any
 
 from services.runtime.errors import InvalidArgument
 from services.task_store import spans as span_rules
+from services.task_store.import_rules import SYNTHETIC_TAG
 from services.task_store.records import Span, StagedText, Task
-from services.task_store.validation import SYNTHETIC_TAG
 from services.vocabulary.names import job_name, staged_text_name, task_name
 
 CHUNK_SIZE = 64 * 1024

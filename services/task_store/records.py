@@ -18,10 +18,6 @@ class JobState(enum.StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
 
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
 
 class TextState(enum.StrEnum):
     STAGED = "STAGED"
@@ -145,14 +141,11 @@ class Job:
     tags: tuple[str, ...]
     variables: tuple[PromptVariable, ...]
     unique: bool
-    labels: tuple[EntityLabel, ...]
-    variable_labels: dict[str, str]
     prompt_hash: str
     state: JobState
     produced: int
     failed: int
     duplicates: int
-    dropped_spans: int
     prompt_tokens: int
     completion_tokens: int
     error: JobError | None
@@ -162,6 +155,10 @@ class Job:
     start_time: datetime | None
     end_time: datetime | None
     update_time: datetime
+    # Pre-annotation (#14): a record built without these means none.
+    labels: tuple[EntityLabel, ...] = ()
+    variable_labels: dict[str, str] = field(default_factory=dict)
+    dropped_spans: int = 0
 
 
 @dataclass(frozen=True)
@@ -225,7 +222,6 @@ class StagedText:
     state: TextState
     duplicate: bool
     task_id: str | None
-    spans: tuple[Span, ...]
     # Lineage: the job's part …
     provider: str
     temperature: float
@@ -242,6 +238,7 @@ class StagedText:
     version: int
     create_time: datetime
     update_time: datetime
+    spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,10 +276,10 @@ class Task:
     tags: tuple[str, ...]
     staged_text_id: str | None
     job_id: str | None
-    predictions: tuple[Prediction, ...]
     version: int
     create_time: datetime
     update_time: datetime
+    predictions: tuple[Prediction, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ MAX_BATCH_NAMES = 1000
 MAX_RESULTS_PER_APPEND = 1000
 MAX_QUERY_LENGTH = 1000
 MAX_SHORT_STRING = 256
-SYNTHETIC_TAG = "synthetic"
 
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Cc: C0/C1 controls (incl. NUL, tab, newline); Zl/Zp: line and paragraph separators.

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from services.task_store import job_states
 from services.task_store.records import Job, JobState, StagedText
 from services.task_store.repository.jobs import JOB_CHANNEL, JobRepository
 
@@ -171,7 +172,7 @@ def follow_job(
         # Subscribed first, read second: a change committed in between still rings.
         job, last_seq = repository.job_snapshot(project, job_id)
         yield WatchEvent(job)
-        if job.state.terminal:
+        if job.state in job_states.TERMINAL:
             return
         last_version = job.version
         while is_active():
@@ -187,7 +188,7 @@ def follow_job(
                     last_version = job.version
                 if len(texts) < _TEXT_BATCH:
                     break
-            if job.state.terminal:
+            if job.state in job_states.TERMINAL:
                 yield WatchEvent(job)
                 return
             if job.version != last_version:
@@ -197,6 +198,6 @@ def follow_job(
 
 def _while_running(job: Job) -> Job:
     """The job as text events show it: an ended job is still reported as running."""
-    if not job.state.terminal:
+    if job.state not in job_states.TERMINAL:
         return job
     return dataclasses.replace(job, state=JobState.RUNNING, end_time=None, error=None)

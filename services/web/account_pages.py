@@ -1,8 +1,11 @@
 """Sign-in, sign-out and choosing the project to work in.
 
-The gateway has no "who am I" call, so sign-in asks it: a token that may list API
-tokens is an admin token; a project token must name a project it may act in, checked
-with ListProjectProviders (members may call it). The session keeps the projects opened."""
+Sign-in asks the gateway who the token is (GetCallerIdentity): its role, and the
+projects it may act in. A project token then picks one of its projects from a list
+(its only one preselected); an admin may act in any project, so it types one or picks
+from the projects the registry knows of. The session keeps the projects opened; the
+token's own list is asked for again on each page that offers it, so the cookie stays
+small whatever the number of projects (services/web/project_choices.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from synthtasks.v1 import provider_service_pb2 as provider_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
 from services.web.gateway import GatewayError
+from services.web.project_choices import caller_identity, project_choices
 from services.web.session import Session
 from services.web.visits import Visit
 
@@ -33,19 +37,7 @@ async def sign_in_page(request: Request) -> Response:
         return visit.redirect("/")
     # The anonymous session carries the CSRF token of the sign-in form.
     visit.dirty = True
-    return visit.render("sign_in.html", {"errors": {}, "values": {}})
-
-
-async def _is_admin(visit: Visit, token: str) -> bool:
-    try:
-        await visit.web.gateway.call(
-            visit.web.gateway.tokens.ListTokens, token_pb.ListTokensRequest(page_size=1), token
-        )
-    except GatewayError as error:
-        if error.code == grpc.StatusCode.PERMISSION_DENIED:
-            return False
-        raise
-    return True
+    return visit.render("sign_in.html", {"errors": {}})
 
 
 async def check_project(visit: Visit, token: str, project: str) -> None:
@@ -61,33 +53,20 @@ async def sign_in(request: Request) -> Response:
     visit = await Visit.open(request)
     form = await visit.form()
     token = str(form.get("token", "")).strip()
-    project = str(form.get("project", "")).strip()
-    values = {"project": project}
-    errors: dict[str, str] = {}
     if not token:
-        errors["token"] = "Paste your API token."
-    else:
-        try:
-            admin = await _is_admin(visit, token)
-            if project:
-                await check_project(visit, token, project)
-            elif not admin:
-                errors["project"] = "A project token needs the project it acts in."
-        except GatewayError as error:
-            if error.code == grpc.StatusCode.UNAUTHENTICATED:
-                errors["token"] = "This token is not accepted (unknown or revoked)."
-            elif error.code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT):
-                errors["project"] = error.describe()
-            else:
-                raise
-    if errors:
-        return visit.render("sign_in.html", {"errors": errors, "values": values}, status_code=400)
+        return visit.render("sign_in.html", {"errors": {"token": "Paste your API token."}}, status_code=400)
+    try:
+        me = await caller_identity(visit, token)
+    except GatewayError as error:
+        if error.code != grpc.StatusCode.UNAUTHENTICATED:
+            raise
+        errors = {"token": "This token is not accepted (unknown or revoked)."}
+        return visit.render("sign_in.html", {"errors": errors}, status_code=400)
     # A new session (new CSRF secret and id) at sign-in, so nothing from before carries over.
-    visit.session = Session(token=token, admin=admin, signed_in_at=time.time())
-    if project:
-        visit.session.remember_project(project)
+    visit.session = Session(token=token, admin=me.role == token_pb.TOKEN_ROLE_ADMIN, signed_in_at=time.time())
     visit.dirty = True
-    return visit.redirect(f"/p/{project}/texts" if project else "/admin/providers")
+    # Next, the project to work in: chosen from the token's own projects.
+    return visit.redirect("/projects")
 
 
 async def sign_out(request: Request) -> Response:
@@ -101,15 +80,9 @@ async def sign_out(request: Request) -> Response:
 async def projects_page(request: Request) -> Response:
     visit = await Visit.open(request)
     token = visit.require_user()
-    suggestions: list[str] = []
-    if visit.session.admin:
-        # Projects named by project tokens: the projects an admin most likely means.
-        reply = await visit.web.gateway.call(
-            visit.web.gateway.tokens.ListTokens, token_pb.ListTokensRequest(page_size=100), token
-        )
-        found = {p.removeprefix("projects/") for t in reply.tokens for p in t.projects}
-        suggestions = sorted(found - set(visit.session.projects))
-    return visit.render("projects.html", {"suggestions": suggestions, "errors": {}, "values": {}})
+    choices = await project_choices(visit, token)
+    page = {"choices": choices, "selected": choices.preselected(visit.session.projects), "errors": {}}
+    return visit.render("projects.html", page)
 
 
 async def open_project(request: Request) -> Response:
@@ -118,15 +91,14 @@ async def open_project(request: Request) -> Response:
     form = await visit.form()
     project = str(form.get("project", "")).strip()
     try:
+        # The gateway decides, whatever the page offered: a forged choice is refused here.
         await check_project(visit, token, project)
     except GatewayError as error:
         if error.code not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT):
             raise
-        return visit.render(
-            "projects.html",
-            {"suggestions": [], "errors": {"project": error.describe()}, "values": {"project": project}},
-            status_code=400,
-        )
+        choices = await project_choices(visit, token)
+        page = {"choices": choices, "selected": project, "errors": {"project": error.describe()}}
+        return visit.render("projects.html", page, status_code=400)
     visit.session.remember_project(project)
     visit.dirty = True
     return visit.redirect(f"/p/{project}/texts")

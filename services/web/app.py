@@ -159,6 +159,7 @@ def _routes() -> list:
         Route("/sign-out", a.sign_out, methods=["POST"]),
         Route("/projects", a.projects_page, methods=["GET"]),
         Route("/projects", a.open_project, methods=["POST"]),
+        Route("/generate", g.switch_project, methods=["GET"]),
         Route("/p/{project}/generate", g.generate_page, methods=["GET"]),
         Route("/p/{project}/generate", g.create_job, methods=["POST"]),
         Route("/p/{project}/jobs", g.jobs_page),

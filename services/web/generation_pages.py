@@ -20,7 +20,8 @@ from synthtasks.v1 import task_service_pb2 as task_pb
 from services.web.errors import TooManyStreams
 from services.web.gateway import GatewayError
 from services.web.presentation import job_summary, text_summary
-from services.web.visits import Visit
+from services.web.project_choices import project_choices
+from services.web.visits import Visit, checked_project_id
 
 _JOB_PREFIX = "generation_job."
 # Failures of a live stream that a reconnect (EventSource retries by itself) may cure.
@@ -96,7 +97,18 @@ async def generate_page(request: Request) -> Response:
         "request_id": uuid.uuid4().hex,
         "variables": [],
     }
-    return visit.render("generate.html", {"providers": providers, "values": values, "errors": {}})
+    choices = await project_choices(visit, token)
+    page = {"choices": choices, "providers": providers, "values": values, "errors": {}}
+    return visit.render("generate.html", page)
+
+
+async def switch_project(request: Request) -> Response:
+    """The generate page's project choice (a GET form): that project's generate page,
+    whose providers are the new project's."""
+    visit = await Visit.open(request)
+    visit.require_user()
+    project = checked_project_id(request.query_params.get("project", "").strip())
+    return visit.redirect(f"/p/{project}/generate")
 
 
 async def create_job(request: Request) -> Response:
@@ -144,9 +156,10 @@ async def create_job(request: Request) -> Response:
             job_id = reply.generation_job.name.rsplit("/", 1)[-1]
             return visit.redirect(f"/p/{project}/jobs/{job_id}")
     providers = await _providers(visit, project, token)
+    choices = await project_choices(visit, token)
     return visit.render(
         "generate.html",
-        {"providers": providers, "values": values, "errors": errors, "message": message},
+        {"choices": choices, "providers": providers, "values": values, "errors": errors, "message": message},
         status_code=400,
     )
 

@@ -35,6 +35,13 @@ def safe_return_path(value: str | None, fallback: str) -> str:
     return fallback
 
 
+def checked_project_id(project: str) -> str:
+    """`project` when it is a well-formed project id, else NotFound (before it reaches a URL)."""
+    if not _PROJECT_ID.fullmatch(project):
+        raise NotFound("There is no such project: a project id is lowercase letters, digits, - and _.")
+    return project
+
+
 @dataclass
 class Visit:
     request: Request
@@ -61,9 +68,7 @@ class Visit:
 
     def project(self) -> str:
         """The project id of the URL (`/p/{project}/…`), remembered for the project menu."""
-        project = self.request.path_params["project"]
-        if not _PROJECT_ID.fullmatch(project):
-            raise NotFound("There is no such project: a project id is lowercase letters, digits, - and _.")
+        project = checked_project_id(self.request.path_params["project"])
         if not self.session.projects or self.session.projects[0] != project:
             self.session.remember_project(project)
             self.dirty = True

@@ -176,6 +176,33 @@ def test_a_project_token_made_by_the_cli_acts_only_in_its_project(cli, cli_env, 
     assert token_name not in [t["name"] for t in cli("tokens", "list", "--json").ok().json()["tokens"]]
 
 
+def test_whoami_prints_the_tokens_role_and_the_projects_it_may_act_in(cli, cli_env, unique):
+    first, second = sorted([unique("cli-who"), unique("cli-who")])
+    created = cli(
+        "tokens", "create", "--project", second, "--project", first, "--display-name", "two projects", "--json"
+    ).ok()
+    token = created.json()["token"]
+    as_project = {**cli_env, "SYNTHTASKS_TOKEN": created.json()["secret"]}
+
+    shown = cli("whoami", env=as_project).ok().stdout
+    assert f"{token['name']} (two projects)" in shown
+    assert "Role:     PROJECT" in shown
+    assert f"Projects: projects/{first}, projects/{second}" in shown
+    scripted = cli("whoami", "--json", env=as_project).ok().json()
+    assert scripted["role"] == "TOKEN_ROLE_PROJECT" and not scripted["all_projects"]
+    assert scripted["projects"] == [f"projects/{first}", f"projects/{second}"]
+    assert scripted["known_projects"] == []
+
+    # The admin may act anywhere and is offered the projects the registry knows, this
+    # token's among them.
+    admin = cli("whoami").ok().stdout
+    assert "Role:     ADMIN" in admin and "Projects: every project" in admin
+    assert f"projects/{first}" in cli("whoami", "--json").ok().json()["known_projects"]
+
+    refused = cli("whoami", env={**cli_env, "SYNTHTASKS_TOKEN": "st_never-issued"})
+    assert refused.code == 1 and refused.stderr.startswith("error: UNAUTHENTICATED ")
+
+
 def test_without_a_token_the_error_says_how_to_get_one(cli, cli_env, tmp_path):
     env = {k: v for k, v in cli_env.items() if k != "SYNTHTASKS_TOKEN"}
     result = cli("providers", "list", env=env)

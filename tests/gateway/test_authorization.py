@@ -2,7 +2,8 @@
 of another project, a project token of the project, an admin token.
 
 Admin-only calls: only the admin gets past authorization. Project calls: the admin and
-the project's own token get past it. "Past authorization" means any status but
+the project's own token get past it. Calls for any caller (GetCallerIdentity): every
+valid token gets past it. "Past authorization" means any status but
 UNAUTHENTICATED and PERMISSION_DENIED (NOT_FOUND and INVALID_ARGUMENT are fine: the
 requests name things that need not exist)."""
 
@@ -33,6 +34,8 @@ class Rpc:
     name: str
     call: Callable[[Clients], object]
     admin_only: bool
+    # Not about a project: any valid token may call it.
+    any_token: bool = False
 
 
 def _unary(service: str, method: str, request) -> Callable[[Clients], object]:
@@ -86,6 +89,12 @@ RPCS = [
         "DeleteToken",
         _unary("tokens", "DeleteToken", token_pb.DeleteTokenRequest(name="tokens/0000000000000000")),
         True,
+    ),
+    Rpc(
+        "GetCallerIdentity",
+        _unary("tokens", "GetCallerIdentity", token_pb.GetCallerIdentityRequest()),
+        False,
+        any_token=True,
     ),
     Rpc(
         "CreateGenerationJob",
@@ -187,7 +196,7 @@ def expected(rpc: Rpc, caller: str) -> set[grpc.StatusCode] | None:
     """The status the call must end with, or None for "anything but an auth failure"."""
     if caller in ("no token", "unknown token"):
         return {grpc.StatusCode.UNAUTHENTICATED}
-    if caller == "admin token" or (caller == "project token" and not rpc.admin_only):
+    if caller == "admin token" or rpc.any_token or (caller == "project token" and not rpc.admin_only):
         return None
     return {grpc.StatusCode.PERMISSION_DENIED}
 

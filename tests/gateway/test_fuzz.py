@@ -36,7 +36,7 @@ from synthtasks.v1 import token_service_pb2 as token_pb
 from services.runtime.channels import internal_channel
 from tests.stack import Clients, Stack
 
-# Random examples per RPC (30 RPCs), after the known-bad corpus (known_bad_requests): the
+# Random examples per RPC (31 RPCs), after the known-bad corpus (known_bad_requests): the
 # whole test took 25 s on a 2-core machine shared with other test runs.
 EXAMPLES_PER_RPC = 15
 MAX_MESSAGE = 1000
@@ -290,6 +290,12 @@ RPCS = [
         "DeleteToken",
         lambda w: st.builds(token_pb.DeleteTokenRequest, name=st.one_of(junk, st.just("tokens/" + "0" * 16))),
         _unary("tokens", "DeleteToken"),
+    ),
+    Rpc(
+        "GetCallerIdentity",
+        # It takes no input: what varies is the caller (admin or member).
+        lambda w: st.just(token_pb.GetCallerIdentityRequest()),
+        _unary("tokens", "GetCallerIdentity"),
     ),
     Rpc(
         "CreateGenerationJob",

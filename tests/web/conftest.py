@@ -8,6 +8,7 @@ suite's real ones (tests/stack.py). Playwright never downloads a browser: it lau
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -153,8 +154,22 @@ def new_project() -> str:
 
 
 def sign_in(page, web: WebServer, token: str, project: str = "") -> None:
+    """Sign in with `token`, then open `project` on the project chooser when given."""
     page.goto(f"{web.url}/sign-in")
     page.fill("#token", token)
-    if project:
-        page.fill("#project", project)
     page.click("button[type=submit]")
+    if project:
+        choose_project(page, project)
+
+
+def choose_project(page, project: str) -> None:
+    """On the project chooser: pick `project` from a project token's list, or type it
+    (an admin may act in any project), and open it."""
+    page.wait_for_url(re.compile(r"/projects$"))
+    picker = page.locator("#project")
+    if picker.evaluate("element => element.tagName") == "SELECT":
+        picker.select_option(project)
+    else:
+        picker.fill(project)
+    page.click("#project-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/p/{project}/texts$"))

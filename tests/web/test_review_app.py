@@ -17,7 +17,7 @@ from synthtasks.v1 import task_service_pb2 as task_pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
 from services.web.session import COOKIE_NAME
-from tests.web.conftest import new_project, sign_in, wait_for
+from tests.web.conftest import choose_project, new_project, sign_in, wait_for
 
 HOSTILE = '<script>window.__pwned = 1</script><img src="x" onerror="window.__pwned = 2">'
 
@@ -70,13 +70,75 @@ def _wait_job(stack, name: str, timeout: float = 90) -> gen_pb.GenerationJob:
         time.sleep(0.1)
 
 
-def test_sign_in_refuses_an_unknown_token_and_accepts_the_admin_token(page, web, stack, shoot):
+def test_sign_in_refuses_an_unknown_token_and_accepts_the_admin_token(page, web, stack, fake_llm, shoot):
+    known = new_project()
+    _provider_with_default(stack, fake_llm, known)
     sign_in(page, web, "not-a-real-token")
     expect(page.locator("#error-token")).to_contain_text("not accepted")
     shoot(page, "sign-in")
     sign_in(page, web, stack.admin_token)
-    expect(page).to_have_url(re.compile(r"/admin/providers$"))
+    expect(page).to_have_url(re.compile(r"/projects$"))
     expect(page.locator("header")).to_contain_text("admin")
+    # An admin may act in any project: it types one, with the projects the registry
+    # knows (here: one with a provider assigned) to pick from.
+    expect(page.locator("input#project")).to_have_count(1)
+    expect(page.locator(f"#project-known option[value='{known}']")).to_have_count(1)
+    typed = new_project()
+    choose_project(page, typed)
+    expect(page.locator("header .project")).to_have_text(f"projects/{typed}")
+    assert page.script_errors == []
+
+
+def _project_token(stack, *projects: str) -> str:
+    return (
+        stack.admin()
+        .tokens.CreateToken(
+            token_pb.CreateTokenRequest(
+                token=token_pb.ApiToken(
+                    display_name="reviewer",
+                    role=token_pb.TOKEN_ROLE_PROJECT,
+                    projects=[f"projects/{p}" for p in projects],
+                )
+            ),
+            timeout=10,
+        )
+        .secret
+    )
+
+
+def test_a_project_token_chooses_its_project_from_a_list(page, web, stack, fake_llm, shoot):
+    first, second = sorted([new_project(), new_project()])
+    providers = {p: _provider_with_default(stack, fake_llm, p) for p in (first, second)}
+    sign_in(page, web, _project_token(stack, first, second))
+    expect(page).to_have_url(re.compile(r"/projects$"))
+    # Its two projects, nothing preselected and nothing to type.
+    picker = page.locator("select#project")
+    expect(picker.locator("option:not([disabled])")).to_have_text([first, second])
+    expect(picker).to_have_value("")
+    expect(page.locator("input#project")).to_have_count(0)
+    shoot(page, "projects")
+    choose_project(page, second)
+    expect(page.locator("header .project")).to_have_text(f"projects/{second}")
+
+    # The generate page offers the same two, the current one selected; picking the
+    # other switches to it, with its own providers.
+    page.goto(f"{web.url}/p/{second}/generate")
+    switch = page.locator("select#switch-project")
+    expect(switch).to_have_value(second)
+    expect(page.locator("#provider")).to_have_value(providers[second])
+    switch.select_option(first)
+    page.wait_for_url(re.compile(rf"/p/{first}/generate$"))
+    expect(page.locator("select#switch-project")).to_have_value(first)
+    expect(page.locator("#provider")).to_have_value(providers[first])
+
+    # A token of one project gets it preselected.
+    page.click("button:has-text('Sign out')")
+    sign_in(page, web, _project_token(stack, first))
+    expect(page).to_have_url(re.compile(r"/projects$"))
+    expect(page.locator("select#project")).to_have_value(first)
+    expect(page.locator("select#project option:not([disabled])")).to_have_text([first])
+    page.click("#project-form button[type=submit]")
+    expect(page).to_have_url(re.compile(rf"/p/{first}/texts$"))
     assert page.script_errors == []
 
 
@@ -292,24 +354,12 @@ def _texts(stack, project: str, job_name: str) -> list[task_pb.StagedText]:
 def test_a_project_token_cannot_reach_admin_pages(page, web, stack, fake_llm):
     project = new_project()
     _provider_with_default(stack, fake_llm, project)
-    secret = (
-        stack.admin()
-        .tokens.CreateToken(
-            token_pb.CreateTokenRequest(
-                token=token_pb.ApiToken(
-                    display_name="reviewer", role=token_pb.TOKEN_ROLE_PROJECT, projects=[f"projects/{project}"]
-                )
-            ),
-            timeout=10,
-        )
-        .secret
-    )
-    sign_in(page, web, secret)
-    expect(page.locator("#error-project")).to_contain_text("needs the project")
-    sign_in(page, web, secret, "someone-elses-project")
+    sign_in(page, web, _project_token(stack, project))
+    # A choice the page never offered (a forged form) is refused by the gateway.
+    page.locator("#project").evaluate("select => select.add(new Option('x', 'someone-elses-project', true, true))")
+    page.click("#project-form button[type=submit]")
     expect(page.locator("#error-project")).to_contain_text("may not act")
-    sign_in(page, web, secret, project)
-    expect(page).to_have_url(re.compile(rf"/p/{project}/texts$"))
+    choose_project(page, project)
     expect(page.locator("header nav")).not_to_contain_text("Providers")
     for path in ("/admin/providers", "/admin/tokens", "/admin/providers/new?kind=openai"):
         response = page.goto(f"{web.url}{path}")

@@ -13,8 +13,8 @@ from psycopg import sql
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from services.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from services.task_store import duplicates, quotas
+from services.runtime.errors import AlreadyExists, InvalidArgument
+from services.task_store import duplicates, job_states, quotas
 from services.task_store.quotas import QuotaLimits, QuotaUsage
 from services.task_store.records import (
     AppendOutcome,
@@ -48,12 +48,12 @@ from services.vocabulary.reasons import Reason
 # it; a retry after this (the first caller died before enqueueing) takes it over.
 ENQUEUE_CLAIM_LEASE = timedelta(seconds=60)
 
-_DUPLICATE_FAILURE = JobError(
-    "DUPLICATE", "the provider repeated texts the project already has, on every attempt this unique job allows"
-)
-
 # Every job change is announced here with the job id as payload (see watch.py).
 JOB_CHANNEL = "synthtasks_job_changes"
+
+# `state IN (...)` of unfinished jobs, spelled out as literals: the index of stalled jobs
+# is partial on this very predicate, which a bound parameter would not match.
+_ACTIVE_STATES = sql.SQL(", ").join(sql.Literal(state.value) for state in job_states.ACTIVE)
 
 
 class JobRepository(PooledRepository):
@@ -158,14 +158,16 @@ class JobRepository(PooledRepository):
         """Usage of every project with unfinished jobs or jobs created in the last minute."""
         with self._cursor() as cur:
             cur.execute(
-                "SELECT project,"
-                " coalesce(sum(text_count - produced - failed) FILTER (WHERE state IN ('QUEUED', 'RUNNING')), 0)"
-                " AS texts,"
-                " count(*) FILTER (WHERE state IN ('QUEUED', 'RUNNING')) AS running,"
-                " count(*) FILTER (WHERE create_time > now() - make_interval(secs => %(window)s)) AS recent"
-                " FROM generation_jobs"
-                " WHERE state IN ('QUEUED', 'RUNNING') OR create_time > now() - make_interval(secs => %(window)s)"
-                " GROUP BY project",
+                sql.SQL(
+                    "SELECT project,"
+                    " coalesce(sum(text_count - produced - failed) FILTER (WHERE state IN ({active})), 0)"
+                    " AS texts,"
+                    " count(*) FILTER (WHERE state IN ({active})) AS running,"
+                    " count(*) FILTER (WHERE create_time > now() - make_interval(secs => %(window)s)) AS recent"
+                    " FROM generation_jobs"
+                    " WHERE state IN ({active}) OR create_time > now() - make_interval(secs => %(window)s)"
+                    " GROUP BY project"
+                ).format(active=_ACTIVE_STATES),
                 {"window": quotas.RATE_WINDOW_SECONDS},
             )
             return {
@@ -175,8 +177,10 @@ class JobRepository(PooledRepository):
 
     def _usage_in(self, cur: psycopg.Cursor[DictRow], project: str) -> QuotaUsage:
         cur.execute(
-            "SELECT coalesce(sum(text_count - produced - failed), 0) AS texts, count(*) AS running"
-            " FROM generation_jobs WHERE project = %s AND state IN ('QUEUED', 'RUNNING')",
+            sql.SQL(
+                "SELECT coalesce(sum(text_count - produced - failed), 0) AS texts, count(*) AS running"
+                " FROM generation_jobs WHERE project = %s AND state IN ({active})"
+            ).format(active=_ACTIVE_STATES),
             (project,),
         )
         active = one_row(cur, "usage")
@@ -235,12 +239,12 @@ class JobRepository(PooledRepository):
             cur.execute(
                 sql.SQL(
                     "UPDATE generation_jobs j SET recover_time = now() WHERE j.id IN ("
-                    " SELECT id FROM generation_jobs WHERE state IN ('QUEUED', 'RUNNING')"
+                    " SELECT id FROM generation_jobs WHERE state IN ({active})"
                     " AND update_time < now() - %(stalled)s"
                     " AND (recover_time IS NULL OR recover_time < now() - %(stalled)s)"
                     " ORDER BY update_time LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-                    " RETURNING {}"
-                ).format(JOB_COLUMNS),
+                    " RETURNING {columns}"
+                ).format(active=_ACTIVE_STATES, columns=JOB_COLUMNS),
                 {"stalled": stalled_for, "limit": limit},
             )
             return sorted((job_from_row(row) for row in cur.fetchall()), key=lambda job: job.update_time)
@@ -259,14 +263,15 @@ class JobRepository(PooledRepository):
                 raise InvalidArgument.field(
                     "slot_count", f"the range must end at or before the job's text_count ({job.text_count})"
                 )
-            if job.state is JobState.QUEUED:
+            started = job_states.state_on_work(job.state)
+            if started is not job.state:
                 cur.execute(
                     sql.SQL(
-                        "UPDATE generation_jobs j SET state = 'RUNNING', start_time = coalesce(start_time, now()),"
+                        "UPDATE generation_jobs j SET state = %(started)s, start_time = coalesce(start_time, now()),"
                         " version = version + 1, update_time = now()"
-                        " WHERE j.id = %s AND j.state = 'QUEUED' RETURNING {}"
+                        " WHERE j.id = %(job)s AND j.state = %(read)s RETURNING {}"
                     ).format(JOB_COLUMNS),
-                    (job_id,),
+                    {"started": started.value, "job": job_id, "read": job.state.value},
                 )
                 changed = cur.fetchone()
                 if changed is not None:
@@ -312,7 +317,7 @@ class JobRepository(PooledRepository):
                             f"{quoted(span.label)} is not one of the job's labels"
                             + (f" ({', '.join(sorted(label_names))})" if label_names else " (the job has none)"),
                         )
-            if job.state.terminal:
+            if job.state in job_states.TERMINAL:
                 # Workers stop when they see the state; nothing more is written.
                 return AppendOutcome([SlotOutcome(r.slot, False, False) for r in results], job.state)
 
@@ -338,20 +343,20 @@ class JobRepository(PooledRepository):
                     "SELECT hash FROM text_fingerprints WHERE project = %s AND hash = ANY(%s::bytea[])",
                     (project, list(set(hashes.values()))),
                 )
-                seen = {bytes(row["hash"]) for row in cur.fetchall()}
-                for result, generated in texts:
+                known = {bytes(row["hash"]) for row in cur.fetchall()}
+                repeated = duplicates.repeats([hashes[r.slot] for r, _ in texts], known)
+                for (result, generated), is_duplicate in zip(texts, repeated, strict=True):
                     digest = hashes[result.slot]
-                    is_duplicate = digest in seen
-                    seen.add(digest)
                     tokens_prompt += generated.prompt_tokens
                     tokens_completion += generated.completion_tokens
                     duplicate_count += is_duplicate
-                    if is_duplicate and result.reject_duplicate:
+                    handling = duplicates.handling(
+                        is_duplicate, reject_duplicate=result.reject_duplicate, unique=job.unique
+                    )
+                    if handling is duplicates.Handling.REJECT:
                         outcomes[result.slot] = SlotOutcome(result.slot, False, True)
-                    elif is_duplicate and job.unique:
-                        # The worker's last attempt: a unique job never stages a duplicate,
-                        # the slot fails and the job says why.
-                        failures.append((result.slot, _DUPLICATE_FAILURE))
+                    elif handling is duplicates.Handling.FAIL:
+                        failures.append((result.slot, duplicates.DUPLICATE_FAILURE))
                     else:
                         to_write.append((result.slot, generated, digest, is_duplicate))
             written_texts = self._insert_texts(cur, job, to_write)
@@ -366,19 +371,17 @@ class JobRepository(PooledRepository):
                 outcomes[slot] = SlotOutcome(slot, slot in written_texts, is_duplicate)
             written_failures = self._insert_failures(cur, job_id, failures)
             for slot, failure in failures:
-                outcomes[slot] = SlotOutcome(slot, slot in written_failures, failure is _DUPLICATE_FAILURE)
+                outcomes[slot] = SlotOutcome(slot, slot in written_failures, failure is duplicates.DUPLICATE_FAILURE)
 
             produced = job.produced + len(written_texts)
             failed = job.failed + len(written_failures)
             changed = written_texts or written_failures or duplicate_count or tokens_prompt or tokens_completion
             state = job.state
             if changed:
-                state = JobState.RUNNING
+                state = job_states.state_after_results(produced=produced, failed=failed, text_count=job.text_count)
                 error: JobError | None = None
-                if produced + failed == job.text_count:
-                    state = JobState.SUCCEEDED if failed == 0 else JobState.FAILED
-                    if failed:
-                        error = self._most_common_failure(cur, job_id)
+                if state is JobState.FAILED:
+                    error = self._most_common_failure(cur, job_id)
                 cur.execute(
                     "UPDATE generation_jobs SET produced = %(produced)s, failed = %(failed)s,"
                     " duplicates = duplicates + %(duplicates)s, dropped_spans = dropped_spans + %(dropped)s,"
@@ -397,20 +400,22 @@ class JobRepository(PooledRepository):
                         "prompt": tokens_prompt,
                         "completion": tokens_completion,
                         "state": state.value,
-                        "ended": state.terminal,
+                        "ended": state in job_states.TERMINAL,
                         "reason": error.reason if error else None,
                         "message": error.message if error else None,
                         "job": job_id,
                     },
                 )
                 _notify(cur, job_id)
-            return AppendOutcome([outcomes[r.slot] for r in results], state, ended_job=bool(changed) and state.terminal)
+            return AppendOutcome(
+                [outcomes[r.slot] for r in results], state, ended_job=bool(changed) and state in job_states.TERMINAL
+            )
 
     def fail_job(self, project: str, job_id: str, error: JobError) -> tuple[Job, bool]:
         """The job, FAILED with `error` unless it had already ended; and whether this call ended it."""
         with self._cursor() as cur:
             job = self._lock_job(cur, project, job_id)
-            if job.state.terminal:
+            if not job_states.may_move(job.state, JobState.FAILED):
                 return job, False
             cur.execute(
                 sql.SQL(
@@ -427,14 +432,8 @@ class JobRepository(PooledRepository):
         """The job, CANCELLED unless it already was; and whether this call cancelled it."""
         with self._cursor() as cur:
             job = self._lock_job(cur, project, job_id)
-            if job.state is JobState.CANCELLED:
+            if not job_states.must_cancel(job):
                 return job, False
-            if job.state.terminal:
-                raise FailedPrecondition(
-                    f"{job_name(project, job_id)} has already ended ({job.state.value}); only queued or running"
-                    " jobs can be cancelled",
-                    reason=Reason.JOB_ALREADY_ENDED,
-                )
             cur.execute(
                 sql.SQL(
                     "UPDATE generation_jobs j SET state = 'CANCELLED', end_time = now(), version = version + 1,"

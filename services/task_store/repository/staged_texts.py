@@ -11,8 +11,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import DictRow
 
-from services.runtime.errors import Aborted, FailedPrecondition, NotFound
-from services.task_store import spans
+from services.runtime.errors import Aborted, NotFound
+from services.task_store import import_rules, spans
 from services.task_store.records import ImportResult, Page, Span, StagedText, TextChange, TextFilter, TextState
 from services.task_store.repository.rows import (
     TEXT_COLUMNS,
@@ -23,14 +23,15 @@ from services.task_store.repository.rows import (
     text_from_row,
 )
 from services.task_store.repository.transactions import PooledRepository
-from services.task_store.validation import SYNTHETIC_TAG
 from services.vocabulary.names import staged_text_name
-from services.vocabulary.reasons import Reason
 
 # One page of an export: at most this many texts, and no more text than this beyond the
 # page's first text (a text and its original are at most 20,000 characters each: 160 KB).
 EXPORT_PAGE_ROWS = 200
 EXPORT_PAGE_BYTES = 1024 * 1024
+# The text states an import reads and writes, as SQL literals.
+_IMPORTABLE = sql.Literal(import_rules.IMPORTABLE.value)
+_IMPORTED = sql.Literal(TextState.IMPORTED.value)
 
 
 class StagedTextRepository(PooledRepository):
@@ -97,8 +98,7 @@ class StagedTextRepository(PooledRepository):
                 (project, text_id),
             )
             row = one_row(cur, name)
-            if row["state"] == TextState.IMPORTED.value:
-                raise FailedPrecondition(f"{name} is imported and read-only", reason=Reason.STAGED_TEXT_IMPORTED)
+            import_rules.check_editable(TextState(row["state"]), what=name)
             if expected_version is not None and expected_version != row["version"]:
                 raise Aborted(f"{name} changed since it was read (stale etag); read it again and retry")
             new_spans = spans.after_edit(
@@ -137,11 +137,7 @@ class StagedTextRepository(PooledRepository):
                 found = current.get(text_id)
                 if found is None:
                     raise NotFound(f"{field}: {staged_text_name(project, text_id)} does not exist")
-                if found == TextState.IMPORTED.value:
-                    raise FailedPrecondition(
-                        f"{field}: {staged_text_name(project, text_id)} is imported and read-only",
-                        reason=Reason.STAGED_TEXT_IMPORTED,
-                    )
+                import_rules.check_editable(found, what=f"{field}: {staged_text_name(project, text_id)}")
             cur.execute(
                 "UPDATE staged_texts SET state = %s, version = version + 1, update_time = now()"
                 " WHERE id = ANY(%s::text[]) AND state <> %s",
@@ -170,30 +166,31 @@ class StagedTextRepository(PooledRepository):
             if targets is not None:
                 ids = list(dict.fromkeys(text_id for _, text_id in targets))
                 current = self._lock_texts(cur, project, ids)
+                importable: dict[str, bool] = {}
                 for field, text_id in targets:
                     found = current.get(text_id)
                     if found is None:
                         raise NotFound(f"{field}: {staged_text_name(project, text_id)} does not exist")
-                    if found == TextState.DISCARDED.value:
-                        raise FailedPrecondition(
-                            f"{field}: {staged_text_name(project, text_id)} is discarded; restore it first",
-                            reason=Reason.STAGED_TEXT_DISCARDED,
-                        )
-                already = sum(1 for text_id in ids if current[text_id] == TextState.IMPORTED.value)
+                    importable[text_id] = import_rules.is_importable(
+                        found, what=f"{field}: {staged_text_name(project, text_id)}"
+                    )
+                already = sum(1 for imports in importable.values() if not imports)
                 where: sql.Composable = sql.SQL("s.project = %(project)s AND s.id = ANY(%(ids)s::text[])")
                 params: dict[str, Any] = {"project": project, "ids": ids}
             else:
                 # Import takes STAGED texts whatever the filter says, and counts the
                 # IMPORTED ones it matches: the filter's own state would contradict both.
                 where, params = _text_conditions(project, dataclasses.replace(text_filter or TextFilter(), state=None))
-            params["synthetic"] = SYNTHETIC_TAG
+            params["synthetic"] = import_rules.SYNTHETIC_TAG
             # A whole project's import sorts its candidates: keep the sort in memory.
             cur.execute("SET LOCAL work_mem = '64MB'")
+            # The synthetic-tag rule (import_rules.SYNTHETIC_TAG, added once) is applied by the
+            # statement itself: a whole project's texts never travel to Python and back.
             cur.execute(
                 sql.SQL(
                     "WITH candidates AS ("
                     "  SELECT s.id, s.project, s.text, s.tags, s.job_id, s.seq, s.model, s.spans FROM staged_texts s"
-                    "  WHERE {where} AND s.state = 'STAGED' ORDER BY s.seq FOR UPDATE"
+                    "  WHERE {where} AND s.state = {importable} ORDER BY s.seq FOR UPDATE"
                     "), annotated AS ("
                     # The spans become one prediction of the model that wrote the text,
                     # without those an edit put in doubt (spans.reviewed); texts without
@@ -214,19 +211,19 @@ class StagedTextRepository(PooledRepository):
                     "  ON CONFLICT ON CONSTRAINT tasks_staged_text DO NOTHING"
                     "  RETURNING id, staged_text_id"
                     "), marked AS ("
-                    "  UPDATE staged_texts s SET state = 'IMPORTED', task_id = created.id, version = s.version + 1,"
+                    "  UPDATE staged_texts s SET state = {imported}, task_id = created.id, version = s.version + 1,"
                     "    update_time = now()"
                     "  FROM created WHERE s.id = created.staged_text_id RETURNING s.id"
                     ") SELECT count(*) AS created FROM marked"
-                ).format(where=where),
+                ).format(where=where, importable=_IMPORTABLE, imported=_IMPORTED),
                 params,
             )
             created = one_row(cur, "import")["created"]
             if targets is None:
                 # A fresh snapshot: it sees imports that committed while this one waited.
                 cur.execute(
-                    sql.SQL("SELECT count(*) AS imported FROM staged_texts s WHERE {} AND s.state = 'IMPORTED'").format(
-                        where
+                    sql.SQL("SELECT count(*) AS imported FROM staged_texts s WHERE {} AND s.state = {}").format(
+                        where, _IMPORTED
                     ),
                     params,
                 )
@@ -240,13 +237,13 @@ class StagedTextRepository(PooledRepository):
         )
         return text_from_row(one_row(cur, staged_text_name(project, text_id)))
 
-    def _lock_texts(self, cur: psycopg.Cursor[DictRow], project: str, ids: list[str]) -> dict[str, str]:
+    def _lock_texts(self, cur: psycopg.Cursor[DictRow], project: str, ids: list[str]) -> dict[str, TextState]:
         """Lock the project's texts among `ids` (in seq order) and return their states."""
         cur.execute(
             "SELECT id, state FROM staged_texts WHERE project = %s AND id = ANY(%s::text[]) ORDER BY seq FOR UPDATE",
             (project, ids),
         )
-        return {row["id"]: row["state"] for row in cur.fetchall()}
+        return {row["id"]: TextState(row["state"]) for row in cur.fetchall()}
 
 
 def _escape_like(value: str) -> str:

@@ -8,14 +8,13 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import DictRow
 
-from services.runtime.errors import Aborted, FailedPrecondition
+from services.runtime.errors import Aborted
+from services.task_store import import_rules
 from services.task_store.records import Page, Task
 from services.task_store.repository.rows import TASK_COLUMNS, one_row, page_of, task_from_row
 from services.task_store.repository.staged_texts import EXPORT_PAGE_ROWS
 from services.task_store.repository.transactions import PooledRepository
-from services.task_store.validation import SYNTHETIC_TAG
 from services.vocabulary.names import task_name
-from services.vocabulary.reasons import Reason
 
 
 class TaskRepository(PooledRepository):
@@ -77,11 +76,7 @@ class TaskRepository(PooledRepository):
             row = one_row(cur, name)
             if expected_version is not None and expected_version != row["version"]:
                 raise Aborted(f"{name} changed since it was read (stale etag); read it again and retry")
-            if row["staged_text_id"] is not None and SYNTHETIC_TAG not in tags:
-                raise FailedPrecondition(
-                    f"task.tags: {name} came from a generated text and must keep the tag {SYNTHETIC_TAG!r}",
-                    reason=Reason.SYNTHETIC_TAG_REQUIRED,
-                )
+            import_rules.check_task_tags(tags, from_generated_text=row["staged_text_id"] is not None, what=name)
             cur.execute(
                 "UPDATE tasks SET tags = %s::text[], version = version + 1, update_time = now() WHERE id = %s",
                 (list(tags), task_id),

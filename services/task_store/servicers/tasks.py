@@ -8,7 +8,7 @@ from synthtasks.v1 import task_service_pb2 as task_pb2
 from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 from services.runtime.errors import InvalidArgument
-from services.task_store import validation
+from services.task_store import import_rules, validation
 from services.task_store.export import export_chunks, export_task_chunks
 from services.task_store.page_positions import next_token, page_position, query_key
 from services.task_store.proto_conversions import (
@@ -90,7 +90,7 @@ class TaskServicer(task_grpc.TaskServiceServicer):
             result = self._texts.import_texts(project, targets=targets)
         elif has_filter:
             text_filter = parse_text_filter(request.filter, project, field="filter")
-            if text_filter.state not in (None, TextState.STAGED):
+            if text_filter.state not in (None, import_rules.IMPORTABLE):
                 raise InvalidArgument.field("filter.state", "import takes staged texts: leave it unset or STAGED")
             result = self._texts.import_texts(project, text_filter=text_filter)
         else:

@@ -47,6 +47,14 @@ function setUpGenerateForm() {
   slider.addEventListener("input", () => { shown.textContent = slider.value; });
 }
 
+// The generate page's project choice: picking from the list switches at once (the
+// providers differ per project); a typed project id is sent with the Switch button.
+function setUpProjectSwitch() {
+  const choice = document.querySelector("#project-switch select");
+  if (!choice) return;
+  choice.addEventListener("change", () => choice.form.requestSubmit());
+}
+
 function setUpLiveJob() {
   const live = document.getElementById("job-live");
   if (!live || live.dataset.finished === "true") return;
@@ -177,6 +185,7 @@ function setUpReview() {
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpGenerateForm();
+  setUpProjectSwitch();
   setUpLiveJob();
   setUpProviderForm();
   setUpReview();

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!synthtasks/v1/token_service.proto\x12\rsynthtasks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n\x08\x41piToken\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12&\n\x04role\x18\x03 \x01(\x0e\x32\x18.synthtasks.v1.TokenRole\x12\x10\n\x08projects\x18\x04 \x03(\t\x12\x14\n\x0ctoken_prefix\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x12\x43reateTokenRequest\x12&\n\x05token\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.ApiToken\"M\n\x13\x43reateTokenResponse\x12&\n\x05token\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.ApiToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\":\n\x11ListTokensRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"V\n\x12ListTokensResponse\x12\'\n\x06tokens\x18\x01 \x03(\x0b\x32\x17.synthtasks.v1.ApiToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12\x44\x65leteTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteTokenResponse*U\n\tTokenRole\x12\x1a\n\x16TOKEN_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10TOKEN_ROLE_ADMIN\x10\x01\x12\x16\n\x12TOKEN_ROLE_PROJECT\x10\x02\x32\x8d\x02\n\x0cTokenService\x12T\n\x0b\x43reateToken\x12!.synthtasks.v1.CreateTokenRequest\x1a\".synthtasks.v1.CreateTokenResponse\x12Q\n\nListTokens\x12 .synthtasks.v1.ListTokensRequest\x1a!.synthtasks.v1.ListTokensResponse\x12T\n\x0b\x44\x65leteToken\x12!.synthtasks.v1.DeleteTokenRequest\x1a\".synthtasks.v1.DeleteTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!synthtasks/v1/token_service.proto\x12\rsynthtasks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x01\n\x08\x41piToken\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12&\n\x04role\x18\x03 \x01(\x0e\x32\x18.synthtasks.v1.TokenRole\x12\x10\n\x08projects\x18\x04 \x03(\t\x12\x14\n\x0ctoken_prefix\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"<\n\x12\x43reateTokenRequest\x12&\n\x05token\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.ApiToken\"M\n\x13\x43reateTokenResponse\x12&\n\x05token\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.ApiToken\x12\x0e\n\x06secret\x18\x02 \x01(\t\":\n\x11ListTokensRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"V\n\x12ListTokensResponse\x12\'\n\x06tokens\x18\x01 \x03(\x0b\x32\x17.synthtasks.v1.ApiToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12\x44\x65leteTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteTokenResponse\"\x1a\n\x18GetCallerIdentityRequest\"\xa8\x01\n\x19GetCallerIdentityResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12&\n\x04role\x18\x03 \x01(\x0e\x32\x18.synthtasks.v1.TokenRole\x12\x10\n\x08projects\x18\x04 \x03(\t\x12\x14\n\x0c\x61ll_projects\x18\x05 \x01(\x08\x12\x16\n\x0eknown_projects\x18\x06 \x03(\t*U\n\tTokenRole\x12\x1a\n\x16TOKEN_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10TOKEN_ROLE_ADMIN\x10\x01\x12\x16\n\x12TOKEN_ROLE_PROJECT\x10\x02\x32\xf5\x02\n\x0cTokenService\x12T\n\x0b\x43reateToken\x12!.synthtasks.v1.CreateTokenRequest\x1a\".synthtasks.v1.CreateTokenResponse\x12Q\n\nListTokens\x12 .synthtasks.v1.ListTokensRequest\x1a!.synthtasks.v1.ListTokensResponse\x12T\n\x0b\x44\x65leteToken\x12!.synthtasks.v1.DeleteTokenRequest\x1a\".synthtasks.v1.DeleteTokenResponse\x12\x66\n\x11GetCallerIdentity\x12\'.synthtasks.v1.GetCallerIdentityRequest\x1a(.synthtasks.v1.GetCallerIdentityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'synthtasks.v1.token_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOKENROLE']._serialized_start=611
-  _globals['_TOKENROLE']._serialized_end=696
+  _globals['_TOKENROLE']._serialized_start=810
+  _globals['_TOKENROLE']._serialized_end=895
   _globals['_APITOKEN']._serialized_start=86
   _globals['_APITOKEN']._serialized_end=261
   _globals['_CREATETOKENREQUEST']._serialized_start=263
@@ -48,6 +48,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETETOKENREQUEST']._serialized_end=586
   _globals['_DELETETOKENRESPONSE']._serialized_start=588
   _globals['_DELETETOKENRESPONSE']._serialized_end=609
-  _globals['_TOKENSERVICE']._serialized_start=699
-  _globals['_TOKENSERVICE']._serialized_end=968
+  _globals['_GETCALLERIDENTITYREQUEST']._serialized_start=611
+  _globals['_GETCALLERIDENTITYREQUEST']._serialized_end=637
+  _globals['_GETCALLERIDENTITYRESPONSE']._serialized_start=640
+  _globals['_GETCALLERIDENTITYRESPONSE']._serialized_end=808
+  _globals['_TOKENSERVICE']._serialized_start=898
+  _globals['_TOKENSERVICE']._serialized_end=1271
 # @@protoc_insertion_point(module_scope)

@@ -74,3 +74,23 @@ class DeleteTokenRequest(_message.Message):
 class DeleteTokenResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetCallerIdentityRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetCallerIdentityResponse(_message.Message):
+    __slots__ = ("token", "display_name", "role", "projects", "all_projects", "known_projects")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    ALL_PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    display_name: str
+    role: TokenRole
+    projects: _containers.RepeatedScalarFieldContainer[str]
+    all_projects: bool
+    known_projects: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, token: _Optional[str] = ..., display_name: _Optional[str] = ..., role: _Optional[_Union[TokenRole, str]] = ..., projects: _Optional[_Iterable[str]] = ..., all_projects: _Optional[bool] = ..., known_projects: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class TokenServiceStub:
-    """Admin management of API tokens. Tokens are stored only as hashes: the secret is
-    returned once, by CreateToken.
+    """Admin management of API tokens, and who the caller is. Tokens are stored only as
+    hashes: the secret is returned once, by CreateToken.
     """
 
     def __init__(self, channel):
@@ -51,11 +51,16 @@ class TokenServiceStub:
                 request_serializer=synthtasks_dot_v1_dot_token__service__pb2.DeleteTokenRequest.SerializeToString,
                 response_deserializer=synthtasks_dot_v1_dot_token__service__pb2.DeleteTokenResponse.FromString,
                 _registered_method=True)
+        self.GetCallerIdentity = channel.unary_unary(
+                '/synthtasks.v1.TokenService/GetCallerIdentity',
+                request_serializer=synthtasks_dot_v1_dot_token__service__pb2.GetCallerIdentityRequest.SerializeToString,
+                response_deserializer=synthtasks_dot_v1_dot_token__service__pb2.GetCallerIdentityResponse.FromString,
+                _registered_method=True)
 
 
 class TokenServiceServicer:
-    """Admin management of API tokens. Tokens are stored only as hashes: the secret is
-    returned once, by CreateToken.
+    """Admin management of API tokens, and who the caller is. Tokens are stored only as
+    hashes: the secret is returned once, by CreateToken.
     """
 
     def CreateToken(self, request, context):
@@ -79,6 +84,14 @@ class TokenServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCallerIdentity(self, request, context):
+        """The token that makes this call and the projects it may act in, so that a client
+        can offer them instead of asking the user to type one. Any valid token may call it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TokenServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +110,11 @@ def add_TokenServiceServicer_to_server(servicer, server):
                     request_deserializer=synthtasks_dot_v1_dot_token__service__pb2.DeleteTokenRequest.FromString,
                     response_serializer=synthtasks_dot_v1_dot_token__service__pb2.DeleteTokenResponse.SerializeToString,
             ),
+            'GetCallerIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCallerIdentity,
+                    request_deserializer=synthtasks_dot_v1_dot_token__service__pb2.GetCallerIdentityRequest.FromString,
+                    response_serializer=synthtasks_dot_v1_dot_token__service__pb2.GetCallerIdentityResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'synthtasks.v1.TokenService', rpc_method_handlers)
@@ -106,8 +124,8 @@ def add_TokenServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class TokenService:
-    """Admin management of API tokens. Tokens are stored only as hashes: the secret is
-    returned once, by CreateToken.
+    """Admin management of API tokens, and who the caller is. Tokens are stored only as
+    hashes: the secret is returned once, by CreateToken.
     """
 
     @staticmethod
@@ -181,6 +199,33 @@ class TokenService:
             '/synthtasks.v1.TokenService/DeleteToken',
             synthtasks_dot_v1_dot_token__service__pb2.DeleteTokenRequest.SerializeToString,
             synthtasks_dot_v1_dot_token__service__pb2.DeleteTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCallerIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/synthtasks.v1.TokenService/GetCallerIdentity',
+            synthtasks_dot_v1_dot_token__service__pb2.GetCallerIdentityRequest.SerializeToString,
+            synthtasks_dot_v1_dot_token__service__pb2.GetCallerIdentityResponse.FromString,
             options,
             channel_credentials,
             insecure,
