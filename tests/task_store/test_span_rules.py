@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from services.runtime.errors import InvalidArgument
 from services.task_store import spans
-from services.task_store.records import Span
+from services.task_store.records import EntityLabel, NewJob, Span
 
 
 def violated_field(text: str, given: list[Span], **options) -> str:
@@ -90,3 +93,26 @@ def test_relocated_spans_always_lie_inside_the_new_text_and_match_it(new):
 def test_overlaps_are_found_whatever_the_order():
     assert spans.overlapping([Span(0, 3, "A", "abc"), Span(3, 5, "B", "de")]) is None
     assert spans.overlapping([Span(4, 9, "A", "x"), Span(0, 2, "B", "y"), Span(1, 5, "C", "z")]) == (1, 2)
+
+
+def test_a_job_without_labels_hashes_as_before_labels_existed():
+    fields = {
+        "project": "p",
+        "request_id": "r",
+        "prompt": "x",
+        "system_prompt": "",
+        "temperature": 0.5,
+        "text_count": 1,
+        "provider": "providers/p",
+        "model": "",
+        "max_output_tokens": 0,
+        "seed": None,
+        "tags": (),
+        "variables": (),
+        "unique": False,
+    }
+    # The hash of this request as computed before labels were added to NewJob.
+    before = {key: value for key, value in fields.items() if key not in ("project", "request_id")}
+    expected = hashlib.sha256(json.dumps(before, sort_keys=True, ensure_ascii=False).encode()).digest()
+    assert NewJob(**fields).request_hash == expected
+    assert NewJob(**fields, labels=(EntityLabel("DRUG", ""),)).request_hash != expected

@@ -250,3 +250,17 @@ def test_import_carries_reviewed_spans_into_the_task_predictions(jobs, tasks, pr
     assert not by_source[by_slot[2].name].predictions
     got = tasks.GetTask(task_pb2.GetTaskRequest(name=first.name)).task
     assert got.predictions == first.predictions
+
+
+def test_labels_are_part_of_the_request_a_request_id_names(jobs, project):
+    first = create_job(jobs, project, request_id="with-labels", labels=[LABEL(name="DRUG")])
+    again = create_job(jobs, project, request_id="with-labels", labels=[LABEL(name="DRUG")])
+    assert again.name == first.name
+    with fails_with(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED"):
+        create_job(jobs, project, request_id="with-labels", labels=[LABEL(name="DOSE")])
+    # Without labels a request hashes as before labels existed: the same request_id
+    # with no labels is the same request, and adding labels makes it another.
+    plain = create_job(jobs, project, request_id="plain")
+    assert create_job(jobs, project, request_id="plain").name == plain.name
+    with fails_with(grpc.StatusCode.ALREADY_EXISTS, reason="REQUEST_ID_REUSED"):
+        create_job(jobs, project, request_id="plain", labels=[LABEL(name="DRUG")])
