@@ -3,6 +3,7 @@ refusal names its field) and become records; records become the API's messages."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -16,24 +17,28 @@ from synthtasks.v1 import generation_service_pb2 as generation_pb2
 from synthtasks.v1 import task_service_pb2 as task_pb2
 
 from services.runtime.errors import InvalidArgument
-from services.task_store import validation
-from services.task_store.export import ExportFormat
+from services.task_store import spans, validation
+from services.task_store.export import ExportFormat, ExportOptions
 from services.task_store.records import (
+    EntityLabel,
     GeneratedText,
     Job,
     JobError,
     JobState,
     NewJob,
+    Prediction,
     PromptVariable,
     SlotResult,
+    Span,
     StagedText,
     Task,
     TextFilter,
     TextState,
 )
-from services.vocabulary import etags, limits, names
+from services.vocabulary import etags, labels, limits, names
 
 MAX_FAILURE_MESSAGE = 10_000
+_CONTROL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 _State = TypeVar("_State", JobState, TextState)
 
@@ -59,6 +64,14 @@ def parse_new_job(project: str, job: generation_pb2.GenerationJob, request_id: s
                 name, validation.variable_values(variable.values, field=f"{field}.variables[{index}].values")
             )
         )
+    label_violations = labels.violations(
+        [(label.name, label.description) for label in job.labels],
+        job.variable_labels,
+        seen_names,
+        field=field,
+    )
+    if label_violations:
+        raise InvalidArgument(label_violations)
     return NewJob(
         project=project,
         request_id=validation.short_string(request_id, field="request_id", limit=limits.MAX_REQUEST_ID_CHARS),
@@ -77,6 +90,8 @@ def parse_new_job(project: str, job: generation_pb2.GenerationJob, request_id: s
         tags=validation.tags(job.tags, field=f"{field}.tags"),
         variables=tuple(variables),
         unique=job.unique,
+        labels=tuple(EntityLabel(label.name, label.description) for label in job.labels),
+        variable_labels=dict(job.variable_labels),
     )
 
 
@@ -115,8 +130,9 @@ def _generated_text(text: job_store_pb2.GeneratedText, field: str) -> GeneratedT
     latency = text.latency
     if latency.seconds < 0 or latency.nanos < 0:
         raise InvalidArgument.field(f"{field}.latency", "must not be negative")
+    body = validation.generated_text(text.text, field=f"{field}.text")
     return GeneratedText(
-        text=validation.generated_text(text.text, field=f"{field}.text"),
+        text=body,
         model=validation.short_string(text.model, field=f"{field}.model"),
         prompt_tokens=validation.non_negative(text.prompt_tokens, field=f"{field}.prompt_tokens"),
         completion_tokens=validation.non_negative(text.completion_tokens, field=f"{field}.completion_tokens"),
@@ -124,7 +140,15 @@ def _generated_text(text: job_store_pb2.GeneratedText, field: str) -> GeneratedT
         latency_us=latency.ToMicroseconds(),
         generate_time=text.generate_time.ToDatetime(tzinfo=UTC) if text.HasField("generate_time") else None,
         variables=validation.variables_map(dict(text.variables), field=f"{field}.variables"),
+        # Shape only here; the labels are checked against the job's once it is locked.
+        spans=spans.checked(body, span_records(text.spans), field=f"{field}.spans"),
+        dropped_spans=validation.non_negative(text.dropped_spans, field=f"{field}.dropped_spans"),
     )
+
+
+def span_records(given: Sequence[task_pb2.Span]) -> list[Span]:
+    """Spans of a request as records; `needs_review` is output only and ignored."""
+    return [Span(span.start, span.end, span.label, span.text) for span in given]
 
 
 def parse_job_error(error: generation_pb2.JobError, *, field: str) -> JobError:
@@ -187,11 +211,30 @@ def parse_export_format(value: int) -> ExportFormat:
     except ValueError:
         raise InvalidArgument.field(
             "format",
-            f"{value} is not an ExportFormat; use EXPORT_FORMAT_CSV, EXPORT_FORMAT_JSON or EXPORT_FORMAT_JSONL",
+            f"{value} is not an ExportFormat; use EXPORT_FORMAT_CSV, EXPORT_FORMAT_JSON, EXPORT_FORMAT_JSONL"
+            " or EXPORT_FORMAT_LABEL_STUDIO",
         ) from None
     if value == task_pb2.EXPORT_FORMAT_UNSPECIFIED:
         return ExportFormat.CSV
     return ExportFormat[name.removeprefix("EXPORT_FORMAT_")]
+
+
+def parse_export_options(given: task_pb2.ExportOptions, *, field: str) -> ExportOptions:
+    defaults = ExportOptions()
+    return ExportOptions(
+        from_name=_control_name(given.label_studio_from_name, field=f"{field}.label_studio_from_name")
+        or defaults.from_name,
+        to_name=_control_name(given.label_studio_to_name, field=f"{field}.label_studio_to_name") or defaults.to_name,
+        formula_guard=given.csv_formula_guard if given.HasField("csv_formula_guard") else defaults.formula_guard,
+    )
+
+
+def _control_name(value: str, *, field: str) -> str:
+    """A tag name of a Label Studio labeling config: it lands in an XML attribute and in
+    every result, so only a plain identifier is accepted."""
+    if value and not _CONTROL_NAME.fullmatch(value):
+        raise InvalidArgument.field(field, "must be a name like label or ner_1: a letter, then letters, digits, _ or -")
+    return value
 
 
 # -- records to protos -----------------------------------------------------------------------
@@ -221,9 +264,15 @@ def job_proto(job: Job) -> generation_pb2.GenerationJob:
         tags=job.tags,
         variables=[generation_pb2.PromptVariable(name=v.name, values=v.values) for v in job.variables],
         unique=job.unique,
+        labels=[generation_pb2.EntityLabel(name=label.name, description=label.description) for label in job.labels],
+        variable_labels=job.variable_labels,
         state=job_state_proto(job.state),
         counts=generation_pb2.JobCounts(
-            requested=job.text_count, produced=job.produced, failed=job.failed, duplicates=job.duplicates
+            requested=job.text_count,
+            produced=job.produced,
+            failed=job.failed,
+            duplicates=job.duplicates,
+            dropped_spans=job.dropped_spans,
         ),
         usage=generation_pb2.TokenUsage(prompt_tokens=job.prompt_tokens, completion_tokens=job.completion_tokens),
         create_time=_timestamp(job.create_time),
@@ -277,6 +326,21 @@ def staged_text_proto(text: StagedText) -> task_pb2.StagedText:
         etag=etags.etag(text.version),
         create_time=_timestamp(text.create_time),
         update_time=_timestamp(text.update_time),
+        spans=[span_proto(span) for span in text.spans],
+    )
+
+
+def span_proto(span: Span) -> task_pb2.Span:
+    return task_pb2.Span(
+        start=span.start, end=span.end, label=span.label, text=span.text, needs_review=span.needs_review
+    )
+
+
+def prediction_proto(project: str, prediction: Prediction) -> task_pb2.Prediction:
+    return task_pb2.Prediction(
+        model_version=prediction.model_version,
+        job=names.job_name(project, prediction.job_id),
+        spans=[span_proto(span) for span in prediction.spans],
     )
 
 
@@ -289,4 +353,5 @@ def task_proto(task: Task) -> task_pb2.Task:
         generation_job=names.job_name(task.project, task.job_id) if task.job_id else "",
         create_time=_timestamp(task.create_time),
         etag=etags.etag(task.version),
+        predictions=[prediction_proto(task.project, prediction) for prediction in task.predictions],
     )

@@ -32,6 +32,54 @@ class PromptVariable:
 
 
 @dataclass(frozen=True)
+class EntityLabel:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """Characters [start, end) of a text, in Python string indices (code points)."""
+
+    start: int
+    end: int
+    label: str
+    text: str
+    # An edit of the text could not re-locate it: kept for a reviewer, left out of
+    # imports and exports.
+    needs_review: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "label": self.label,
+            "text": self.text,
+            "needs_review": self.needs_review,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict) -> Span:
+        return cls(value["start"], value["end"], value["label"], value["text"], value.get("needs_review", False))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Machine-made spans of a task: the model and job that made them."""
+
+    model_version: str
+    job_id: str
+    spans: tuple[Span, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {"model_version": self.model_version, "job": self.job_id, "spans": [s.as_json() for s in self.spans]}
+
+    @classmethod
+    def from_json(cls, value: dict) -> Prediction:
+        return cls(value["model_version"], value["job"], tuple(Span.from_json(s) for s in value["spans"]))
+
+
+@dataclass(frozen=True)
 class JobError:
     # A FailureReason name without its prefix ("RATE_LIMITED"), or "" for none.
     reason: str
@@ -55,6 +103,8 @@ class NewJob:
     tags: tuple[str, ...]
     variables: tuple[PromptVariable, ...]
     unique: bool
+    labels: tuple[EntityLabel, ...] = ()
+    variable_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def prompt_hash(self) -> str:
@@ -66,6 +116,11 @@ class NewJob:
         """sha256 of everything the request asks for (AIP-155: a request_id names one request)."""
         fields = dataclasses.asdict(self)
         del fields["project"], fields["request_id"]
+        # Left out when empty, so a job without labels hashes as it did before labels
+        # existed (a retry across the upgrade is still the same request).
+        for name in ("labels", "variable_labels"):
+            if not fields[name]:
+                del fields[name]
         return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).digest()
 
 
@@ -100,6 +155,10 @@ class Job:
     start_time: datetime | None
     end_time: datetime | None
     update_time: datetime
+    # Pre-annotation (#14): a record built without these means none.
+    labels: tuple[EntityLabel, ...] = ()
+    variable_labels: dict[str, str] = field(default_factory=dict)
+    dropped_spans: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +171,9 @@ class GeneratedText:
     latency_us: int
     generate_time: datetime | None
     variables: dict[str, str]
+    spans: tuple[Span, ...] = ()
+    # Entities the model named that the worker could not locate in the text.
+    dropped_spans: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +238,7 @@ class StagedText:
     version: int
     create_time: datetime
     update_time: datetime
+    spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +258,7 @@ class TextChange:
 
     text: str | None = None
     tags: tuple[str, ...] | None = None
+    spans: tuple[Span, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +279,7 @@ class Task:
     version: int
     create_time: datetime
     update_time: datetime
+    predictions: tuple[Prediction, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ _FORMATS = {
     "csv": task_pb.EXPORT_FORMAT_CSV,
     "json": task_pb.EXPORT_FORMAT_JSON,
     "jsonl": task_pb.EXPORT_FORMAT_JSONL,
+    "label-studio": task_pb.EXPORT_FORMAT_LABEL_STUDIO,
 }
 _FILTER_KEYS = ("job", "state", "tag", "duplicate", "q")
 

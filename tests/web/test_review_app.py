@@ -335,6 +335,13 @@ def test_review_edit_conflict_tag_discard_restore_import_and_download(page, web,
         page.click("#download-json")
     items = json.loads(download.value.path().read_text(encoding="utf-8"))
     assert len(items) == 6 and "My late edit." in {item["text"] for item in items}
+    # And Label Studio's task import: the text in data, lineage and the synthetic mark in meta.
+    with page.expect_download() as download:
+        page.click("#download-label-studio")
+    assert download.value.suggested_filename.endswith(".label-studio.json")
+    studio_tasks = json.loads(download.value.path().read_text(encoding="utf-8"))
+    assert len(studio_tasks) == 6 and "My late edit." in {task["data"]["text"] for task in studio_tasks}
+    assert all(task["meta"]["synthetic"] is True for task in studio_tasks)
     assert page.script_errors == []
 
 

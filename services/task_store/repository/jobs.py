@@ -36,6 +36,7 @@ from services.task_store.repository.rows import (
     job_from_row,
     one_row,
     page_of,
+    spans_json,
     text_from_row,
 )
 from services.task_store.repository.transactions import PooledRepository
@@ -86,11 +87,12 @@ class JobRepository(PooledRepository):
             cur.execute(
                 sql.SQL(
                     "INSERT INTO generation_jobs AS j (id, project, request_id, prompt, system_prompt, temperature,"
-                    " text_count, provider, model, max_output_tokens, seed, tags, variables, is_unique, prompt_hash,"
-                    " request_hash, enqueue_claim_time)"
+                    " text_count, provider, model, max_output_tokens, seed, tags, variables, is_unique, labels,"
+                    " variable_labels, prompt_hash, request_hash, enqueue_claim_time)"
                     " VALUES (%(id)s, %(project)s, %(request_id)s, %(prompt)s, %(system_prompt)s, %(temperature)s,"
                     " %(text_count)s, %(provider)s, %(model)s, %(max_output_tokens)s, %(seed)s, %(tags)s,"
-                    " %(variables)s, %(unique)s, %(prompt_hash)s, %(request_hash)s, now())"
+                    " %(variables)s, %(unique)s, %(labels)s, %(variable_labels)s, %(prompt_hash)s,"
+                    " %(request_hash)s, now())"
                     " ON CONFLICT (project, request_id) WHERE request_id IS NOT NULL DO NOTHING"
                     " RETURNING {}"
                 ).format(JOB_COLUMNS),
@@ -109,6 +111,8 @@ class JobRepository(PooledRepository):
                     "tags": list(new.tags),
                     "variables": Jsonb([{"name": v.name, "values": list(v.values)} for v in new.variables]),
                     "unique": new.unique,
+                    "labels": Jsonb([{"name": label.name, "description": label.description} for label in new.labels]),
+                    "variable_labels": Jsonb(new.variable_labels),
                     "prompt_hash": new.prompt_hash,
                     "request_hash": new.request_hash,
                 },
@@ -302,6 +306,17 @@ class JobRepository(PooledRepository):
                     raise InvalidArgument.field(
                         f"results[{index}].slot", f"must be between 0 and {job.text_count - 1} (the job's slots)"
                     )
+            label_names = {label.name for label in job.labels}
+            for index, result in enumerate(results):
+                for span_index, span in enumerate(result.text.spans if result.text is not None else ()):
+                    if span.label not in label_names:
+                        # A worker bug, not a model's whim (the worker drops what it cannot
+                        # place): refuse the whole batch loudly rather than store a stray label.
+                        raise InvalidArgument.field(
+                            f"results[{index}].text.spans[{span_index}].label",
+                            f"{quoted(span.label)} is not one of the job's labels"
+                            + (f" ({', '.join(sorted(label_names))})" if label_names else " (the job has none)"),
+                        )
             if job.state in job_states.TERMINAL:
                 # Workers stop when they see the state; nothing more is written.
                 return AppendOutcome([SlotOutcome(r.slot, False, False) for r in results], job.state)
@@ -351,6 +366,7 @@ class JobRepository(PooledRepository):
                     " SELECT %s, unnest(%s::bytea[]) ON CONFLICT DO NOTHING",
                     (project, list({d for slot, _, d, dup in to_write if not dup and slot in written_texts})),
                 )
+            dropped_spans = sum(generated.dropped_spans for slot, generated, _, _ in to_write if slot in written_texts)
             for slot, _, _, is_duplicate in to_write:
                 outcomes[slot] = SlotOutcome(slot, slot in written_texts, is_duplicate)
             written_failures = self._insert_failures(cur, job_id, failures)
@@ -368,7 +384,8 @@ class JobRepository(PooledRepository):
                     error = self._most_common_failure(cur, job_id)
                 cur.execute(
                     "UPDATE generation_jobs SET produced = %(produced)s, failed = %(failed)s,"
-                    " duplicates = duplicates + %(duplicates)s, prompt_tokens = prompt_tokens + %(prompt)s,"
+                    " duplicates = duplicates + %(duplicates)s, dropped_spans = dropped_spans + %(dropped)s,"
+                    " prompt_tokens = prompt_tokens + %(prompt)s,"
                     " completion_tokens = completion_tokens + %(completion)s, state = %(state)s,"
                     " start_time = coalesce(start_time, now()),"
                     " end_time = CASE WHEN %(ended)s THEN now() ELSE end_time END,"
@@ -379,6 +396,7 @@ class JobRepository(PooledRepository):
                         "produced": produced,
                         "failed": failed,
                         "duplicates": duplicate_count,
+                        "dropped": dropped_spans,
                         "prompt": tokens_prompt,
                         "completion": tokens_completion,
                         "state": state.value,
@@ -478,16 +496,16 @@ class JobRepository(PooledRepository):
             return set()
         texts = [generated for _, generated, _, _ in rows]
         cur.execute(
-            "INSERT INTO staged_texts (id, project, job_id, slot, text, tags, duplicate, model, variables,"
+            "INSERT INTO staged_texts (id, project, job_id, slot, text, tags, duplicate, model, variables, spans,"
             " prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time)"
             " SELECT r.id, %(project)s, %(job)s, r.slot, r.text, %(tags)s::text[], r.duplicate, r.model,"
-            " r.variables::jsonb, r.prompt_tokens, r.completion_tokens, r.finish_reason, r.latency_us,"
-            " r.generate_time"
+            " r.variables::jsonb, r.spans::jsonb, r.prompt_tokens, r.completion_tokens, r.finish_reason,"
+            " r.latency_us, r.generate_time"
             " FROM unnest(%(ids)s::text[], %(slots)s::int[], %(texts)s::text[], %(duplicates)s::bool[],"
-            " %(models)s::text[], %(variables)s::text[], %(prompt_tokens)s::int[],"
+            " %(models)s::text[], %(variables)s::text[], %(spans)s::text[], %(prompt_tokens)s::int[],"
             " %(completion_tokens)s::int[], %(finish_reasons)s::text[], %(latencies)s::bigint[],"
             " %(generate_times)s::timestamptz[]) WITH ORDINALITY AS r(id, slot, text, duplicate, model,"
-            " variables, prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, ord)"
+            " variables, spans, prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, ord)"
             " ORDER BY r.ord"
             " ON CONFLICT ON CONSTRAINT staged_texts_job_slot DO NOTHING RETURNING slot",
             {
@@ -500,6 +518,7 @@ class JobRepository(PooledRepository):
                 "duplicates": [is_duplicate for _, _, _, is_duplicate in rows],
                 "models": [t.model or job.model for t in texts],
                 "variables": [json.dumps(t.variables, ensure_ascii=False) for t in texts],
+                "spans": [spans_json(t.spans) for t in texts],
                 "prompt_tokens": [t.prompt_tokens for t in texts],
                 "completion_tokens": [t.completion_tokens for t in texts],
                 "finish_reasons": [t.finish_reason for t in texts],

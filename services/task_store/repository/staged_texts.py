@@ -12,9 +12,16 @@ from psycopg import sql
 from psycopg.rows import DictRow
 
 from services.runtime.errors import Aborted, NotFound
-from services.task_store import import_rules
-from services.task_store.records import ImportResult, Page, StagedText, TextChange, TextFilter, TextState
-from services.task_store.repository.rows import TEXT_COLUMNS, TEXTS_FROM, one_row, page_of, text_from_row
+from services.task_store import import_rules, spans
+from services.task_store.records import ImportResult, Page, Span, StagedText, TextChange, TextFilter, TextState
+from services.task_store.repository.rows import (
+    TEXT_COLUMNS,
+    TEXTS_FROM,
+    one_row,
+    page_of,
+    spans_json,
+    text_from_row,
+)
 from services.task_store.repository.transactions import PooledRepository
 from services.vocabulary.names import staged_text_name
 
@@ -86,20 +93,36 @@ class StagedTextRepository(PooledRepository):
         name = staged_text_name(project, text_id)
         with self._cursor() as cur:
             cur.execute(
-                "SELECT state, version FROM staged_texts WHERE project = %s AND id = %s FOR UPDATE", (project, text_id)
+                "SELECT s.state, s.version, s.text, s.spans, j.labels FROM staged_texts s"
+                " JOIN generation_jobs j ON j.id = s.job_id WHERE s.project = %s AND s.id = %s FOR UPDATE OF s",
+                (project, text_id),
             )
             row = one_row(cur, name)
             import_rules.check_editable(TextState(row["state"]), what=name)
             if expected_version is not None and expected_version != row["version"]:
                 raise Aborted(f"{name} changed since it was read (stale etag); read it again and retry")
+            new_spans = spans.after_edit(
+                row["text"],
+                [Span.from_json(span) for span in row["spans"]],
+                new_text=change.text,
+                new_spans=change.spans,
+                labels={label["name"] for label in row["labels"]},
+                field="staged_text.spans",
+            )
             cur.execute(
                 # Right-hand sides see the row as it was: the first edit keeps the generated text.
                 "UPDATE staged_texts SET"
                 " original_text = CASE WHEN %(text)s::text IS NULL THEN original_text"
                 " ELSE coalesce(original_text, text) END,"
                 " text = coalesce(%(text)s, text), tags = coalesce(%(tags)s::text[], tags),"
+                " spans = coalesce(%(spans)s::jsonb, spans),"
                 " version = version + 1, update_time = now() WHERE id = %(id)s",
-                {"text": change.text, "tags": list(change.tags) if change.tags is not None else None, "id": text_id},
+                {
+                    "text": change.text,
+                    "tags": list(change.tags) if change.tags is not None else None,
+                    "spans": spans_json(new_spans) if new_spans is not None else None,
+                    "id": text_id,
+                },
             )
             return self._text_in(cur, project, text_id)
 
@@ -166,14 +189,25 @@ class StagedTextRepository(PooledRepository):
             cur.execute(
                 sql.SQL(
                     "WITH candidates AS ("
-                    "  SELECT s.id, s.project, s.text, s.tags, s.job_id, s.seq FROM staged_texts s"
+                    "  SELECT s.id, s.project, s.text, s.tags, s.job_id, s.seq, s.model, s.spans FROM staged_texts s"
                     "  WHERE {where} AND s.state = {importable} ORDER BY s.seq FOR UPDATE"
+                    "), annotated AS ("
+                    # The spans become one prediction of the model that wrote the text,
+                    # without those an edit put in doubt (spans.reviewed); texts without
+                    # spans (most imports) skip the JSON work.
+                    "  SELECT c.*, CASE WHEN c.spans = '[]'::jsonb THEN '[]'::jsonb ELSE ("
+                    "    SELECT coalesce(jsonb_agg(x ORDER BY n), '[]'::jsonb)"
+                    "    FROM jsonb_array_elements(c.spans) WITH ORDINALITY AS e(x, n)"
+                    "    WHERE NOT coalesce((x ->> 'needs_review')::boolean, false)"
+                    "  ) END AS reviewed FROM candidates c"
                     "), created AS ("
-                    "  INSERT INTO tasks (id, project, text, tags, staged_text_id, job_id)"
+                    "  INSERT INTO tasks (id, project, text, tags, staged_text_id, job_id, predictions)"
                     "  SELECT replace(gen_random_uuid()::text, '-', ''), c.project, c.text,"
                     "    CASE WHEN %(synthetic)s = ANY(c.tags) THEN c.tags ELSE c.tags || %(synthetic)s::text END,"
-                    "    c.id, c.job_id"
-                    "  FROM candidates c ORDER BY c.seq"
+                    "    c.id, c.job_id,"
+                    "    CASE WHEN c.reviewed = '[]'::jsonb THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object("
+                    "      'model_version', c.model, 'job', c.job_id, 'spans', c.reviewed)) END"
+                    "  FROM annotated c ORDER BY c.seq"
                     "  ON CONFLICT ON CONSTRAINT tasks_staged_text DO NOTHING"
                     "  RETURNING id, staged_text_id"
                     "), marked AS ("

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import psycopg
 from psycopg import sql
 from psycopg.rows import DictRow
@@ -10,6 +12,7 @@ from services.runtime.errors import Aborted
 from services.task_store import import_rules
 from services.task_store.records import Page, Task
 from services.task_store.repository.rows import TASK_COLUMNS, one_row, page_of, task_from_row
+from services.task_store.repository.staged_texts import EXPORT_PAGE_ROWS
 from services.task_store.repository.transactions import PooledRepository
 from services.vocabulary.names import task_name
 
@@ -33,6 +36,31 @@ class TaskRepository(PooledRepository):
                 {"project": project, "tag": tag, "job": job_id, "before": before_seq, "limit": limit + 1},
             )
             return page_of([task_from_row(row) for row in cur.fetchall()], limit)
+
+    def iter_tasks(
+        self, project: str, *, tag: str | None, job_id: str | None, page_rows: int = EXPORT_PAGE_ROWS
+    ) -> Generator[Task, None, None]:
+        """Every matching task in write order, one keyset page per short transaction,
+        as StagedTextRepository.iter_texts: a consumer that stops reading holds no
+        connection, only the page in hand (tasks hold one text each: rows bound it)."""
+        conditions = [sql.SQL("t.project = %(project)s"), sql.SQL("t.seq > %(after)s")]
+        if tag is not None:
+            conditions.append(sql.SQL("t.tags @> ARRAY[%(tag)s]::text[]"))
+        if job_id is not None:
+            conditions.append(sql.SQL("t.job_id = %(job)s"))
+        query = sql.SQL("SELECT {} FROM tasks t WHERE {} ORDER BY t.seq LIMIT %(rows)s").format(
+            TASK_COLUMNS, sql.SQL(" AND ").join(conditions)
+        )
+        params = {"project": project, "tag": tag, "job": job_id, "after": 0, "rows": page_rows}
+        while True:
+            with self._cursor() as cur:
+                cur.execute(query, params)
+                rows = cur.fetchall()
+            page = [task_from_row(row) for row in rows]  # converted after the commit
+            yield from page
+            if not page:
+                return
+            params["after"] = page[-1].seq
 
     def get_task(self, project: str, task_id: str) -> Task:
         with self._cursor() as cur:

@@ -9,14 +9,16 @@ from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 from services.runtime.errors import InvalidArgument
 from services.task_store import import_rules, validation
-from services.task_store.export import export_chunks
+from services.task_store.export import export_chunks, export_task_chunks
 from services.task_store.page_positions import next_token, page_position, query_key
 from services.task_store.proto_conversions import (
     parse_batch_targets,
     parse_export_format,
+    parse_export_options,
     parse_text_filter,
     populated_fields,
     ref_key,
+    span_records,
     staged_text_proto,
     task_proto,
 )
@@ -51,13 +53,17 @@ class TaskServicer(task_grpc.TaskServiceServicer):
         given = request.staged_text
         ref = names.parse_staged_text(given.name, field="staged_text.name")
         paths = validation.update_mask(
-            request.update_mask.paths, allowed=("text", "tags"), populated=populated_fields(given, ("text", "tags"))
+            request.update_mask.paths,
+            allowed=("text", "tags", "spans"),
+            populated=populated_fields(given, ("text", "tags", "spans")),
         )
         if not paths:
             return task_pb2.UpdateStagedTextResponse(staged_text=staged_text_proto(self._texts.get_text(*ref_key(ref))))
         change = TextChange(
             text=validation.edited_text(given.text, field="staged_text.text") if "text" in paths else None,
             tags=validation.tags(given.tags, field="staged_text.tags") if "tags" in paths else None,
+            # Checked against the text and the job's labels where both are at hand: in the repository.
+            spans=tuple(span_records(given.spans)) if "spans" in paths else None,
         )
         updated = self._texts.update_text(
             ref.project, ref.id, change, etags.expected_version(given.etag, field="staged_text.etag")
@@ -134,11 +140,33 @@ class TaskServicer(task_grpc.TaskServiceServicer):
         project = names.parse_project(request.parent, field="parent")
         text_filter = parse_text_filter(request.filter, project, field="filter")
         export_format = parse_export_format(request.format)
+        options = parse_export_options(request.options, field="options")
         texts = self._texts.iter_texts(project, text_filter)
         try:
-            for chunk in export_chunks(texts, export_format, project=project, now=datetime.now(UTC)):
+            for chunk in export_chunks(texts, export_format, project=project, now=datetime.now(UTC), options=options):
                 yield task_pb2.ExportStagedTextsResponse(
                     data=chunk.data, content_type=chunk.content_type, file_name=chunk.file_name
                 )
         finally:
             texts.close()  # drops the page in hand at once when the client goes away
+
+    def ExportTasks(self, request, context):
+        project = names.parse_project(request.parent, field="parent")
+        tag = validation.tag(request.tag, field="tag") if request.tag else None
+        job_id = (
+            names.parse_job(request.generation_job, field="generation_job", project=project).id
+            if request.generation_job
+            else None
+        )
+        export_format = parse_export_format(request.format)
+        options = parse_export_options(request.options, field="options")
+        tasks = self._tasks.iter_tasks(project, tag=tag, job_id=job_id)
+        try:
+            for chunk in export_task_chunks(
+                tasks, export_format, project=project, now=datetime.now(UTC), options=options
+            ):
+                yield task_pb2.ExportTasksResponse(
+                    data=chunk.data, content_type=chunk.content_type, file_name=chunk.file_name
+                )
+        finally:
+            tasks.close()  # as for staged texts: no page held once the client goes away

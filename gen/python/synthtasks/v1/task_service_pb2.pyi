@@ -25,6 +25,7 @@ class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPORT_FORMAT_CSV: _ClassVar[ExportFormat]
     EXPORT_FORMAT_JSON: _ClassVar[ExportFormat]
     EXPORT_FORMAT_JSONL: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_LABEL_STUDIO: _ClassVar[ExportFormat]
 STAGED_TEXT_STATE_UNSPECIFIED: StagedTextState
 STAGED_TEXT_STATE_STAGED: StagedTextState
 STAGED_TEXT_STATE_IMPORTED: StagedTextState
@@ -33,6 +34,17 @@ EXPORT_FORMAT_UNSPECIFIED: ExportFormat
 EXPORT_FORMAT_CSV: ExportFormat
 EXPORT_FORMAT_JSON: ExportFormat
 EXPORT_FORMAT_JSONL: ExportFormat
+EXPORT_FORMAT_LABEL_STUDIO: ExportFormat
+
+class ExportOptions(_message.Message):
+    __slots__ = ("label_studio_from_name", "label_studio_to_name", "csv_formula_guard")
+    LABEL_STUDIO_FROM_NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_STUDIO_TO_NAME_FIELD_NUMBER: _ClassVar[int]
+    CSV_FORMULA_GUARD_FIELD_NUMBER: _ClassVar[int]
+    label_studio_from_name: str
+    label_studio_to_name: str
+    csv_formula_guard: bool
+    def __init__(self, label_studio_from_name: _Optional[str] = ..., label_studio_to_name: _Optional[str] = ..., csv_formula_guard: _Optional[bool] = ...) -> None: ...
 
 class Lineage(_message.Message):
     __slots__ = ("generation_job", "provider", "model", "temperature", "seed", "variables", "prompt_hash", "prompt_tokens", "completion_tokens", "finish_reason", "latency", "generate_time", "slot")
@@ -71,8 +83,32 @@ class Lineage(_message.Message):
     slot: int
     def __init__(self, generation_job: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ..., variables: _Optional[_Mapping[str, str]] = ..., prompt_hash: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., finish_reason: _Optional[str] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., generate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., slot: _Optional[int] = ...) -> None: ...
 
+class Span(_message.Message):
+    __slots__ = ("start", "end", "label", "text", "needs_review")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    start: int
+    end: int
+    label: str
+    text: str
+    needs_review: bool
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., label: _Optional[str] = ..., text: _Optional[str] = ..., needs_review: _Optional[bool] = ...) -> None: ...
+
+class Prediction(_message.Message):
+    __slots__ = ("model_version", "job", "spans")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    job: str
+    spans: _containers.RepeatedCompositeFieldContainer[Span]
+    def __init__(self, model_version: _Optional[str] = ..., job: _Optional[str] = ..., spans: _Optional[_Iterable[_Union[Span, _Mapping]]] = ...) -> None: ...
+
 class StagedText(_message.Message):
-    __slots__ = ("name", "text", "original_text", "tags", "state", "duplicate", "lineage", "task", "etag", "create_time", "update_time")
+    __slots__ = ("name", "text", "original_text", "tags", "state", "duplicate", "lineage", "task", "etag", "create_time", "update_time", "spans")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +120,7 @@ class StagedText(_message.Message):
     ETAG_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
     name: str
     text: str
     original_text: str
@@ -95,7 +132,8 @@ class StagedText(_message.Message):
     etag: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., original_text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[StagedTextState, str]] = ..., duplicate: _Optional[bool] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., task: _Optional[str] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    spans: _containers.RepeatedCompositeFieldContainer[Span]
+    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., original_text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[StagedTextState, str]] = ..., duplicate: _Optional[bool] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., task: _Optional[str] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spans: _Optional[_Iterable[_Union[Span, _Mapping]]] = ...) -> None: ...
 
 class StagedTextFilter(_message.Message):
     __slots__ = ("generation_job", "state", "tag", "duplicate", "query")
@@ -204,7 +242,7 @@ class ImportStagedTextsResponse(_message.Message):
     def __init__(self, created_count: _Optional[int] = ..., already_imported_count: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("name", "text", "tags", "source_staged_text", "generation_job", "create_time", "etag")
+    __slots__ = ("name", "text", "tags", "source_staged_text", "generation_job", "create_time", "etag", "predictions")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +250,7 @@ class Task(_message.Message):
     GENERATION_JOB_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
     text: str
     tags: _containers.RepeatedScalarFieldContainer[str]
@@ -219,7 +258,8 @@ class Task(_message.Message):
     generation_job: str
     create_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., source_staged_text: _Optional[str] = ..., generation_job: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
+    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., source_staged_text: _Optional[str] = ..., generation_job: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token", "tag", "generation_job")
@@ -270,16 +310,42 @@ class UpdateTaskResponse(_message.Message):
     def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
 
 class ExportStagedTextsRequest(_message.Message):
-    __slots__ = ("parent", "filter", "format")
+    __slots__ = ("parent", "filter", "format", "options")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     parent: str
     filter: StagedTextFilter
     format: ExportFormat
-    def __init__(self, parent: _Optional[str] = ..., filter: _Optional[_Union[StagedTextFilter, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ...) -> None: ...
+    options: ExportOptions
+    def __init__(self, parent: _Optional[str] = ..., filter: _Optional[_Union[StagedTextFilter, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., options: _Optional[_Union[ExportOptions, _Mapping]] = ...) -> None: ...
 
 class ExportStagedTextsResponse(_message.Message):
+    __slots__ = ("data", "content_type", "file_name")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    content_type: str
+    file_name: str
+    def __init__(self, data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+
+class ExportTasksRequest(_message.Message):
+    __slots__ = ("parent", "tag", "generation_job", "format", "options")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_JOB_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    tag: str
+    generation_job: str
+    format: ExportFormat
+    options: ExportOptions
+    def __init__(self, parent: _Optional[str] = ..., tag: _Optional[str] = ..., generation_job: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., options: _Optional[_Union[ExportOptions, _Mapping]] = ...) -> None: ...
+
+class ExportTasksResponse(_message.Message):
     __slots__ = ("data", "content_type", "file_name")
     DATA_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
