@@ -65,6 +65,7 @@ def record_from_proto(message: pb.Provider) -> ProviderRecord:
         max_choices_per_request=message.max_choices_per_request,
         request_timeout_ms=message.request_timeout.ToMilliseconds() if message.HasField("request_timeout") else 0,
         allowed_models=[model.strip() for model in message.allowed_models],
+        structured_output=message.structured_output,
     )
 
 
@@ -88,6 +89,7 @@ def _connection(record: ProviderRecord) -> dict:
         "organization": record.organization,
         "limits": _limits(record),
         "max_choices_per_request": record.max_choices_per_request,
+        "structured_output": record.structured_output,
         "etag": record.etag,
     }
 

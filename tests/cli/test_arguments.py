@@ -59,6 +59,21 @@ def test_update_sends_a_field_mask_of_exactly_the_flags_given():
     assert provider.request_timeout.ToMilliseconds() == 2500
 
 
+def test_structured_output_is_set_on_create_and_masked_on_update():
+    created = providers.provider_from_args(
+        parse(
+            "providers", "create", "--kind", "compatible", "--display-name", "L", "--structured-output", "json_schema"
+        ),
+        api_key=None,
+    )
+    assert created.structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA
+    provider, mask = providers.update_from_args(
+        parse("providers", "update", "x", "--structured-output", "json_object"), api_key=None
+    )
+    assert list(mask.paths) == ["structured_output"]
+    assert provider.structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_OBJECT
+
+
 def test_update_with_a_new_key_masks_api_key_and_nothing_else():
     args = parse("providers", "update", "providers/x", "--api-key-env", "NEW_KEY")
     provider, mask = providers.update_from_args(args, api_key="sk-rotated")
