@@ -10,7 +10,7 @@ from synthtasks.v1 import generation_service_pb2 as pb
 
 from services.generation_queue.prompts import PromptSyntaxError, placeholders
 from services.runtime.errors import FieldViolation, InvalidArgument
-from services.vocabulary import limits, names
+from services.vocabulary import labels, limits, names
 from services.vocabulary.quoting import quoted
 
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -50,6 +50,14 @@ def check_generation_job(job: pb.GenerationJob, *, max_text_count: int, max_prom
     if len(request_id) > limits.MAX_REQUEST_ID_CHARS or not request_id.isprintable():
         v.append(FieldViolation("request_id", f"must be at most {limits.MAX_REQUEST_ID_CHARS} printable characters"))
     v.extend(_variable_violations(job))
+    v.extend(
+        labels.violations(
+            [(label.name, label.description) for label in job.labels],
+            job.variable_labels,
+            {variable.name for variable in job.variables},
+            field="generation_job",
+        )
+    )
     if v:
         raise InvalidArgument(v)
 

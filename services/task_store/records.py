@@ -36,6 +36,54 @@ class PromptVariable:
 
 
 @dataclass(frozen=True)
+class EntityLabel:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """Characters [start, end) of a text, in Python string indices (code points)."""
+
+    start: int
+    end: int
+    label: str
+    text: str
+    # An edit of the text could not re-locate it: kept for a reviewer, left out of
+    # imports and exports.
+    needs_review: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "label": self.label,
+            "text": self.text,
+            "needs_review": self.needs_review,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict) -> Span:
+        return cls(value["start"], value["end"], value["label"], value["text"], value.get("needs_review", False))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Machine-made spans of a task: the model and job that made them."""
+
+    model_version: str
+    job_id: str
+    spans: tuple[Span, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {"model_version": self.model_version, "job": self.job_id, "spans": [s.as_json() for s in self.spans]}
+
+    @classmethod
+    def from_json(cls, value: dict) -> Prediction:
+        return cls(value["model_version"], value["job"], tuple(Span.from_json(s) for s in value["spans"]))
+
+
+@dataclass(frozen=True)
 class JobError:
     # A FailureReason name without its prefix ("RATE_LIMITED"), or "" for none.
     reason: str
@@ -59,6 +107,8 @@ class NewJob:
     tags: tuple[str, ...]
     variables: tuple[PromptVariable, ...]
     unique: bool
+    labels: tuple[EntityLabel, ...] = ()
+    variable_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def prompt_hash(self) -> str:
@@ -70,6 +120,11 @@ class NewJob:
         """sha256 of everything the request asks for (AIP-155: a request_id names one request)."""
         fields = dataclasses.asdict(self)
         del fields["project"], fields["request_id"]
+        # Left out when empty, so a job without labels hashes as it did before labels
+        # existed (a retry across the upgrade is still the same request).
+        for name in ("labels", "variable_labels"):
+            if not fields[name]:
+                del fields[name]
         return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).digest()
 
 
@@ -90,11 +145,14 @@ class Job:
     tags: tuple[str, ...]
     variables: tuple[PromptVariable, ...]
     unique: bool
+    labels: tuple[EntityLabel, ...]
+    variable_labels: dict[str, str]
     prompt_hash: str
     state: JobState
     produced: int
     failed: int
     duplicates: int
+    dropped_spans: int
     prompt_tokens: int
     completion_tokens: int
     error: JobError | None
@@ -116,6 +174,9 @@ class GeneratedText:
     latency_us: int
     generate_time: datetime | None
     variables: dict[str, str]
+    spans: tuple[Span, ...] = ()
+    # Entities the model named that the worker could not locate in the text.
+    dropped_spans: int = 0
 
 
 @dataclass(frozen=True)
@@ -164,6 +225,7 @@ class StagedText:
     state: TextState
     duplicate: bool
     task_id: str | None
+    spans: tuple[Span, ...]
     # Lineage: the job's part …
     provider: str
     temperature: float
@@ -216,6 +278,7 @@ class Task:
     tags: tuple[str, ...]
     staged_text_id: str | None
     job_id: str | None
+    predictions: tuple[Prediction, ...]
     version: int
     create_time: datetime
     update_time: datetime

@@ -31,6 +31,7 @@ from services.task_store import duplicates, quotas
 from services.task_store.quotas import QuotaLimits, QuotaUsage
 from services.task_store.records import (
     AppendOutcome,
+    EntityLabel,
     GeneratedText,
     ImportResult,
     Job,
@@ -39,9 +40,11 @@ from services.task_store.records import (
     JobWork,
     NewJob,
     Page,
+    Prediction,
     PromptVariable,
     SlotOutcome,
     SlotResult,
+    Span,
     StagedText,
     Task,
     TextChange,
@@ -66,13 +69,14 @@ JOB_CHANNEL = "synthtasks_job_changes"
 
 _JOB_COLUMNS = sql.SQL(
     "j.id, j.seq, j.project, j.request_id, j.prompt, j.system_prompt, j.temperature, j.text_count,"
-    " j.provider, j.model, j.max_output_tokens, j.seed, j.tags, j.variables, j.is_unique, j.prompt_hash,"
-    " j.state, j.produced, j.failed, j.duplicates, j.prompt_tokens, j.completion_tokens, j.error_reason,"
+    " j.provider, j.model, j.max_output_tokens, j.seed, j.tags, j.variables, j.is_unique, j.labels,"
+    " j.variable_labels, j.prompt_hash, j.state, j.produced, j.failed, j.duplicates, j.dropped_spans,"
+    " j.prompt_tokens, j.completion_tokens, j.error_reason,"
     " j.error_message, j.enqueued, j.version, j.create_time, j.start_time, j.end_time, j.update_time"
 )
 _TEXT_COLUMNS = sql.SQL(
     "s.id, s.seq, s.project, s.job_id, s.slot, s.text, coalesce(s.original_text, s.text) AS original_text,"
-    " s.tags, s.state, s.duplicate,"
+    " s.tags, s.state, s.duplicate, s.spans,"
     " s.task_id, j.provider, j.temperature, j.seed, j.prompt_hash, s.model, s.variables, s.prompt_tokens,"
     " s.completion_tokens, s.finish_reason, s.latency_us, s.generate_time, s.version, s.create_time,"
     " s.update_time"
@@ -83,7 +87,8 @@ _TEXTS_FROM = sql.SQL("staged_texts s JOIN generation_jobs j ON j.id = s.job_id"
 EXPORT_PAGE_ROWS = 200
 EXPORT_PAGE_BYTES = 1024 * 1024
 _TASK_COLUMNS = sql.SQL(
-    "t.id, t.seq, t.project, t.text, t.tags, t.staged_text_id, t.job_id, t.version, t.create_time, t.update_time"
+    "t.id, t.seq, t.project, t.text, t.tags, t.staged_text_id, t.job_id, t.predictions, t.version, t.create_time,"
+    " t.update_time"
 )
 
 
@@ -129,11 +134,12 @@ class Repository:
             cur.execute(
                 sql.SQL(
                     "INSERT INTO generation_jobs AS j (id, project, request_id, prompt, system_prompt, temperature,"
-                    " text_count, provider, model, max_output_tokens, seed, tags, variables, is_unique, prompt_hash,"
-                    " request_hash, enqueue_claim_time)"
+                    " text_count, provider, model, max_output_tokens, seed, tags, variables, is_unique, labels,"
+                    " variable_labels, prompt_hash, request_hash, enqueue_claim_time)"
                     " VALUES (%(id)s, %(project)s, %(request_id)s, %(prompt)s, %(system_prompt)s, %(temperature)s,"
                     " %(text_count)s, %(provider)s, %(model)s, %(max_output_tokens)s, %(seed)s, %(tags)s,"
-                    " %(variables)s, %(unique)s, %(prompt_hash)s, %(request_hash)s, now())"
+                    " %(variables)s, %(unique)s, %(labels)s, %(variable_labels)s, %(prompt_hash)s,"
+                    " %(request_hash)s, now())"
                     " ON CONFLICT (project, request_id) WHERE request_id IS NOT NULL DO NOTHING"
                     " RETURNING {}"
                 ).format(_JOB_COLUMNS),
@@ -152,6 +158,8 @@ class Repository:
                     "tags": list(new.tags),
                     "variables": Jsonb([{"name": v.name, "values": list(v.values)} for v in new.variables]),
                     "unique": new.unique,
+                    "labels": Jsonb([{"name": label.name, "description": label.description} for label in new.labels]),
+                    "variable_labels": Jsonb(new.variable_labels),
                     "prompt_hash": new.prompt_hash,
                     "request_hash": new.request_hash,
                 },
@@ -340,6 +348,17 @@ class Repository:
                     raise InvalidArgument.field(
                         f"results[{index}].slot", f"must be between 0 and {job.text_count - 1} (the job's slots)"
                     )
+            label_names = {label.name for label in job.labels}
+            for index, result in enumerate(results):
+                for span_index, span in enumerate(result.text.spans if result.text is not None else ()):
+                    if span.label not in label_names:
+                        # A worker bug, not a model's whim (the worker drops what it cannot
+                        # place): refuse the whole batch loudly rather than store a stray label.
+                        raise InvalidArgument.field(
+                            f"results[{index}].text.spans[{span_index}].label",
+                            f"{quoted(span.label)} is not one of the job's labels"
+                            + (f" ({', '.join(sorted(label_names))})" if label_names else " (the job has none)"),
+                        )
             if job.state.terminal:
                 # Workers stop when they see the state; nothing more is written.
                 return AppendOutcome([SlotOutcome(r.slot, False, False) for r in results], job.state)
@@ -389,6 +408,7 @@ class Repository:
                     " SELECT %s, unnest(%s::bytea[]) ON CONFLICT DO NOTHING",
                     (project, list({d for slot, _, d, dup in to_write if not dup and slot in written_texts})),
                 )
+            dropped_spans = sum(generated.dropped_spans for slot, generated, _, _ in to_write if slot in written_texts)
             for slot, _, _, is_duplicate in to_write:
                 outcomes[slot] = SlotOutcome(slot, slot in written_texts, is_duplicate)
             written_failures = self._insert_failures(cur, job_id, failures)
@@ -408,7 +428,8 @@ class Repository:
                         error = self._most_common_failure(cur, job_id)
                 cur.execute(
                     "UPDATE generation_jobs SET produced = %(produced)s, failed = %(failed)s,"
-                    " duplicates = duplicates + %(duplicates)s, prompt_tokens = prompt_tokens + %(prompt)s,"
+                    " duplicates = duplicates + %(duplicates)s, dropped_spans = dropped_spans + %(dropped)s,"
+                    " prompt_tokens = prompt_tokens + %(prompt)s,"
                     " completion_tokens = completion_tokens + %(completion)s, state = %(state)s,"
                     " start_time = coalesce(start_time, now()),"
                     " end_time = CASE WHEN %(ended)s THEN now() ELSE end_time END,"
@@ -419,6 +440,7 @@ class Repository:
                         "produced": produced,
                         "failed": failed,
                         "duplicates": duplicate_count,
+                        "dropped": dropped_spans,
                         "prompt": tokens_prompt,
                         "completion": tokens_completion,
                         "state": state.value,
@@ -766,16 +788,16 @@ class Repository:
             return set()
         texts = [generated for _, generated, _, _ in rows]
         cur.execute(
-            "INSERT INTO staged_texts (id, project, job_id, slot, text, tags, duplicate, model, variables,"
+            "INSERT INTO staged_texts (id, project, job_id, slot, text, tags, duplicate, model, variables, spans,"
             " prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time)"
             " SELECT r.id, %(project)s, %(job)s, r.slot, r.text, %(tags)s::text[], r.duplicate, r.model,"
-            " r.variables::jsonb, r.prompt_tokens, r.completion_tokens, r.finish_reason, r.latency_us,"
-            " r.generate_time"
+            " r.variables::jsonb, r.spans::jsonb, r.prompt_tokens, r.completion_tokens, r.finish_reason,"
+            " r.latency_us, r.generate_time"
             " FROM unnest(%(ids)s::text[], %(slots)s::int[], %(texts)s::text[], %(duplicates)s::bool[],"
-            " %(models)s::text[], %(variables)s::text[], %(prompt_tokens)s::int[],"
+            " %(models)s::text[], %(variables)s::text[], %(spans)s::text[], %(prompt_tokens)s::int[],"
             " %(completion_tokens)s::int[], %(finish_reasons)s::text[], %(latencies)s::bigint[],"
             " %(generate_times)s::timestamptz[]) WITH ORDINALITY AS r(id, slot, text, duplicate, model,"
-            " variables, prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, ord)"
+            " variables, spans, prompt_tokens, completion_tokens, finish_reason, latency_us, generate_time, ord)"
             " ORDER BY r.ord"
             " ON CONFLICT ON CONSTRAINT staged_texts_job_slot DO NOTHING RETURNING slot",
             {
@@ -788,6 +810,7 @@ class Repository:
                 "duplicates": [is_duplicate for _, _, _, is_duplicate in rows],
                 "models": [t.model or job.model for t in texts],
                 "variables": [json.dumps(t.variables, ensure_ascii=False) for t in texts],
+                "spans": [spans_json(t.spans) for t in texts],
                 "prompt_tokens": [t.prompt_tokens for t in texts],
                 "completion_tokens": [t.completion_tokens for t in texts],
                 "finish_reasons": [t.finish_reason for t in texts],
@@ -835,6 +858,10 @@ def _one(cur: psycopg.Cursor[DictRow], what: str) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"{what} does not exist")
     return row
+
+
+def spans_json(spans: Sequence[Span]) -> str:
+    return json.dumps([span.as_json() for span in spans], ensure_ascii=False)
 
 
 def _notify(cur: psycopg.Cursor[DictRow], job_id: str) -> None:
@@ -890,11 +917,14 @@ def _job(row: dict[str, Any]) -> Job:
         tags=tuple(row["tags"]),
         variables=tuple(PromptVariable(v["name"], tuple(v["values"])) for v in row["variables"]),
         unique=row["is_unique"],
+        labels=tuple(EntityLabel(label["name"], label["description"]) for label in row["labels"]),
+        variable_labels=row["variable_labels"],
         prompt_hash=row["prompt_hash"],
         state=JobState(row["state"]),
         produced=row["produced"],
         failed=row["failed"],
         duplicates=row["duplicates"],
+        dropped_spans=row["dropped_spans"],
         prompt_tokens=row["prompt_tokens"],
         completion_tokens=row["completion_tokens"],
         error=JobError(row["error_reason"], row["error_message"]) if row["error_reason"] else None,
@@ -920,6 +950,7 @@ def _text(row: dict[str, Any]) -> StagedText:
         state=TextState(row["state"]),
         duplicate=row["duplicate"],
         task_id=row["task_id"],
+        spans=tuple(Span.from_json(span) for span in row["spans"]),
         provider=row["provider"],
         temperature=row["temperature"],
         seed=row["seed"],
@@ -946,6 +977,7 @@ def _task(row: dict[str, Any]) -> Task:
         tags=tuple(row["tags"]),
         staged_text_id=row["staged_text_id"],
         job_id=row["job_id"],
+        predictions=tuple(Prediction.from_json(prediction) for prediction in row["predictions"]),
         version=row["version"],
         create_time=row["create_time"],
         update_time=row["update_time"],

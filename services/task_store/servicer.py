@@ -20,20 +20,23 @@ from synthtasks.v1 import task_service_pb2 as task_pb2
 from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 from services.runtime.errors import InvalidArgument
-from services.task_store import quotas, validation
+from services.task_store import quotas, spans, validation
 from services.task_store.errors import Unimplemented
 from services.task_store.export import ExportFormat, export_chunks
 from services.task_store.metrics import JOBS
 from services.task_store.quotas import QuotaPolicy
 from services.task_store.records import (
+    EntityLabel,
     GeneratedText,
     Job,
     JobError,
     JobState,
     NewJob,
     Page,
+    Prediction,
     PromptVariable,
     SlotResult,
+    Span,
     StagedText,
     Task,
     TextChange,
@@ -42,7 +45,7 @@ from services.task_store.records import (
 )
 from services.task_store.repository import Repository
 from services.task_store.watch import JobEventHub, follow_job
-from services.vocabulary import etags, limits, names, page_tokens
+from services.vocabulary import etags, labels, limits, names, page_tokens
 
 MAX_FAILURE_MESSAGE = 10_000
 # Stalled jobs handed out per ClaimStalledJobs call.
@@ -331,6 +334,14 @@ def _new_job(project: str, job: generation_pb2.GenerationJob, request_id: str) -
                 name, validation.variable_values(variable.values, field=f"{field}.variables[{index}].values")
             )
         )
+    label_violations = labels.violations(
+        [(label.name, label.description) for label in job.labels],
+        job.variable_labels,
+        seen_names,
+        field=field,
+    )
+    if label_violations:
+        raise InvalidArgument(label_violations)
     return NewJob(
         project=project,
         request_id=validation.short_string(request_id, field="request_id", limit=limits.MAX_REQUEST_ID_CHARS),
@@ -349,6 +360,8 @@ def _new_job(project: str, job: generation_pb2.GenerationJob, request_id: str) -
         tags=validation.tags(job.tags, field=f"{field}.tags"),
         variables=tuple(variables),
         unique=job.unique,
+        labels=tuple(EntityLabel(label.name, label.description) for label in job.labels),
+        variable_labels=dict(job.variable_labels),
     )
 
 
@@ -387,8 +400,9 @@ def _generated_text(text: job_store_pb2.GeneratedText, field: str) -> GeneratedT
     latency = text.latency
     if latency.seconds < 0 or latency.nanos < 0:
         raise InvalidArgument.field(f"{field}.latency", "must not be negative")
+    body = validation.generated_text(text.text, field=f"{field}.text")
     return GeneratedText(
-        text=validation.generated_text(text.text, field=f"{field}.text"),
+        text=body,
         model=validation.short_string(text.model, field=f"{field}.model"),
         prompt_tokens=validation.non_negative(text.prompt_tokens, field=f"{field}.prompt_tokens"),
         completion_tokens=validation.non_negative(text.completion_tokens, field=f"{field}.completion_tokens"),
@@ -396,7 +410,15 @@ def _generated_text(text: job_store_pb2.GeneratedText, field: str) -> GeneratedT
         latency_us=latency.ToMicroseconds(),
         generate_time=text.generate_time.ToDatetime(tzinfo=UTC) if text.HasField("generate_time") else None,
         variables=validation.variables_map(dict(text.variables), field=f"{field}.variables"),
+        # Shape only here; the labels are checked against the job's once it is locked.
+        spans=spans.checked(body, span_records(text.spans), field=f"{field}.spans"),
+        dropped_spans=validation.non_negative(text.dropped_spans, field=f"{field}.dropped_spans"),
     )
+
+
+def span_records(given) -> list[Span]:
+    """Spans of a request as records; `needs_review` is output only and ignored."""
+    return [Span(span.start, span.end, span.label, span.text) for span in given]
 
 
 def _job_error(error: generation_pb2.JobError, *, field: str) -> JobError:
@@ -520,9 +542,15 @@ def job_proto(job: Job) -> generation_pb2.GenerationJob:
         tags=job.tags,
         variables=[generation_pb2.PromptVariable(name=v.name, values=v.values) for v in job.variables],
         unique=job.unique,
+        labels=[generation_pb2.EntityLabel(name=label.name, description=label.description) for label in job.labels],
+        variable_labels=job.variable_labels,
         state=_job_state_proto(job.state),
         counts=generation_pb2.JobCounts(
-            requested=job.text_count, produced=job.produced, failed=job.failed, duplicates=job.duplicates
+            requested=job.text_count,
+            produced=job.produced,
+            failed=job.failed,
+            duplicates=job.duplicates,
+            dropped_spans=job.dropped_spans,
         ),
         usage=generation_pb2.TokenUsage(prompt_tokens=job.prompt_tokens, completion_tokens=job.completion_tokens),
         create_time=_timestamp(job.create_time),
@@ -576,6 +604,21 @@ def staged_text_proto(text: StagedText) -> task_pb2.StagedText:
         etag=etags.etag(text.version),
         create_time=_timestamp(text.create_time),
         update_time=_timestamp(text.update_time),
+        spans=[span_proto(span) for span in text.spans],
+    )
+
+
+def span_proto(span: Span) -> task_pb2.Span:
+    return task_pb2.Span(
+        start=span.start, end=span.end, label=span.label, text=span.text, needs_review=span.needs_review
+    )
+
+
+def prediction_proto(project: str, prediction: Prediction) -> task_pb2.Prediction:
+    return task_pb2.Prediction(
+        model_version=prediction.model_version,
+        job=names.job_name(project, prediction.job_id),
+        spans=[span_proto(span) for span in prediction.spans],
     )
 
 
@@ -588,4 +631,5 @@ def task_proto(task: Task) -> task_pb2.Task:
         generation_job=names.job_name(task.project, task.job_id) if task.job_id else "",
         create_time=_timestamp(task.create_time),
         etag=etags.etag(task.version),
+        predictions=[prediction_proto(task.project, prediction) for prediction in task.predictions],
     )

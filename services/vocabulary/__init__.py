@@ -8,4 +8,5 @@ registry, the task store and the CLI, so that each rule is written once.
 - reasons.py      every ErrorInfo reason, as one enum
 - etags.py        the one etag format (`v{version}`)
 - quoting.py      how an error message quotes a caller's value (a short prefix)
+- labels.py       entity labels of a job and their binding to prompt variables
 """

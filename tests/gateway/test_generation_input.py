@@ -13,6 +13,8 @@ from services.generation_queue.backlog import Backlog
 from tests.rich_status import error_info_reason, field_violations
 
 VARIABLE = gen_pb.PromptVariable
+LABEL = gen_pb.EntityLabel
+DRUG_JOB = {"prompt": "About {drug}.", "variables": [VARIABLE(name="drug", values=["a"])]}
 
 
 @pytest.fixture
@@ -85,6 +87,25 @@ BAD_JOBS = [
         "generation_job.variables[1].name",
     ),
     ("empty tag", {"tags": [""]}, "generation_job.tags[0]"),
+    ("lower-case label", {"labels": [LABEL(name="drug")]}, "generation_job.labels[0].name"),
+    ("label name too long", {"labels": [LABEL(name="D" * 33)]}, "generation_job.labels[0].name"),
+    ("label repeated", {"labels": [LABEL(name="DRUG"), LABEL(name="DRUG")]}, "generation_job.labels[1].name"),
+    ("too many labels", {"labels": [LABEL(name=f"L{i}") for i in range(33)]}, "generation_job.labels"),
+    (
+        "label description too long",
+        {"labels": [LABEL(name="DRUG", description="x" * 201)]},
+        "generation_job.labels[0].description",
+    ),
+    (
+        "variable bound to an unknown label",
+        {**DRUG_JOB, "labels": [LABEL(name="DOSE")], "variable_labels": {"drug": "DRUG"}},
+        'generation_job.variable_labels["drug"]',
+    ),
+    (
+        "unknown variable bound to a label",
+        {**DRUG_JOB, "labels": [LABEL(name="DRUG")], "variable_labels": {"dose": "DRUG"}},
+        'generation_job.variable_labels["dose"]',
+    ),
 ]
 
 

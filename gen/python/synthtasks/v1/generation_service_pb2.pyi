@@ -62,17 +62,27 @@ class PromptVariable(_message.Message):
     values: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class EntityLabel(_message.Message):
+    __slots__ = ("name", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
 class JobCounts(_message.Message):
-    __slots__ = ("requested", "produced", "failed", "duplicates")
+    __slots__ = ("requested", "produced", "failed", "duplicates", "dropped_spans")
     REQUESTED_FIELD_NUMBER: _ClassVar[int]
     PRODUCED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_SPANS_FIELD_NUMBER: _ClassVar[int]
     requested: int
     produced: int
     failed: int
     duplicates: int
-    def __init__(self, requested: _Optional[int] = ..., produced: _Optional[int] = ..., failed: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
+    dropped_spans: int
+    def __init__(self, requested: _Optional[int] = ..., produced: _Optional[int] = ..., failed: _Optional[int] = ..., duplicates: _Optional[int] = ..., dropped_spans: _Optional[int] = ...) -> None: ...
 
 class TokenUsage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens")
@@ -91,7 +101,14 @@ class JobError(_message.Message):
     def __init__(self, reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class GenerationJob(_message.Message):
-    __slots__ = ("name", "prompt", "system_prompt", "temperature", "text_count", "provider", "model", "max_output_tokens", "seed", "tags", "variables", "unique", "state", "counts", "usage", "error", "create_time", "start_time", "end_time", "update_time", "request_id", "prompt_hash", "etag")
+    __slots__ = ("name", "prompt", "system_prompt", "temperature", "text_count", "provider", "model", "max_output_tokens", "seed", "tags", "variables", "unique", "state", "counts", "usage", "error", "create_time", "start_time", "end_time", "update_time", "request_id", "prompt_hash", "etag", "labels", "variable_labels")
+    class VariableLabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +132,8 @@ class GenerationJob(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_HASH_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_LABELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     prompt: str
     system_prompt: str
@@ -138,7 +157,9 @@ class GenerationJob(_message.Message):
     request_id: str
     prompt_hash: str
     etag: str
-    def __init__(self, name: _Optional[str] = ..., prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., text_count: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., max_output_tokens: _Optional[int] = ..., seed: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[_Union[PromptVariable, _Mapping]]] = ..., unique: _Optional[bool] = ..., state: _Optional[_Union[GenerationJobState, str]] = ..., counts: _Optional[_Union[JobCounts, _Mapping]] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., prompt_hash: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    labels: _containers.RepeatedCompositeFieldContainer[EntityLabel]
+    variable_labels: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., text_count: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., max_output_tokens: _Optional[int] = ..., seed: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[_Union[PromptVariable, _Mapping]]] = ..., unique: _Optional[bool] = ..., state: _Optional[_Union[GenerationJobState, str]] = ..., counts: _Optional[_Union[JobCounts, _Mapping]] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., prompt_hash: _Optional[str] = ..., etag: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[EntityLabel, _Mapping]]] = ..., variable_labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CreateGenerationJobRequest(_message.Message):
     __slots__ = ("parent", "generation_job", "request_id")

@@ -71,8 +71,32 @@ class Lineage(_message.Message):
     slot: int
     def __init__(self, generation_job: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ..., variables: _Optional[_Mapping[str, str]] = ..., prompt_hash: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., finish_reason: _Optional[str] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., generate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., slot: _Optional[int] = ...) -> None: ...
 
+class Span(_message.Message):
+    __slots__ = ("start", "end", "label", "text", "needs_review")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    start: int
+    end: int
+    label: str
+    text: str
+    needs_review: bool
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., label: _Optional[str] = ..., text: _Optional[str] = ..., needs_review: _Optional[bool] = ...) -> None: ...
+
+class Prediction(_message.Message):
+    __slots__ = ("model_version", "job", "spans")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    job: str
+    spans: _containers.RepeatedCompositeFieldContainer[Span]
+    def __init__(self, model_version: _Optional[str] = ..., job: _Optional[str] = ..., spans: _Optional[_Iterable[_Union[Span, _Mapping]]] = ...) -> None: ...
+
 class StagedText(_message.Message):
-    __slots__ = ("name", "text", "original_text", "tags", "state", "duplicate", "lineage", "task", "etag", "create_time", "update_time")
+    __slots__ = ("name", "text", "original_text", "tags", "state", "duplicate", "lineage", "task", "etag", "create_time", "update_time", "spans")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +108,7 @@ class StagedText(_message.Message):
     ETAG_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
     name: str
     text: str
     original_text: str
@@ -95,7 +120,8 @@ class StagedText(_message.Message):
     etag: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., original_text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[StagedTextState, str]] = ..., duplicate: _Optional[bool] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., task: _Optional[str] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    spans: _containers.RepeatedCompositeFieldContainer[Span]
+    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., original_text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[StagedTextState, str]] = ..., duplicate: _Optional[bool] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., task: _Optional[str] = ..., etag: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spans: _Optional[_Iterable[_Union[Span, _Mapping]]] = ...) -> None: ...
 
 class StagedTextFilter(_message.Message):
     __slots__ = ("generation_job", "state", "tag", "duplicate", "query")
@@ -204,7 +230,7 @@ class ImportStagedTextsResponse(_message.Message):
     def __init__(self, created_count: _Optional[int] = ..., already_imported_count: _Optional[int] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("name", "text", "tags", "source_staged_text", "generation_job", "create_time", "etag")
+    __slots__ = ("name", "text", "tags", "source_staged_text", "generation_job", "create_time", "etag", "predictions")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +238,7 @@ class Task(_message.Message):
     GENERATION_JOB_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
     text: str
     tags: _containers.RepeatedScalarFieldContainer[str]
@@ -219,7 +246,8 @@ class Task(_message.Message):
     generation_job: str
     create_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., source_staged_text: _Optional[str] = ..., generation_job: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
+    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., source_staged_text: _Optional[str] = ..., generation_job: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token", "tag", "generation_job")

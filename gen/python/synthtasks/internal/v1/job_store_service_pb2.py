@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from synthtasks.v1 import generation_service_pb2 as synthtasks_dot_v1_dot_generation__service__pb2
+from synthtasks.v1 import task_service_pb2 as synthtasks_dot_v1_dot_task__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.synthtasks/internal/v1/job_store_service.proto\x12\x16synthtasks.internal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&synthtasks/v1/generation_service.proto\"l\n\x10\x43reateJobRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x34\n\x0egeneration_job\x18\x02 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"l\n\x11\x43reateJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x10\n\x08\x65nqueued\x18\x03 \x01(\x08\"&\n\x16MarkJobEnqueuedRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x17MarkJobEnqueuedResponse\x12\x18\n\x10\x61lready_enqueued\x18\x01 \x01(\x08\"I\n\x11GetJobWorkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nfirst_slot\x18\x02 \x01(\x05\x12\x12\n\nslot_count\x18\x03 \x01(\x05\"`\n\x12GetJobWorkResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x14\n\x0c\x66illed_slots\x18\x02 \x03(\x05\"\xcf\x02\n\rGeneratedText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\x05\x12\x15\n\rfinish_reason\x18\x05 \x01(\t\x12*\n\x07latency\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\rgenerate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12G\n\tvariables\x18\x08 \x03(\x0b\x32\x34.synthtasks.internal.v1.GeneratedText.VariablesEntry\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa2\x01\n\nSlotResult\x12\x0c\n\x04slot\x18\x01 \x01(\x05\x12\x35\n\x04text\x18\x02 \x01(\x0b\x32%.synthtasks.internal.v1.GeneratedTextH\x00\x12*\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x17.synthtasks.v1.JobErrorH\x00\x12\x18\n\x10reject_duplicate\x18\x04 \x01(\x08\x42\t\n\x07outcome\"?\n\x0bSlotOutcome\x12\x0c\n\x04slot\x18\x01 \x01(\x05\x12\x0f\n\x07written\x18\x02 \x01(\x08\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"\x97\x01\n\x14\x41ppendResultsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x07results\x18\x02 \x03(\x0b\x32\".synthtasks.internal.v1.SlotResult\x12\x1b\n\x13\x65xtra_prompt_tokens\x18\x03 \x01(\x03\x12\x1f\n\x17\x65xtra_completion_tokens\x18\x04 \x01(\x03\"\x80\x01\n\x15\x41ppendResultsResponse\x12\x35\n\x08outcomes\x18\x01 \x03(\x0b\x32#.synthtasks.internal.v1.SlotOutcome\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.synthtasks.v1.GenerationJobState\"F\n\x0e\x46\x61ilJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x17.synthtasks.v1.JobError\"G\n\x0f\x46\x61ilJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\"[\n\x17\x43laimStalledJobsRequest\x12.\n\x0bstalled_for\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08max_jobs\x18\x02 \x01(\x05\"Q\n\x18\x43laimStalledJobsResponse\x12\x35\n\x0fgeneration_jobs\x18\x01 \x03(\x0b\x32\x1c.synthtasks.v1.GenerationJob2\x8d\x05\n\x0fJobStoreService\x12`\n\tCreateJob\x12(.synthtasks.internal.v1.CreateJobRequest\x1a).synthtasks.internal.v1.CreateJobResponse\x12r\n\x0fMarkJobEnqueued\x12..synthtasks.internal.v1.MarkJobEnqueuedRequest\x1a/.synthtasks.internal.v1.MarkJobEnqueuedResponse\x12\x63\n\nGetJobWork\x12).synthtasks.internal.v1.GetJobWorkRequest\x1a*.synthtasks.internal.v1.GetJobWorkResponse\x12l\n\rAppendResults\x12,.synthtasks.internal.v1.AppendResultsRequest\x1a-.synthtasks.internal.v1.AppendResultsResponse\x12Z\n\x07\x46\x61ilJob\x12&.synthtasks.internal.v1.FailJobRequest\x1a\'.synthtasks.internal.v1.FailJobResponse\x12u\n\x10\x43laimStalledJobs\x12/.synthtasks.internal.v1.ClaimStalledJobsRequest\x1a\x30.synthtasks.internal.v1.ClaimStalledJobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.synthtasks/internal/v1/job_store_service.proto\x12\x16synthtasks.internal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&synthtasks/v1/generation_service.proto\x1a synthtasks/v1/task_service.proto\"l\n\x10\x43reateJobRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x34\n\x0egeneration_job\x18\x02 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"l\n\x11\x43reateJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x10\n\x08\x65nqueued\x18\x03 \x01(\x08\"&\n\x16MarkJobEnqueuedRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x17MarkJobEnqueuedResponse\x12\x18\n\x10\x61lready_enqueued\x18\x01 \x01(\x08\"I\n\x11GetJobWorkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nfirst_slot\x18\x02 \x01(\x05\x12\x12\n\nslot_count\x18\x03 \x01(\x05\"`\n\x12GetJobWorkResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\x12\x14\n\x0c\x66illed_slots\x18\x02 \x03(\x05\"\x8a\x03\n\rGeneratedText\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\x05\x12\x15\n\rfinish_reason\x18\x05 \x01(\t\x12*\n\x07latency\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\rgenerate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12G\n\tvariables\x18\x08 \x03(\x0b\x32\x34.synthtasks.internal.v1.GeneratedText.VariablesEntry\x12\"\n\x05spans\x18\t \x03(\x0b\x32\x13.synthtasks.v1.Span\x12\x15\n\rdropped_spans\x18\n \x01(\x05\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa2\x01\n\nSlotResult\x12\x0c\n\x04slot\x18\x01 \x01(\x05\x12\x35\n\x04text\x18\x02 \x01(\x0b\x32%.synthtasks.internal.v1.GeneratedTextH\x00\x12*\n\x07\x66\x61ilure\x18\x03 \x01(\x0b\x32\x17.synthtasks.v1.JobErrorH\x00\x12\x18\n\x10reject_duplicate\x18\x04 \x01(\x08\x42\t\n\x07outcome\"?\n\x0bSlotOutcome\x12\x0c\n\x04slot\x18\x01 \x01(\x05\x12\x0f\n\x07written\x18\x02 \x01(\x08\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"\x97\x01\n\x14\x41ppendResultsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x33\n\x07results\x18\x02 \x03(\x0b\x32\".synthtasks.internal.v1.SlotResult\x12\x1b\n\x13\x65xtra_prompt_tokens\x18\x03 \x01(\x03\x12\x1f\n\x17\x65xtra_completion_tokens\x18\x04 \x01(\x03\"\x80\x01\n\x15\x41ppendResultsResponse\x12\x35\n\x08outcomes\x18\x01 \x03(\x0b\x32#.synthtasks.internal.v1.SlotOutcome\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.synthtasks.v1.GenerationJobState\"F\n\x0e\x46\x61ilJobRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x17.synthtasks.v1.JobError\"G\n\x0f\x46\x61ilJobResponse\x12\x34\n\x0egeneration_job\x18\x01 \x01(\x0b\x32\x1c.synthtasks.v1.GenerationJob\"[\n\x17\x43laimStalledJobsRequest\x12.\n\x0bstalled_for\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08max_jobs\x18\x02 \x01(\x05\"Q\n\x18\x43laimStalledJobsResponse\x12\x35\n\x0fgeneration_jobs\x18\x01 \x03(\x0b\x32\x1c.synthtasks.v1.GenerationJob2\x8d\x05\n\x0fJobStoreService\x12`\n\tCreateJob\x12(.synthtasks.internal.v1.CreateJobRequest\x1a).synthtasks.internal.v1.CreateJobResponse\x12r\n\x0fMarkJobEnqueued\x12..synthtasks.internal.v1.MarkJobEnqueuedRequest\x1a/.synthtasks.internal.v1.MarkJobEnqueuedResponse\x12\x63\n\nGetJobWork\x12).synthtasks.internal.v1.GetJobWorkRequest\x1a*.synthtasks.internal.v1.GetJobWorkResponse\x12l\n\rAppendResults\x12,.synthtasks.internal.v1.AppendResultsRequest\x1a-.synthtasks.internal.v1.AppendResultsResponse\x12Z\n\x07\x46\x61ilJob\x12&.synthtasks.internal.v1.FailJobRequest\x1a\'.synthtasks.internal.v1.FailJobResponse\x12u\n\x10\x43laimStalledJobs\x12/.synthtasks.internal.v1.ClaimStalledJobsRequest\x1a\x30.synthtasks.internal.v1.ClaimStalledJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,38 +37,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GENERATEDTEXT_VARIABLESENTRY']._loaded_options = None
   _globals['_GENERATEDTEXT_VARIABLESENTRY']._serialized_options = b'8\001'
-  _globals['_CREATEJOBREQUEST']._serialized_start=179
-  _globals['_CREATEJOBREQUEST']._serialized_end=287
-  _globals['_CREATEJOBRESPONSE']._serialized_start=289
-  _globals['_CREATEJOBRESPONSE']._serialized_end=397
-  _globals['_MARKJOBENQUEUEDREQUEST']._serialized_start=399
-  _globals['_MARKJOBENQUEUEDREQUEST']._serialized_end=437
-  _globals['_MARKJOBENQUEUEDRESPONSE']._serialized_start=439
-  _globals['_MARKJOBENQUEUEDRESPONSE']._serialized_end=490
-  _globals['_GETJOBWORKREQUEST']._serialized_start=492
-  _globals['_GETJOBWORKREQUEST']._serialized_end=565
-  _globals['_GETJOBWORKRESPONSE']._serialized_start=567
-  _globals['_GETJOBWORKRESPONSE']._serialized_end=663
-  _globals['_GENERATEDTEXT']._serialized_start=666
-  _globals['_GENERATEDTEXT']._serialized_end=1001
-  _globals['_GENERATEDTEXT_VARIABLESENTRY']._serialized_start=953
-  _globals['_GENERATEDTEXT_VARIABLESENTRY']._serialized_end=1001
-  _globals['_SLOTRESULT']._serialized_start=1004
-  _globals['_SLOTRESULT']._serialized_end=1166
-  _globals['_SLOTOUTCOME']._serialized_start=1168
-  _globals['_SLOTOUTCOME']._serialized_end=1231
-  _globals['_APPENDRESULTSREQUEST']._serialized_start=1234
-  _globals['_APPENDRESULTSREQUEST']._serialized_end=1385
-  _globals['_APPENDRESULTSRESPONSE']._serialized_start=1388
-  _globals['_APPENDRESULTSRESPONSE']._serialized_end=1516
-  _globals['_FAILJOBREQUEST']._serialized_start=1518
-  _globals['_FAILJOBREQUEST']._serialized_end=1588
-  _globals['_FAILJOBRESPONSE']._serialized_start=1590
-  _globals['_FAILJOBRESPONSE']._serialized_end=1661
-  _globals['_CLAIMSTALLEDJOBSREQUEST']._serialized_start=1663
-  _globals['_CLAIMSTALLEDJOBSREQUEST']._serialized_end=1754
-  _globals['_CLAIMSTALLEDJOBSRESPONSE']._serialized_start=1756
-  _globals['_CLAIMSTALLEDJOBSRESPONSE']._serialized_end=1837
-  _globals['_JOBSTORESERVICE']._serialized_start=1840
-  _globals['_JOBSTORESERVICE']._serialized_end=2493
+  _globals['_CREATEJOBREQUEST']._serialized_start=213
+  _globals['_CREATEJOBREQUEST']._serialized_end=321
+  _globals['_CREATEJOBRESPONSE']._serialized_start=323
+  _globals['_CREATEJOBRESPONSE']._serialized_end=431
+  _globals['_MARKJOBENQUEUEDREQUEST']._serialized_start=433
+  _globals['_MARKJOBENQUEUEDREQUEST']._serialized_end=471
+  _globals['_MARKJOBENQUEUEDRESPONSE']._serialized_start=473
+  _globals['_MARKJOBENQUEUEDRESPONSE']._serialized_end=524
+  _globals['_GETJOBWORKREQUEST']._serialized_start=526
+  _globals['_GETJOBWORKREQUEST']._serialized_end=599
+  _globals['_GETJOBWORKRESPONSE']._serialized_start=601
+  _globals['_GETJOBWORKRESPONSE']._serialized_end=697
+  _globals['_GENERATEDTEXT']._serialized_start=700
+  _globals['_GENERATEDTEXT']._serialized_end=1094
+  _globals['_GENERATEDTEXT_VARIABLESENTRY']._serialized_start=1046
+  _globals['_GENERATEDTEXT_VARIABLESENTRY']._serialized_end=1094
+  _globals['_SLOTRESULT']._serialized_start=1097
+  _globals['_SLOTRESULT']._serialized_end=1259
+  _globals['_SLOTOUTCOME']._serialized_start=1261
+  _globals['_SLOTOUTCOME']._serialized_end=1324
+  _globals['_APPENDRESULTSREQUEST']._serialized_start=1327
+  _globals['_APPENDRESULTSREQUEST']._serialized_end=1478
+  _globals['_APPENDRESULTSRESPONSE']._serialized_start=1481
+  _globals['_APPENDRESULTSRESPONSE']._serialized_end=1609
+  _globals['_FAILJOBREQUEST']._serialized_start=1611
+  _globals['_FAILJOBREQUEST']._serialized_end=1681
+  _globals['_FAILJOBRESPONSE']._serialized_start=1683
+  _globals['_FAILJOBRESPONSE']._serialized_end=1754
+  _globals['_CLAIMSTALLEDJOBSREQUEST']._serialized_start=1756
+  _globals['_CLAIMSTALLEDJOBSREQUEST']._serialized_end=1847
+  _globals['_CLAIMSTALLEDJOBSRESPONSE']._serialized_start=1849
+  _globals['_CLAIMSTALLEDJOBSRESPONSE']._serialized_end=1930
+  _globals['_JOBSTORESERVICE']._serialized_start=1933
+  _globals['_JOBSTORESERVICE']._serialized_end=2586
 # @@protoc_insertion_point(module_scope)

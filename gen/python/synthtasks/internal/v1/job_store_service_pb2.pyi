@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from synthtasks.v1 import generation_service_pb2 as _generation_service_pb2
+from synthtasks.v1 import task_service_pb2 as _task_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -62,7 +63,7 @@ class GetJobWorkResponse(_message.Message):
     def __init__(self, generation_job: _Optional[_Union[_generation_service_pb2.GenerationJob, _Mapping]] = ..., filled_slots: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GeneratedText(_message.Message):
-    __slots__ = ("text", "model", "prompt_tokens", "completion_tokens", "finish_reason", "latency", "generate_time", "variables")
+    __slots__ = ("text", "model", "prompt_tokens", "completion_tokens", "finish_reason", "latency", "generate_time", "variables", "spans", "dropped_spans")
     class VariablesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +79,8 @@ class GeneratedText(_message.Message):
     LATENCY_FIELD_NUMBER: _ClassVar[int]
     GENERATE_TIME_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_SPANS_FIELD_NUMBER: _ClassVar[int]
     text: str
     model: str
     prompt_tokens: int
@@ -86,7 +89,9 @@ class GeneratedText(_message.Message):
     latency: _duration_pb2.Duration
     generate_time: _timestamp_pb2.Timestamp
     variables: _containers.ScalarMap[str, str]
-    def __init__(self, text: _Optional[str] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., finish_reason: _Optional[str] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., generate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., variables: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    spans: _containers.RepeatedCompositeFieldContainer[_task_service_pb2.Span]
+    dropped_spans: int
+    def __init__(self, text: _Optional[str] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., finish_reason: _Optional[str] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., generate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., variables: _Optional[_Mapping[str, str]] = ..., spans: _Optional[_Iterable[_Union[_task_service_pb2.Span, _Mapping]]] = ..., dropped_spans: _Optional[int] = ...) -> None: ...
 
 class SlotResult(_message.Message):
     __slots__ = ("slot", "text", "failure", "reject_duplicate")
