@@ -35,6 +35,7 @@ class FailureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILURE_REASON_DUPLICATE: _ClassVar[FailureReason]
     FAILURE_REASON_PROVIDER_UNAVAILABLE: _ClassVar[FailureReason]
     FAILURE_REASON_QUOTA_EXCEEDED: _ClassVar[FailureReason]
+    FAILURE_REASON_BAD_STRUCTURED_OUTPUT: _ClassVar[FailureReason]
 GENERATION_JOB_STATE_UNSPECIFIED: GenerationJobState
 GENERATION_JOB_STATE_QUEUED: GenerationJobState
 GENERATION_JOB_STATE_RUNNING: GenerationJobState
@@ -53,6 +54,7 @@ FAILURE_REASON_BAD_RESPONSE: FailureReason
 FAILURE_REASON_DUPLICATE: FailureReason
 FAILURE_REASON_PROVIDER_UNAVAILABLE: FailureReason
 FAILURE_REASON_QUOTA_EXCEEDED: FailureReason
+FAILURE_REASON_BAD_STRUCTURED_OUTPUT: FailureReason
 
 class PromptVariable(_message.Message):
     __slots__ = ("name", "values")
