@@ -12,6 +12,7 @@ from services.runtime.migrations import migrate
 from services.runtime.readiness import ReadinessWatch
 from services.runtime.server import BuiltServer, Registration, create_server
 from services.task_store.config import Settings
+from services.task_store.entity_balance import EntityBalanceReader
 from services.task_store.quotas import QuotaUsageCollector
 from services.task_store.repository import Repository
 from services.task_store.servicer import GenerationServicer, JobStoreServicer, TaskServicer
@@ -36,7 +37,7 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
             address or settings.listen_address,
             [
                 Registration(
-                    GenerationServicer(repository, events, quota_policy),
+                    GenerationServicer(repository, events, quota_policy, EntityBalanceReader(pool)),
                     generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
                     "synthtasks.v1.GenerationService",
                 ),

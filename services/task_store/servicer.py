@@ -21,6 +21,7 @@ from synthtasks.v1 import task_service_pb2_grpc as task_grpc
 
 from services.runtime.errors import InvalidArgument
 from services.task_store import quotas, spans, validation
+from services.task_store.entity_balance import EntityBalanceReader
 from services.task_store.errors import Unimplemented
 from services.task_store.export import ExportFormat, export_chunks
 from services.task_store.metrics import JOBS
@@ -56,10 +57,13 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
     """synthtasks.v1.GenerationService, minus job creation (the gateway's, through
     JobStoreService.CreateJob)."""
 
-    def __init__(self, repository: Repository, events: JobEventHub, quota_policy: QuotaPolicy) -> None:
+    def __init__(
+        self, repository: Repository, events: JobEventHub, quota_policy: QuotaPolicy, balances: EntityBalanceReader
+    ) -> None:
         self._repository = repository
         self._events = events
         self._quota_policy = quota_policy
+        self._balances = balances
 
     def CreateGenerationJob(self, request, context):
         raise Unimplemented("jobs are created through the gateway")
@@ -74,6 +78,30 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
                 quotas=[
                     generation_pb2.QuotaUsage(quota=quota, limit=limits.limit_of(quota), usage=usage.usage_of(quota))
                     for quota in quotas.QUOTAS
+                ],
+            )
+        )
+
+    def GetEntityBalance(self, request, context):
+        project, job_id = names.parse_job_or_project(request.scope, field="scope")
+        if job_id is not None:
+            self._repository.get_job(project, job_id)  # NOT_FOUND rather than an empty balance
+        balance = self._balances.read(project, job_id)
+        return generation_pb2.GetEntityBalanceResponse(
+            entity_balance=generation_pb2.EntityBalance(
+                scope=request.scope,
+                texts=balance.texts,
+                spans=balance.spans,
+                dropped_spans=balance.dropped_spans,
+                labels=[
+                    generation_pb2.LabelBalance(label=item.label, texts=item.texts, spans=item.spans)
+                    for item in balance.labels
+                ],
+                variable_values=[
+                    generation_pb2.VariableValueBalance(
+                        variable=item.variable, value=item.value, labels=item.labels, texts=item.texts, spans=item.spans
+                    )
+                    for item in balance.values
                 ],
             )
         )

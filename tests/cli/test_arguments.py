@@ -234,6 +234,28 @@ def test_generate_sends_a_fresh_request_id_unless_one_is_given():
     assert generate.build_request(given, "p").request_id == "retry-1"
 
 
+def test_generate_asks_for_labels_and_binds_variables_to_them():
+    args = parse(
+        "generate",
+        "demo",
+        "--prompt",
+        "p {drug}",
+        "--var",
+        "drug=aspirin",
+        "--label",
+        "DRUG=a medication",
+        "--label",
+        "DOSE",
+        "--bind",
+        "drug=DRUG",
+    )
+    job = generate.job_from_args(args, "p {drug}")
+    assert [(label.name, label.description) for label in job.labels] == [("DRUG", "a medication"), ("DOSE", "")]
+    assert dict(job.variable_labels) == {"drug": "DRUG"}
+    with pytest.raises(SystemExit):
+        parse("generate", "demo", "--prompt", "p", "--bind", "drug")
+
+
 def test_generate_leaves_the_seed_unset_when_not_given():
     job = generate.job_from_args(parse("generate", "demo", "--prompt", "p"), "p")
     assert not job.HasField("seed")

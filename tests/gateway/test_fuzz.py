@@ -36,7 +36,7 @@ from synthtasks.v1 import token_service_pb2 as token_pb
 from services.runtime.channels import internal_channel
 from tests.stack import Clients, Stack
 
-# Random examples per RPC (30 RPCs), after the known-bad corpus (known_bad_requests): the
+# Random examples per RPC (31 RPCs), after the known-bad corpus (known_bad_requests): the
 # whole test took 25 s on a 2-core machine shared with other test runs.
 EXAMPLES_PER_RPC = 15
 MAX_MESSAGE = 1000
@@ -338,6 +338,11 @@ RPCS = [
         "GetProjectQuota",
         lambda w: st.builds(gen_pb.GetProjectQuotaRequest, name=names_from([f"projects/{w.project}/quota"])),
         _unary("generation", "GetProjectQuota"),
+    ),
+    Rpc(
+        "GetEntityBalance",
+        lambda w: st.builds(gen_pb.GetEntityBalanceRequest, scope=names_from([f"projects/{w.project}", *w.jobs])),
+        _unary("generation", "GetEntityBalance"),
     ),
     Rpc(
         "ListAuditEvents",

@@ -268,3 +268,55 @@ class GetProjectQuotaResponse(_message.Message):
     PROJECT_QUOTA_FIELD_NUMBER: _ClassVar[int]
     project_quota: ProjectQuota
     def __init__(self, project_quota: _Optional[_Union[ProjectQuota, _Mapping]] = ...) -> None: ...
+
+class GetEntityBalanceRequest(_message.Message):
+    __slots__ = ("scope",)
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    def __init__(self, scope: _Optional[str] = ...) -> None: ...
+
+class GetEntityBalanceResponse(_message.Message):
+    __slots__ = ("entity_balance",)
+    ENTITY_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    entity_balance: EntityBalance
+    def __init__(self, entity_balance: _Optional[_Union[EntityBalance, _Mapping]] = ...) -> None: ...
+
+class EntityBalance(_message.Message):
+    __slots__ = ("scope", "texts", "spans", "dropped_spans", "labels", "variable_values")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_SPANS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    texts: int
+    spans: int
+    dropped_spans: int
+    labels: _containers.RepeatedCompositeFieldContainer[LabelBalance]
+    variable_values: _containers.RepeatedCompositeFieldContainer[VariableValueBalance]
+    def __init__(self, scope: _Optional[str] = ..., texts: _Optional[int] = ..., spans: _Optional[int] = ..., dropped_spans: _Optional[int] = ..., labels: _Optional[_Iterable[_Union[LabelBalance, _Mapping]]] = ..., variable_values: _Optional[_Iterable[_Union[VariableValueBalance, _Mapping]]] = ...) -> None: ...
+
+class LabelBalance(_message.Message):
+    __slots__ = ("label", "texts", "spans")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    texts: int
+    spans: int
+    def __init__(self, label: _Optional[str] = ..., texts: _Optional[int] = ..., spans: _Optional[int] = ...) -> None: ...
+
+class VariableValueBalance(_message.Message):
+    __slots__ = ("variable", "value", "labels", "texts", "spans")
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    variable: str
+    value: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    texts: int
+    spans: int
+    def __init__(self, variable: _Optional[str] = ..., value: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., texts: _Optional[int] = ..., spans: _Optional[int] = ...) -> None: ...
