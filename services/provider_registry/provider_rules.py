@@ -46,6 +46,12 @@ DEFAULT_STRUCTURED_OUTPUT: dict[int, int] = {
 STRUCTURED_OUTPUT_MODES = (pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA, pb.STRUCTURED_OUTPUT_MODE_JSON_OBJECT)
 
 
+def default_structured_output(record: ProviderRecord) -> None:
+    """A provider given without a structured-output mode gets its kind's (create, test)."""
+    if not record.structured_output:
+        record.structured_output = DEFAULT_STRUCTURED_OUTPUT.get(record.kind, 0)
+
+
 def has_control_characters(text: str) -> bool:
     """NUL among them: Postgres cannot store it in text."""
     return any(unicodedata.category(ch) == "Cc" for ch in text)

@@ -68,8 +68,7 @@ class Registry:
     ) -> tuple[ProviderRecord, CheckResult | None]:
         if not record.max_choices_per_request:
             record.max_choices_per_request = rules.DEFAULT_MAX_CHOICES.get(record.kind, 1)
-        if not record.structured_output:
-            record.structured_output = rules.DEFAULT_STRUCTURED_OUTPUT.get(record.kind, 0)
+        rules.default_structured_output(record)
         rules.check_provider(record)
         self._check_endpoint_allowed(record)
         if provider_id:

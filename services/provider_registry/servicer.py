@@ -235,6 +235,7 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
     ) -> pb.TestProviderConnectionResponse:
         record = record_from_proto(request.provider)
         record.max_choices_per_request = record.max_choices_per_request or 1
+        rules.default_structured_output(record)
         if not record.display_name:
             record.display_name = "unsaved"  # a form may test before naming the provider
         rules.check_provider(record)
