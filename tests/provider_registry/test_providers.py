@@ -9,8 +9,13 @@ from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
 from tests.leak_watch import new_key
-from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider, unique
-from tests.provider_registry.test_key_secrecy import credential
+from tests.provider_registry.builders import (
+    azure_provider,
+    compatible_provider,
+    credential,
+    openai_provider,
+    unique,
+)
 from tests.rich_status import error_info_reason, field_violations
 
 
