@@ -391,7 +391,7 @@ def _import_and_export(
         + (f"; left {duplicates} staged that repeat earlier texts of {project} (not imported)" if duplicates else "")
     )
     export = task_pb.ExportStagedTextsRequest(parent=project, filter=of_job, format=task_pb.EXPORT_FORMAT_CSV)
-    path, size = export_to(client, export, args.out, DEFAULT_OUT)
+    path, size = export_to(client, client.tasks.ExportStagedTexts, export, args.out, DEFAULT_OUT)
     where = Path(path).absolute()
     out.note(f"   wrote {where} ({size} bytes)")
     summary_document = {

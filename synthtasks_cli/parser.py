@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from importlib import metadata
 
-from synthtasks_cli import demo, generate, jobs, projects, providers, stack, tasks, texts, tokens
+from synthtasks_cli import demo, generate, jobs, labeling, projects, providers, stack, tasks, texts, tokens
 from synthtasks_cli.arguments import Formatter
 
-GROUPS = (providers, projects, tokens, generate, jobs, texts, tasks, stack, demo)
+GROUPS = (providers, projects, tokens, generate, jobs, texts, tasks, labeling, stack, demo)
 
 
 def _version() -> str:

@@ -1,4 +1,4 @@
-"""`synthtasks tasks list|get|tag add|tag remove`: annotation tasks made by importing texts.
+"""`synthtasks tasks list|get|tag add|tag remove|export`: annotation tasks made by importing texts.
 
 Tasks from generated texts keep the `synthetic` tag whatever is removed."""
 
@@ -16,7 +16,16 @@ from synthtasks_cli import names
 from synthtasks_cli.arguments import group, leaf, positive_int
 from synthtasks_cli.context import Context
 from synthtasks_cli.output import details, printing, table, when
-from synthtasks_cli.texts import edited_tags
+from synthtasks_cli.texts import (
+    EXTENSIONS,
+    FORMATS,
+    add_export_flags,
+    edited_tags,
+    export_options_from_args,
+    export_to,
+    report_export,
+    spans_summary,
+)
 
 COLLECTION = "tasks"
 _EDIT_ATTEMPTS = 3
@@ -46,6 +55,13 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         parser.add_argument("tags", nargs="+", metavar="TAG")
         parser.set_defaults(run=handler)
 
+    export = leaf(actions, "export", common, help="download tasks (with their predictions) as a file")
+    export.add_argument("project", help="project id or projects/ID")
+    export.add_argument("--tag", help="only tasks with this tag")
+    export.add_argument("--job", help="only tasks from this job (ID or projects/P/generationJobs/ID)")
+    add_export_flags(export)
+    export.set_defaults(run=export_tasks)
+
 
 def _add_task_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="TASK", help="projects/P/tasks/ID, or ID with --project")
@@ -60,6 +76,10 @@ def task_details(task: pb.Task) -> Any:
             ("tags", ", ".join(task.tags)),
             ("source text", task.source_staged_text),
             ("job", task.generation_job),
+            (
+                "predictions",
+                "; ".join(f"{p.model_version}: {spans_summary(p.spans)}" for p in task.predictions),
+            ),
             ("created", when(task.create_time)),
             ("etag", task.etag),
         ]
@@ -144,3 +164,23 @@ def add_tags(ctx: Context, args: argparse.Namespace) -> int:
 
 def remove_tags(ctx: Context, args: argparse.Namespace) -> int:
     return _change_tags(ctx, args, add=[], remove=args.tags)
+
+
+def export_tasks(ctx: Context, args: argparse.Namespace) -> int:
+    project = names.project(args.project)
+    request = pb.ExportTasksRequest(
+        parent=project,
+        tag=args.tag or "",
+        generation_job=names.child(args.job, "generationJobs", project) if args.job else "",
+        format=FORMATS[args.format],
+        options=export_options_from_args(args),
+    )
+    path, size = export_to(
+        ctx.client,
+        ctx.client.tasks.ExportTasks,
+        request,
+        args.out,
+        f"{names.short(project)}-tasks.{EXTENSIONS[args.format]}",
+    )
+    report_export(ctx, path, size)
+    return 0

@@ -31,7 +31,17 @@ STATES = {
     "imported": pb.STAGED_TEXT_STATE_IMPORTED,
     "discarded": pb.STAGED_TEXT_STATE_DISCARDED,
 }
-FORMATS = {"csv": pb.EXPORT_FORMAT_CSV, "json": pb.EXPORT_FORMAT_JSON, "jsonl": pb.EXPORT_FORMAT_JSONL}
+FORMATS = {
+    "csv": pb.EXPORT_FORMAT_CSV,
+    "json": pb.EXPORT_FORMAT_JSON,
+    "jsonl": pb.EXPORT_FORMAT_JSONL,
+    "label-studio": pb.EXPORT_FORMAT_LABEL_STUDIO,
+}
+EXTENSIONS = {"csv": "csv", "json": "json", "jsonl": "jsonl", "label-studio": "label-studio.json"}
+FORMATS_HELP = (
+    "file format (default csv): csv for spreadsheets, json for the annotation platform,"
+    " jsonl for spaCy/Prodigy (spans), label-studio for Label Studio (spans as predictions)"
+)
 # Tag-only edits retried after a concurrent change, at most this many times.
 _EDIT_ATTEMPTS = 3
 
@@ -75,14 +85,36 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     add_filter_flags(importing)
     importing.set_defaults(run=import_texts)
 
-    export = leaf(actions, "export", common, help="download texts as CSV, JSON or JSONL")
+    export = leaf(actions, "export", common, help="download texts as CSV, JSON, JSONL or Label Studio JSON")
     export.add_argument("project", help="project id or projects/ID")
-    export.add_argument("--format", choices=sorted(FORMATS), default="csv", help="file format (default csv)")
-    export.add_argument(
-        "--out", metavar="FILE", help="where to write ('-' for stdout; default: the server's file name)"
-    )
+    add_export_flags(export)
     add_filter_flags(export)
     export.set_defaults(run=export_texts)
+
+
+def add_export_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=sorted(FORMATS), default="csv", help=FORMATS_HELP)
+    parser.add_argument(
+        "--out", metavar="FILE", help="where to write ('-' for stdout; default: the server's file name)"
+    )
+    parser.add_argument(
+        "--from-name", default="", help="label-studio: name of the <Labels> tag of your labeling config (default label)"
+    )
+    parser.add_argument(
+        "--to-name", default="", help="label-studio: name of the <Text> tag of your labeling config (default text)"
+    )
+    parser.add_argument(
+        "--no-formula-guard",
+        action="store_true",
+        help="csv: keep texts verbatim (no ' before = + - @), for annotation tools rather than spreadsheets",
+    )
+
+
+def export_options_from_args(args: argparse.Namespace) -> pb.ExportOptions:
+    options = pb.ExportOptions(label_studio_from_name=args.from_name, label_studio_to_name=args.to_name)
+    if args.no_formula_guard:
+        options.csv_formula_guard = False
+    return options
 
 
 def add_name_argument(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +177,7 @@ def text_details(text: pb.StagedText) -> Any:
             ("text", text.text),
             ("original text", text.original_text if text.original_text != text.text else ""),
             ("tags", ", ".join(text.tags)),
+            ("spans", spans_summary(text.spans)),
             ("duplicate", "yes" if text.duplicate else ""),
             ("task", text.task),
             ("job", lineage.generation_job),
@@ -165,6 +198,13 @@ def text_details(text: pb.StagedText) -> Any:
             ("updated", when(text.update_time)),
             ("etag", text.etag),
         ]
+    )
+
+
+def spans_summary(spans: Any) -> str:
+    """`DRUG 'Aspirin' [5, 12)`, one per span; offsets in code points, `?` when an edit put it in doubt."""
+    return ", ".join(
+        f"{span.label} {span.text!r} [{span.start}, {span.end}){' ?' if span.needs_review else ''}" for span in spans
     )
 
 
@@ -308,13 +348,17 @@ def import_texts(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def export_to(
-    client: GatewayClient, request: pb.ExportStagedTextsRequest, out: str | None, default_name: str
+    client: GatewayClient,
+    method: Any,
+    request: pb.ExportStagedTextsRequest | pb.ExportTasksRequest,
+    out: str | None,
+    default_name: str,
 ) -> tuple[str, int]:
     """Stream the export into `out` chunk by chunk (constant memory); returns (path, bytes).
 
     The file appears only once complete: chunks go to `FILE.part`, renamed at the end,
     so a dropped stream never leaves a truncated file that looks finished."""
-    chunks = client.stream(client.tasks.ExportStagedTexts, request)
+    chunks = client.stream(method, request)
     first = next(chunks, None)
     if out == "-":
         written = 0
@@ -351,14 +395,27 @@ def export_to(
 def export_texts(ctx: Context, args: argparse.Namespace) -> int:
     project = names.project(args.project)
     request = pb.ExportStagedTextsRequest(
-        parent=project, filter=filter_from_args(args, project), format=FORMATS[args.format]
+        parent=project,
+        filter=filter_from_args(args, project),
+        format=FORMATS[args.format],
+        options=export_options_from_args(args),
     )
-    path, size = export_to(ctx.client, request, args.out, f"{names.short(project)}-texts.{args.format}")
+    path, size = export_to(
+        ctx.client,
+        ctx.client.tasks.ExportStagedTexts,
+        request,
+        args.out,
+        f"{names.short(project)}-texts.{EXTENSIONS[args.format]}",
+    )
+    report_export(ctx, path, size)
+    return 0
+
+
+def report_export(ctx: Context, path: str, size: int) -> None:
     if path == "-":
-        return 0
+        return
     where = Path(path).absolute()
     ctx.out.result(
         {"file": str(where), "bytes": size},
         lambda console: console.print(f"Exported {size} bytes to {where}", markup=False),
     )
-    return 0

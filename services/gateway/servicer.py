@@ -336,6 +336,17 @@ class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
         return self._tasks.UpdateTask(request, timeout=self._deadlines.of(context))
 
     async def ExportStagedTexts(self, request, context):
+        await self._relay_export(request, context, lambda stub: stub.ExportStagedTexts)
+
+    async def ExportTasks(self, request, context):
+        await self._relay_export(request, context, lambda stub: stub.ExportTasks)
+
+    async def _relay_export(
+        self,
+        request: task_pb.ExportStagedTextsRequest | task_pb.ExportTasksRequest,
+        context: grpc.aio.ServicerContext,
+        method_of: Callable[[task_service_pb2_grpc.TaskServiceStub], Any],
+    ) -> None:
         async def time_up() -> None:
             # A cut file must not look complete.
             await context.abort(
@@ -346,7 +357,7 @@ class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
         await self._streams.relay(
             context,
             lambda: names.parse_project(request.parent, field="parent"),
-            lambda timeout: self._streaming_tasks().ExportStagedTexts(request, timeout=timeout),
+            lambda timeout: method_of(self._streaming_tasks())(request, timeout=timeout),
             on_time_up=time_up,
         )
 

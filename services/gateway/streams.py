@@ -1,4 +1,4 @@
-"""Bounds on the gateway's server streams (WatchGenerationJob, ExportStagedTexts).
+"""Bounds on the gateway's server streams (WatchGenerationJob, ExportStagedTexts, ExportTasks).
 
 Each open stream costs this gateway a coroutine and a downstream stream, and the task
 store a thread: so one caller gets a bounded share. Limits are per gateway process (a

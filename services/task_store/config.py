@@ -21,7 +21,7 @@ class Settings(CommonSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/synthtasks_tasks"
     pool_min_size: int = Field(2, ge=1)
     pool_max_size: int = Field(16, ge=1)
-    # Each open WatchGenerationJob or ExportStagedTexts stream holds a server thread
+    # Each open WatchGenerationJob, ExportStagedTexts or ExportTasks stream holds a server thread
     # (not a connection) while it waits, so the server needs more threads than the pool
     # has connections.
     max_workers: int = Field(128, ge=8)

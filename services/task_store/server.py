@@ -12,10 +12,14 @@ from services.runtime.migrations import migrate
 from services.runtime.readiness import ReadinessWatch
 from services.runtime.server import BuiltServer, Registration, create_server
 from services.task_store.config import Settings
-from services.task_store.entity_balance import EntityBalanceReader
 from services.task_store.quotas import QuotaUsageCollector
-from services.task_store.repository import Repository
-from services.task_store.servicer import GenerationServicer, JobStoreServicer, TaskServicer
+from services.task_store.repository.entity_balance import EntityBalanceRepository
+from services.task_store.repository.jobs import JobRepository
+from services.task_store.repository.staged_texts import StagedTextRepository
+from services.task_store.repository.tasks import TaskRepository
+from services.task_store.servicers.generation import GenerationServicer
+from services.task_store.servicers.job_store import JobStoreServicer
+from services.task_store.servicers.tasks import TaskServicer
 from services.task_store.watch import JobEventHub
 
 SERVICE = "task-store"
@@ -31,23 +35,23 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
     events = JobEventHub(settings.database_url)
     try:
         events.start()
-        repository = Repository(pool)
+        jobs = JobRepository(pool)
         quota_policy = settings.quota_policy()
         built = create_server(
             address or settings.listen_address,
             [
                 Registration(
-                    GenerationServicer(repository, events, quota_policy, EntityBalanceReader(pool)),
+                    GenerationServicer(jobs, events, quota_policy, EntityBalanceRepository(pool)),
                     generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
                     "synthtasks.v1.GenerationService",
                 ),
                 Registration(
-                    TaskServicer(repository),
+                    TaskServicer(StagedTextRepository(pool), TaskRepository(pool)),
                     task_service_pb2_grpc.add_TaskServiceServicer_to_server,
                     "synthtasks.v1.TaskService",
                 ),
                 Registration(
-                    JobStoreServicer(repository, quota_policy),
+                    JobStoreServicer(jobs, quota_policy),
                     job_store_service_pb2_grpc.add_JobStoreServiceServicer_to_server,
                     "synthtasks.internal.v1.JobStoreService",
                 ),
@@ -70,7 +74,7 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
     built.on_stop.insert(0, readiness.stop)  # first: it uses the pool
     if settings.metrics_port:
         # Only a served registry needs it (tests run many task stores, metrics off).
-        collector = QuotaUsageCollector(repository.quota_usage_by_project, quota_policy)
+        collector = QuotaUsageCollector(jobs.quota_usage_by_project, quota_policy)
         REGISTRY.register(collector)
         built.on_stop.append(lambda: REGISTRY.unregister(collector))
     return built

@@ -1,7 +1,7 @@
 """Following jobs as they change: Postgres LISTEN/NOTIFY fanned out to watchers.
 
 Every transaction that changes a job sends `pg_notify(JOB_CHANNEL, job_id)` (see
-repository.py); Postgres delivers it when that transaction commits. One listener
+repository/jobs.py); Postgres delivers it when that transaction commits. One listener
 connection per process (`JobEventHub`) receives those notifications and wakes the
 watchers of that job; each watcher then reads what changed through the pool. So the
 database sees one query per watcher per change, never a polling loop: the only timed
@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 
 from services.task_store.records import Job, JobState, StagedText
-from services.task_store.repository import JOB_CHANNEL, Repository
+from services.task_store.repository.jobs import JOB_CHANNEL, JobRepository
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class WatchEvent:
 
 
 def follow_job(
-    repository: Repository,
+    repository: JobRepository,
     hub: JobEventHub,
     project: str,
     job_id: str,

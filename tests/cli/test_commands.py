@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -257,6 +259,45 @@ def test_generate_review_import_and_export_a_job(cli, worker, provider, unique, 
     jsonl = tmp_path / "texts.jsonl"
     cli("texts", "export", project, "--job", job_id, "--format", "jsonl", "--out", str(jsonl)).ok()
     assert len(jsonl.read_text(encoding="utf-8").splitlines()) == 6
+
+    studio = tmp_path / "tasks.label-studio.json"
+    cli(
+        "tasks",
+        "export",
+        project,
+        "--job",
+        job_id,
+        "--format",
+        "label-studio",
+        "--from-name",
+        "ner",
+        "--out",
+        str(studio),
+    ).ok()
+    exported_tasks = json.loads(studio.read_text(encoding="utf-8"))
+    assert len(exported_tasks) == 6
+    assert all(t["meta"]["synthetic"] is True and "synthetic" in t["meta"]["tags"] for t in exported_tasks)
+    assert "An edited [sentence]." in {t["data"]["text"] for t in exported_tasks}
+    verbatim = tmp_path / "tasks.csv"
+    cli("tasks", "export", project, "--no-formula-guard", "--out", str(verbatim)).ok()
+    task_rows = list(csv.DictReader(io.StringIO(verbatim.read_text(encoding="utf-8-sig"))))
+    assert len(task_rows) == 6 and all(row["synthetic"] == "true" for row in task_rows)
+
+
+def test_labeling_config_matches_the_label_studio_export():
+    printed = run_cli(
+        "labeling-config", "--labels", "DRUG, DOSE,FREQUENCY", "--from-name", "ner", env=clean_environment()
+    ).ok()
+    view = ElementTree.fromstring(printed.stdout)
+    (labels,) = view.findall("Labels")
+    (text,) = view.findall("Text")
+    assert (labels.get("name"), labels.get("toName"), text.get("name"), text.get("value")) == (
+        "ner",
+        "text",
+        "text",
+        "$text",
+    )
+    assert [label.get("value") for label in labels.findall("Label")] == ["DRUG", "DOSE", "FREQUENCY"]
 
 
 def test_a_job_can_be_cancelled_and_watching_it_exits_1(cli, worker, provider, unique):

@@ -163,6 +163,7 @@ RPCS = [
         False,
     ),
     Rpc("ExportStagedTexts", _stream("tasks", "ExportStagedTexts", task_pb.ExportStagedTextsRequest(parent=P)), False),
+    Rpc("ExportTasks", _stream("tasks", "ExportTasks", task_pb.ExportTasksRequest(parent=P)), False),
 ]
 
 CALLERS = ["no token", "unknown token", "other project token", "project token", "admin token"]

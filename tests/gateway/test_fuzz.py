@@ -200,6 +200,15 @@ def _filters(w: World) -> st.SearchStrategy[task_pb.StagedTextFilter]:
     )
 
 
+def _export_options() -> st.SearchStrategy[task_pb.ExportOptions]:
+    return st.builds(
+        task_pb.ExportOptions,
+        label_studio_from_name=junk,
+        label_studio_to_name=junk,
+        csv_formula_guard=st.one_of(st.none(), st.booleans()),
+    )
+
+
 RPCS = [
     Rpc(
         "CreateProvider",
@@ -303,6 +312,10 @@ RPCS = [
                     ),
                     max_size=2,
                 ),
+                labels=st.lists(
+                    st.builds(gen_pb.EntityLabel, name=st.one_of(junk, st.just("CITY")), description=junk), max_size=2
+                ),
+                variable_labels=st.dictionaries(st.one_of(junk, st.just("city")), st.one_of(junk, st.just("CITY"))),
             ),
             request_id=junk,
         ),
@@ -425,9 +438,25 @@ RPCS = [
     Rpc(
         "ExportStagedTexts",
         lambda w: st.builds(
-            task_pb.ExportStagedTextsRequest, parent=_parents(w), filter=_filters(w), format=st.integers(-1, 5)
+            task_pb.ExportStagedTextsRequest,
+            parent=_parents(w),
+            filter=_filters(w),
+            format=st.integers(-1, 5),
+            options=_export_options(),
         ),
         _first_of_stream("tasks", "ExportStagedTexts"),
+    ),
+    Rpc(
+        "ExportTasks",
+        lambda w: st.builds(
+            task_pb.ExportTasksRequest,
+            parent=_parents(w),
+            tag=junk,
+            generation_job=st.one_of(st.just(""), names_from(w.jobs)),
+            format=st.integers(-1, 5),
+            options=_export_options(),
+        ),
+        _first_of_stream("tasks", "ExportTasks"),
     ),
 ]
 

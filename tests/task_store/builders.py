@@ -71,11 +71,21 @@ def list_all_texts(tasks, project: str, **filter_fields) -> list[task_pb2.Staged
             return found
 
 
-def export_bytes(tasks, project: str, export_format: int = task_pb2.EXPORT_FORMAT_UNSPECIFIED, **filter_fields):
+def export_bytes(
+    tasks,
+    project: str,
+    export_format: int = task_pb2.EXPORT_FORMAT_UNSPECIFIED,
+    *,
+    options: task_pb2.ExportOptions | None = None,
+    **filter_fields,
+):
     chunks = list(
         tasks.ExportStagedTexts(
             task_pb2.ExportStagedTextsRequest(
-                parent=f"projects/{project}", format=export_format, filter=task_pb2.StagedTextFilter(**filter_fields)
+                parent=f"projects/{project}",
+                format=export_format,
+                filter=task_pb2.StagedTextFilter(**filter_fields),
+                options=options,
             )
         )
     )

@@ -84,7 +84,9 @@ def test_csv_export_round_trips_nasty_texts_field_by_field(jobs, tasks, project)
             "name": expected.name,
             "text": csv_cell(expected.text),
             "title": csv_cell(expected_title(expected.text)),
-            "tags": json.dumps(NASTY_TAGS, ensure_ascii=False, separators=(",", ":")),
+            "tags": json.dumps([*NASTY_TAGS, "synthetic"], ensure_ascii=False, separators=(",", ":")),
+            "synthetic": "true",
+            "spans": "[]",
             "state": "STAGED",
             "duplicate": "false",
             "original_text": csv_cell(expected.original_text),
@@ -112,8 +114,8 @@ def test_csv_cells_that_start_like_formulas_get_an_apostrophe(jobs, tasks, proje
 
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert [(r["text"], r["title"], r["tags"]) for r in rows] == [
-        ("'=1+1", "'=1+1", '["=cmd"]'),
-        ("safe = fine", "safe = fine", '["=cmd"]'),
+        ("'=1+1", "'=1+1", '["=cmd","synthetic"]'),
+        ("safe = fine", "safe = fine", '["=cmd","synthetic"]'),
     ]
 
 
@@ -125,7 +127,7 @@ def test_csv_tags_holding_separators_read_back_as_the_same_tags(jobs, tasks, pro
     _, data = export_bytes(tasks, project)
 
     [row] = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
-    assert json.loads(row["tags"]) == tags
+    assert json.loads(row["tags"]) == [*tags, "synthetic"]
     assert row["text"] == "tagged", "the control: the row is the one exported"
 
 
@@ -150,7 +152,7 @@ def test_json_export_round_trips_in_the_platform_import_shape(jobs, tasks, proje
     assert [_platform_fields(o) for o in objects] == [_expected_object(t) for t in staged]
 
 
-def test_jsonl_export_has_one_object_per_line(jobs, tasks, project):
+def test_jsonl_export_has_one_span_format_object_per_line(jobs, tasks, project):
     staged = stage_nasty_texts(jobs, tasks, project)
 
     chunks, data = export_bytes(tasks, project, task_pb2.EXPORT_FORMAT_JSONL)
@@ -158,7 +160,15 @@ def test_jsonl_export_has_one_object_per_line(jobs, tasks, project):
     assert chunks[0].content_type == "application/x-ndjson" and chunks[0].file_name.endswith(".jsonl")
     lines = data.decode("utf-8").split("\n")
     assert lines[-1] == ""
-    assert [_platform_fields(json.loads(line)) for line in lines[:-1]] == [_expected_object(t) for t in staged]
+    expected = [_expected_object(t) for t in staged]
+    assert [_platform_fields(json.loads(line)) for line in lines[:-1]] == [
+        {
+            "text": e["text"],
+            "spans": [],
+            "meta": {**e["meta"], "tags": e["tags"], "synthetic": True, "spans": None},
+        }
+        for e in expected
+    ]
 
 
 def test_export_follows_the_filter_and_exports_edits(jobs, tasks, project):
@@ -175,10 +185,10 @@ def test_export_follows_the_filter_and_exports_edits(jobs, tasks, project):
     _, data = export_bytes(tasks, project, task_pb2.EXPORT_FORMAT_JSONL, tag="picked")
 
     (exported,) = [json.loads(line) for line in data.decode().splitlines()]
-    assert (exported["text"], exported["meta"]["original_text"], exported["tags"]) == (
+    assert (exported["text"], exported["meta"]["original_text"], exported["meta"]["tags"]) == (
         "first, edited",
         "first",
-        ["picked"],
+        ["picked", "synthetic"],
     )
 
 
@@ -200,6 +210,7 @@ def test_an_empty_export_still_names_its_file(tasks, project):
         (task_pb2.EXPORT_FORMAT_CSV, ",".join(CSV_COLUMNS) + "\r\n"),
         (task_pb2.EXPORT_FORMAT_JSON, "[\n]\n"),
         (task_pb2.EXPORT_FORMAT_JSONL, ""),
+        (task_pb2.EXPORT_FORMAT_LABEL_STUDIO, "[\n]\n"),
     ):
         chunks, data = export_bytes(tasks, project, export_format)
         assert chunks[0].file_name and data.decode("utf-8-sig") == expected
@@ -219,6 +230,7 @@ def _platform_fields(exported: dict) -> dict:
     meta.pop("create_time")
     meta.pop("generate_time")
     meta.pop("latency_ms")
+    meta.setdefault("spans", None)  # JSONL carries its spans outside the meta
     return {**exported, "meta": meta}
 
 
@@ -227,7 +239,8 @@ def _expected_object(staged: task_pb2.StagedText) -> dict:
     return {
         "text": staged.text,
         "title": expected_title(staged.text),
-        "tags": list(staged.tags),
+        "tags": [*staged.tags, "synthetic"],
+        "synthetic": True,
         "meta": {
             "name": staged.name,
             "state": "STAGED",
@@ -244,5 +257,6 @@ def _expected_object(staged: task_pb2.StagedText) -> dict:
             "prompt_tokens": lineage.prompt_tokens,
             "completion_tokens": lineage.completion_tokens,
             "finish_reason": lineage.finish_reason,
+            "spans": [],
         },
     }

@@ -21,7 +21,7 @@ from synthtasks.v1 import generation_service_pb2_grpc
 from services.runtime.channels import internal_channel
 from services.task_store.config import Settings
 from services.task_store.quotas import QuotaUsageCollector
-from services.task_store.repository import Repository
+from services.task_store.repository.jobs import JobRepository
 from services.task_store.server import build_server
 from tests.rich_status import error_info_reason, quota_failure
 from tests.task_store.builders import append, create_job, row_counts, text
@@ -159,7 +159,7 @@ def test_usage_is_visible_to_the_project_and_in_metrics(stubs, settings, project
     }
     registry = CollectorRegistry()
     with ConnectionPool(settings.database_url, min_size=1, max_size=1) as pool:
-        registry.register(QuotaUsageCollector(Repository(pool).quota_usage_by_project, settings.quota_policy()))
+        registry.register(QuotaUsageCollector(JobRepository(pool).quota_usage_by_project, settings.quota_policy()))
         labels = {"project": project, "quota": "texts-queued-or-running"}
         assert registry.get_sample_value("synthtasks_project_quota_usage", labels) == 12
         assert registry.get_sample_value("synthtasks_project_quota_limit", labels) == 100

@@ -130,3 +130,123 @@ def test_spans_on_a_job_without_labels_are_refused(jobs, db, project):
     with fails_with(grpc.StatusCode.INVALID_ARGUMENT, field="results[0].text.spans[0].label"):
         append(jobs, job.name, text(0, "Paris.", spans=[SPAN(start=0, end=5, label="CITY", text="Paris")]))
     assert row_counts(db, project) == before
+
+
+def reviewable_text(jobs, tasks, project: str) -> task_pb2.StagedText:
+    job = labelled_job(jobs, project, text_count=1)
+    body = "Take Aspirin 500 mg daily."
+    spans = [SPAN(start=5, end=12, label="DRUG", text="Aspirin"), SPAN(start=13, end=19, label="DOSE", text="500 mg")]
+    append(jobs, job.name, text(0, body, spans=spans))
+    (staged,) = list_all_texts(tasks, project)
+    return staged
+
+
+def update(tasks, staged: task_pb2.StagedText, paths: list[str], **fields) -> task_pb2.StagedText:
+    given = task_pb2.StagedText(name=staged.name, etag=staged.etag, **fields)
+    return tasks.UpdateStagedText(
+        task_pb2.UpdateStagedTextRequest(staged_text=given, update_mask={"paths": paths})
+    ).staged_text
+
+
+def test_a_reviewer_replaces_the_spans(jobs, tasks, project):
+    staged = reviewable_text(jobs, tasks, project)
+    new_spans = [
+        SPAN(start=20, end=25, label="DOSE", text="daily"),
+        SPAN(start=5, end=19, label="DRUG", text="Aspirin 500 mg"),
+    ]
+
+    updated = update(tasks, staged, ["spans"], spans=new_spans)
+
+    assert list(updated.spans) == new_spans  # overlapping and unordered spans are kept as given
+    assert updated.text == staged.text and updated.etag != staged.etag
+
+
+def test_an_edit_of_the_text_relocates_spans_and_flags_the_lost_ones(jobs, tasks, project):
+    staged = reviewable_text(jobs, tasks, project)
+
+    updated = update(tasks, staged, ["text"], text="Please take Aspirin 250 mg daily.")
+
+    assert [(s.start, s.end, s.label, s.text, s.needs_review) for s in updated.spans] == [
+        (12, 19, "DRUG", "Aspirin", False),
+        (20, 26, "DOSE", "250 mg", True),
+    ]
+    # Setting the spans again is the review: the flag goes.
+    fixed = update(
+        tasks, updated, ["spans"], spans=[SPAN(start=20, end=26, label="DOSE", text="250 mg", needs_review=True)]
+    )
+    assert [(s.text, s.needs_review) for s in fixed.spans] == [("250 mg", False)]
+
+
+def test_text_and_spans_in_one_update_check_the_spans_against_the_new_text(jobs, tasks, project):
+    staged = reviewable_text(jobs, tasks, project)
+    updated = update(
+        tasks,
+        staged,
+        ["text", "spans"],
+        text="Ibuprofen.",
+        spans=[SPAN(start=0, end=9, label="DRUG", text="Ibuprofen")],
+    )
+    assert [(s.start, s.end, s.text) for s in updated.spans] == [(0, 9, "Ibuprofen")]
+
+
+BAD_REVIEW_SPANS = {
+    "end past the text": (
+        [SPAN(start=5, end=12, label="DRUG", text="Aspirin"), SPAN(start=20, end=99, label="DOSE", text="x")],
+        "staged_text.spans[1].end",
+    ),
+    "text not at the offsets": ([SPAN(start=0, end=4, label="DRUG", text="Aspi")], "staged_text.spans[0].text"),
+    "label not of the job": ([SPAN(start=5, end=12, label="CITY", text="Aspirin")], "staged_text.spans[0].label"),
+}
+
+
+@pytest.mark.parametrize(("given", "field"), BAD_REVIEW_SPANS.values(), ids=BAD_REVIEW_SPANS.keys())
+def test_bad_review_spans_are_refused_naming_the_field_and_nothing_changes(jobs, tasks, db, project, given, field):
+    staged = reviewable_text(jobs, tasks, project)
+    before = row_counts(db, project)
+    with fails_with(grpc.StatusCode.INVALID_ARGUMENT, field=field):
+        update(tasks, staged, ["spans"], spans=given)
+    assert row_counts(db, project) == before
+    assert list(tasks.GetStagedText(task_pb2.GetStagedTextRequest(name=staged.name)).staged_text.spans) == list(
+        staged.spans
+    )
+
+
+def test_spans_checked_against_the_edited_text_not_the_stored_one(jobs, tasks, db, project):
+    staged = reviewable_text(jobs, tasks, project)
+    before = row_counts(db, project)
+    # Right for the stored text, outside the edited one.
+    with fails_with(grpc.StatusCode.INVALID_ARGUMENT, field="staged_text.spans[0].start"):
+        update(
+            tasks, staged, ["text", "spans"], text="Short.", spans=[SPAN(start=13, end=19, label="DOSE", text="500 mg")]
+        )
+    assert row_counts(db, project) == before
+
+
+def test_import_carries_reviewed_spans_into_the_task_predictions(jobs, tasks, project):
+    job = labelled_job(jobs, project, text_count=3)
+    aspirin = SPAN(start=5, end=12, label="DRUG", text="Aspirin")
+    dose = SPAN(start=13, end=19, label="DOSE", text="500 mg")
+    append(
+        jobs,
+        job.name,
+        text(0, "Take Aspirin 500 mg daily.", spans=[aspirin, dose], model="gpt-4o-mini-2024-07-18"),
+        text(1, "Take Aspirin 500 mg daily!", spans=[aspirin, dose], model="gpt-4o-mini-2024-07-18"),
+        text(2, "No entity here.", model="gpt-4o-mini-2024-07-18"),
+    )
+    by_slot = {t.lineage.slot: t for t in list_all_texts(tasks, project)}
+    # An edit that puts the dose in doubt: it is flagged and must not become a prediction.
+    edited = update(tasks, by_slot[1], ["text"], text="Take Aspirin 250 mg daily!")
+    assert [s.needs_review for s in edited.spans] == [False, True]
+
+    tasks.ImportStagedTexts(task_pb2.ImportStagedTextsRequest(parent=f"projects/{project}", filter={}))
+
+    imported = tasks.ListTasks(task_pb2.ListTasksRequest(parent=f"projects/{project}")).tasks
+    by_source = {task.source_staged_text: task for task in imported}
+    first = by_source[by_slot[0].name]
+    assert "synthetic" in first.tags
+    assert [(p.model_version, p.job) for p in first.predictions] == [("gpt-4o-mini-2024-07-18", job.name)]
+    assert list(first.predictions[0].spans) == [aspirin, dose]
+    assert [list(p.spans) for p in by_source[by_slot[1].name].predictions] == [[aspirin]]
+    assert not by_source[by_slot[2].name].predictions
+    got = tasks.GetTask(task_pb2.GetTaskRequest(name=first.name)).task
+    assert got.predictions == first.predictions

@@ -12,7 +12,7 @@ import pytest
 from synthtasks.v1 import generation_service_pb2 as generation_pb2
 
 from services.runtime.database import create_pool
-from services.task_store.repository import Repository
+from services.task_store.repository.jobs import JobRepository
 from services.task_store.watch import JobEventHub, WatchEvent, follow_job
 from tests.task_store.builders import append, create_job, fails_with, failure, text
 
@@ -83,7 +83,7 @@ def test_a_new_text_wakes_a_watcher_through_the_notification_not_the_safety_net(
 
     def follow() -> None:
         for event in follow_job(
-            Repository(pool),
+            JobRepository(pool),
             hub,
             project,
             job.name.rsplit("/", 1)[1],

@@ -25,6 +25,7 @@ class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPORT_FORMAT_CSV: _ClassVar[ExportFormat]
     EXPORT_FORMAT_JSON: _ClassVar[ExportFormat]
     EXPORT_FORMAT_JSONL: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_LABEL_STUDIO: _ClassVar[ExportFormat]
 STAGED_TEXT_STATE_UNSPECIFIED: StagedTextState
 STAGED_TEXT_STATE_STAGED: StagedTextState
 STAGED_TEXT_STATE_IMPORTED: StagedTextState
@@ -33,6 +34,17 @@ EXPORT_FORMAT_UNSPECIFIED: ExportFormat
 EXPORT_FORMAT_CSV: ExportFormat
 EXPORT_FORMAT_JSON: ExportFormat
 EXPORT_FORMAT_JSONL: ExportFormat
+EXPORT_FORMAT_LABEL_STUDIO: ExportFormat
+
+class ExportOptions(_message.Message):
+    __slots__ = ("label_studio_from_name", "label_studio_to_name", "csv_formula_guard")
+    LABEL_STUDIO_FROM_NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_STUDIO_TO_NAME_FIELD_NUMBER: _ClassVar[int]
+    CSV_FORMULA_GUARD_FIELD_NUMBER: _ClassVar[int]
+    label_studio_from_name: str
+    label_studio_to_name: str
+    csv_formula_guard: bool
+    def __init__(self, label_studio_from_name: _Optional[str] = ..., label_studio_to_name: _Optional[str] = ..., csv_formula_guard: _Optional[bool] = ...) -> None: ...
 
 class Lineage(_message.Message):
     __slots__ = ("generation_job", "provider", "model", "temperature", "seed", "variables", "prompt_hash", "prompt_tokens", "completion_tokens", "finish_reason", "latency", "generate_time", "slot")
@@ -298,16 +310,42 @@ class UpdateTaskResponse(_message.Message):
     def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
 
 class ExportStagedTextsRequest(_message.Message):
-    __slots__ = ("parent", "filter", "format")
+    __slots__ = ("parent", "filter", "format", "options")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     parent: str
     filter: StagedTextFilter
     format: ExportFormat
-    def __init__(self, parent: _Optional[str] = ..., filter: _Optional[_Union[StagedTextFilter, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ...) -> None: ...
+    options: ExportOptions
+    def __init__(self, parent: _Optional[str] = ..., filter: _Optional[_Union[StagedTextFilter, _Mapping]] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., options: _Optional[_Union[ExportOptions, _Mapping]] = ...) -> None: ...
 
 class ExportStagedTextsResponse(_message.Message):
+    __slots__ = ("data", "content_type", "file_name")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    content_type: str
+    file_name: str
+    def __init__(self, data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+
+class ExportTasksRequest(_message.Message):
+    __slots__ = ("parent", "tag", "generation_job", "format", "options")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_JOB_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    tag: str
+    generation_job: str
+    format: ExportFormat
+    options: ExportOptions
+    def __init__(self, parent: _Optional[str] = ..., tag: _Optional[str] = ..., generation_job: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., options: _Optional[_Union[ExportOptions, _Mapping]] = ...) -> None: ...
+
+class ExportTasksResponse(_message.Message):
     __slots__ = ("data", "content_type", "file_name")
     DATA_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]

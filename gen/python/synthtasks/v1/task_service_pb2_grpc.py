@@ -85,6 +85,11 @@ class TaskServiceStub:
                 request_serializer=synthtasks_dot_v1_dot_task__service__pb2.ExportStagedTextsRequest.SerializeToString,
                 response_deserializer=synthtasks_dot_v1_dot_task__service__pb2.ExportStagedTextsResponse.FromString,
                 _registered_method=True)
+        self.ExportTasks = channel.unary_stream(
+                '/synthtasks.v1.TaskService/ExportTasks',
+                request_serializer=synthtasks_dot_v1_dot_task__service__pb2.ExportTasksRequest.SerializeToString,
+                response_deserializer=synthtasks_dot_v1_dot_task__service__pb2.ExportTasksResponse.FromString,
+                _registered_method=True)
 
 
 class TaskServiceServicer:
@@ -106,7 +111,7 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateStagedText(self, request, context):
-        """Edit text and/or tags; a stale etag is ABORTED; imported texts are read-only.
+        """Edit text, tags and/or spans; a stale etag is ABORTED; imported texts are read-only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -127,7 +132,7 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ImportStagedTexts(self, request, context):
-        """Idempotent: a text is imported at most once.
+        """Idempotent: a text is imported at most once. Its spans become the task's predictions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,6 +161,13 @@ class TaskServiceServicer:
 
     def ExportStagedTexts(self, request, context):
         """A stream of file chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportTasks(self, request, context):
+        """A project's tasks as one file, in a stream of chunks (oldest first).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -213,6 +225,11 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.ExportStagedTexts,
                     request_deserializer=synthtasks_dot_v1_dot_task__service__pb2.ExportStagedTextsRequest.FromString,
                     response_serializer=synthtasks_dot_v1_dot_task__service__pb2.ExportStagedTextsResponse.SerializeToString,
+            ),
+            'ExportTasks': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportTasks,
+                    request_deserializer=synthtasks_dot_v1_dot_task__service__pb2.ExportTasksRequest.FromString,
+                    response_serializer=synthtasks_dot_v1_dot_task__service__pb2.ExportTasksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -486,6 +503,33 @@ class TaskService:
             '/synthtasks.v1.TaskService/ExportStagedTexts',
             synthtasks_dot_v1_dot_task__service__pb2.ExportStagedTextsRequest.SerializeToString,
             synthtasks_dot_v1_dot_task__service__pb2.ExportStagedTextsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/synthtasks.v1.TaskService/ExportTasks',
+            synthtasks_dot_v1_dot_task__service__pb2.ExportTasksRequest.SerializeToString,
+            synthtasks_dot_v1_dot_task__service__pb2.ExportTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,9 +1,8 @@
-"""Entity balance (GetEntityBalance): texts and spans per label and per prompt variable
-value, of one job or of every job of a project, counted by SQL over the stored spans.
+"""SQL of the entity balance (GetEntityBalance): texts and spans per label and per prompt
+variable value, of one job or of every job of a project, counted over the stored spans.
 
-Apart from repository.py so that the balance, its records and its SQL stay together;
-it reads the same tables. All counts come from one snapshot (REPEATABLE READ), so
-that texts appended while it runs cannot make the totals disagree with the rows.
+All counts come from one snapshot (REPEATABLE READ), so that texts appended while it
+runs cannot make the totals disagree with the rows.
 
 What is counted: texts of the scope's jobs that are not DISCARDED (staged and imported
 ones, with the spans they hold now). A variable value's spans are the spans of its texts
@@ -14,37 +13,8 @@ zeros are what a user balancing rare entities looks for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
-
-
-@dataclass(frozen=True)
-class LabelBalance:
-    label: str
-    texts: int
-    spans: int
-
-
-@dataclass(frozen=True)
-class ValueBalance:
-    variable: str
-    value: str
-    # Labels the scope's jobs bind the variable to, sorted; empty when unbound.
-    labels: tuple[str, ...]
-    texts: int
-    spans: int
-
-
-@dataclass(frozen=True)
-class EntityBalance:
-    texts: int
-    spans: int
-    dropped_spans: int
-    labels: tuple[LabelBalance, ...]
-    values: tuple[ValueBalance, ...]
-
+from services.task_store.records import EntityBalance, LabelBalance, ValueBalance
+from services.task_store.repository.transactions import PooledRepository
 
 # %(project)s always, %(job)s NULL for the whole project.
 _SCOPE = """
@@ -112,30 +82,25 @@ ORDER BY 1, 2
 )
 
 
-class EntityBalanceReader:
-    def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
-
-    def read(self, project: str, job_id: str | None) -> EntityBalance:
+class EntityBalanceRepository(PooledRepository):
+    def entity_balance(self, project: str, job_id: str | None) -> EntityBalance:
         """The balance of job `job_id` of `project`, or of the whole project when None.
         The caller checks that the job exists (a missing one counts as empty here)."""
-        return _read(self._pool, {"project": project, "job": job_id})
-
-
-def _read(pool: ConnectionPool, scope: dict[str, str | None]) -> EntityBalance:
-    with pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        totals = cur.execute(_TOTALS, scope).fetchone()
-        assert totals is not None, "an aggregate without GROUP BY returns one row"
-        labels = cur.execute(_LABELS, scope).fetchall()
-        values = cur.execute(_VALUES, scope).fetchall()
-    return EntityBalance(
-        texts=totals["texts"],
-        spans=totals["spans"],
-        dropped_spans=totals["dropped_spans"],
-        labels=tuple(LabelBalance(row["label"], row["texts"], row["spans"]) for row in labels),
-        values=tuple(
-            ValueBalance(row["variable"], row["value"], tuple(row["labels"]), row["texts"], row["spans"])
-            for row in values
-        ),
-    )
+        scope = {"project": project, "job": job_id}
+        with self._cursor() as cur:
+            # The first statement of the call's transaction, as SET TRANSACTION must be.
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            totals = cur.execute(_TOTALS, scope).fetchone()
+            assert totals is not None, "an aggregate without GROUP BY returns one row"
+            labels = cur.execute(_LABELS, scope).fetchall()
+            values = cur.execute(_VALUES, scope).fetchall()
+        return EntityBalance(
+            texts=totals["texts"],
+            spans=totals["spans"],
+            dropped_spans=totals["dropped_spans"],
+            labels=tuple(LabelBalance(row["label"], row["texts"], row["spans"]) for row in labels),
+            values=tuple(
+                ValueBalance(row["variable"], row["value"], tuple(row["labels"]), row["texts"], row["spans"])
+                for row in values
+            ),
+        )
