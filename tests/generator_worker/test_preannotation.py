@@ -96,8 +96,13 @@ def test_a_malformed_reply_is_repaired_once(generation: Generation) -> None:
     assert (stats.structured_served, stats.structured_faults) == (2, 1)
     (text,) = generation.staged(job)
     assert [span.text for span in text.spans if span.label == "DRUG"] == ["aspirin"]
-    # The repair's tokens are the text's too.
-    assert job.usage.prompt_tokens == text.lineage.prompt_tokens > 0
+    # The repair's tokens are the text's too: its request repeats the first one's
+    # messages, so the prompt tokens more than double those of the same text unrepaired.
+    generation.fake.configure(structured_fault=None)
+    clean = generation.wait(start(generation, project, 1).name)
+    assert clean.state == gen_pb.GENERATION_JOB_STATE_SUCCEEDED
+    assert job.usage.prompt_tokens == text.lineage.prompt_tokens > 2 * clean.usage.prompt_tokens > 0
+    assert job.usage.completion_tokens > clean.usage.completion_tokens
 
 
 @pytest.mark.parametrize("fault", ["malformed_json", "wrong_shape"])
