@@ -80,6 +80,23 @@ def variable(text: str) -> tuple[str, list[str]]:
     return name, items
 
 
+def entity_label(text: str) -> tuple[str, str]:
+    """`DRUG=a medication` -> ("DRUG", "a medication"); `DRUG` -> ("DRUG", "").
+    The gateway checks the name (it names the field when it refuses it)."""
+    name, _, description = text.partition("=")
+    if not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} must look like NAME or NAME=DESCRIPTION")
+    return name.strip(), description.strip()
+
+
+def binding(text: str) -> tuple[str, str]:
+    """`drug=DRUG` -> ("drug", "DRUG")."""
+    variable_name, sep, label = text.partition("=")
+    if not sep or not variable_name.strip() or not label.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} must look like VARIABLE=LABEL")
+    return variable_name.strip(), label.strip()
+
+
 def variable_file(text: str) -> tuple[str, list[str]]:
     """`drug=drugs.txt` -> ("drug", one value per non-empty line of drugs.txt)."""
     name, sep, path = text.partition("=")

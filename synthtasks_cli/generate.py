@@ -1,7 +1,9 @@
 """`synthtasks generate PROJECT --prompt …`: start a generation job, optionally follow it.
 
 `--var drug=metformin,warfarin` fills `{drug}` in the prompt; texts are spread evenly
-over the values (or their combinations). `--request-id` makes a retried command
+over the values (or their combinations). `--label DRUG="a medication"` asks the model to
+mark entities too (pre-annotation); `--bind drug=DRUG` marks every text's `{drug}` value
+as DRUG. `--request-id` makes a retried command
 idempotent: the same id in the same project returns the same job. Without it every
 call starts a new job (a fresh id is generated)."""
 
@@ -16,7 +18,16 @@ from rich.console import Console
 from synthtasks.v1 import generation_service_pb2 as pb
 
 from synthtasks_cli import names
-from synthtasks_cli.arguments import leaf, non_negative_float, non_negative_int, positive_int, variable, variable_file
+from synthtasks_cli.arguments import (
+    binding,
+    entity_label,
+    leaf,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    variable,
+    variable_file,
+)
 from synthtasks_cli.context import Context
 from synthtasks_cli.errors import UsageError
 from synthtasks_cli.jobs import add_stall_timeout, follow, job_details
@@ -57,6 +68,22 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
         metavar="NAME=PATH",
         help="values of {NAME}, one per line of PATH (repeatable)",
     )
+    parser.add_argument(
+        "--label",
+        action="append",
+        type=entity_label,
+        default=[],
+        metavar="NAME[=DESCRIPTION]",
+        help="pre-annotate entities with this label, e.g. DRUG='a medication' (repeatable)",
+    )
+    parser.add_argument(
+        "--bind",
+        action="append",
+        type=binding,
+        default=[],
+        metavar="VARIABLE=LABEL",
+        help="mark each text's value of {VARIABLE} with LABEL (repeatable)",
+    )
     parser.add_argument("--unique", action="store_true", help="replace duplicates so that COUNT distinct texts arrive")
     parser.add_argument("--request-id", help="idempotency key: the same id returns the same job (default: a fresh one)")
     parser.add_argument("--wait", action="store_true", help="follow the job with a progress bar until it ends")
@@ -96,6 +123,8 @@ def job_from_args(args: argparse.Namespace, prompt: str) -> pb.GenerationJob:
         tags=args.tag,
         variables=[pb.PromptVariable(name=name, values=values) for name, values in variables.items()],
         unique=args.unique,
+        labels=[pb.EntityLabel(name=name, description=description) for name, description in args.label],
+        variable_labels=dict(args.bind),
     )
     if args.seed is not None:
         job.seed = args.seed

@@ -1,7 +1,7 @@
-"""`synthtasks jobs list|get|watch|cancel`: generation jobs of a project.
+"""`synthtasks jobs list|get|watch|cancel|balance`: generation jobs of a project.
 
 A job is named `projects/P/generationJobs/ID`; every command also takes the bare ID
-with `--project P`."""
+with `--project P`. `balance` without a job counts every job of `--project`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from synthtasks.v1 import generation_service_pb2 as pb
 from synthtasks_cli import names
 from synthtasks_cli.arguments import group, leaf, positive_float, positive_int
 from synthtasks_cli.context import Context
-from synthtasks_cli.errors import Interrupted
+from synthtasks_cli.errors import Interrupted, UsageError
 from synthtasks_cli.output import details, table, when
 from synthtasks_cli.watch import reason_label, state_label, summary, watch_job
 
@@ -38,6 +38,16 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     listing.add_argument("--page-token", default="", help="continue from a previous page")
     listing.add_argument("--all", action="store_true", help="every page")
     listing.set_defaults(run=list_jobs)
+
+    balance = leaf(
+        actions,
+        "balance",
+        common,
+        help="entity balance: texts and spans per label and per variable value, with a bar each",
+    )
+    balance.add_argument("job", nargs="?", help="projects/P/generationJobs/ID, or ID with --project; none: the project")
+    balance.add_argument("--project", "-p", help="the project of a bare job id, or the project to count")
+    balance.set_defaults(run=entity_balance)
 
     for action, handler, text in (
         ("get", get_job, "show a job"),
@@ -85,6 +95,12 @@ def job_details(job: pb.GenerationJob) -> Any:
             ("prompt", job.prompt),
             ("system prompt", job.system_prompt),
             ("variables", "; ".join(f"{v.name}={', '.join(v.values)}" for v in job.variables)),
+            ("labels", ", ".join(label.name for label in job.labels)),
+            (
+                "bound",
+                ", ".join(f"{{{variable}}} -> {label}" for variable, label in sorted(job.variable_labels.items())),
+            ),
+            ("dropped spans", counts.dropped_spans or ""),
             ("temperature", f"{job.temperature:g}"),
             (
                 "texts",
@@ -189,4 +205,64 @@ def cancel_job(ctx: Context, args: argparse.Namespace) -> int:
     )
     job = reply.generation_job
     ctx.out.result(reply, lambda console: console.print(f"{job.name}: {state_label(job)}", markup=False))
+    return 0
+
+
+# Width of the longest bar in `jobs balance`; the others are scaled to it.
+BAR_WIDTH = 30
+
+
+def bar(count: int, most: int) -> str:
+    """A bar of `count` against `most`; a count above zero always shows at least one block,
+    so that a rare entity never looks absent."""
+    if count <= 0 or most <= 0:
+        return ""
+    return "█" * max(1, round(count / most * BAR_WIDTH))
+
+
+def balance_tables(balance: pb.EntityBalance) -> list[Any]:
+    """Labels, then variable values, each with a bar of its spans."""
+    most_label = max((item.spans for item in balance.labels), default=0)
+    most_value = max((item.spans for item in balance.variable_values), default=0)
+    tables = [
+        table(
+            ["LABEL", "TEXTS", "SPANS", ""],
+            [(item.label, item.texts, item.spans, bar(item.spans, most_label)) for item in balance.labels],
+            title=f"{balance.texts} texts, {balance.spans} spans, {balance.dropped_spans} dropped (not located)",
+        )
+    ]
+    if balance.variable_values:
+        tables.append(
+            table(
+                ["VARIABLE", "VALUE", "LABEL", "TEXTS", "MARKED", ""],
+                [
+                    (
+                        item.variable,
+                        item.value,
+                        ", ".join(item.labels),
+                        item.texts,
+                        item.spans,
+                        bar(item.spans, most_value),
+                    )
+                    for item in balance.variable_values
+                ],
+            )
+        )
+    return tables
+
+
+def entity_balance(ctx: Context, args: argparse.Namespace) -> int:
+    if args.job:
+        scope = job_name(args)
+    elif args.project:
+        scope = names.project(args.project)
+    else:
+        raise UsageError("give a job (projects/P/generationJobs/ID, or ID with --project) or --project PROJECT")
+    reply = ctx.client.call(ctx.client.generation.GetEntityBalance, pb.GetEntityBalanceRequest(scope=scope))
+
+    def render(console: Console) -> None:
+        for rendered in balance_tables(reply.entity_balance):
+            console.print(rendered)
+
+    ctx.out.result(reply, render)
     return 0

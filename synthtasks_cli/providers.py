@@ -43,6 +43,12 @@ MASK_PATHS: dict[str, str] = {
     "max_concurrent": "limits.max_concurrent_requests",
     "max_choices": "max_choices_per_request",
     "timeout_seconds": "request_timeout",
+    "structured_output": "structured_output",
+}
+# --structured-output values.
+STRUCTURED_OUTPUT_MODES = {
+    "json_schema": pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA,
+    "json_object": pb.STRUCTURED_OUTPUT_MODE_JSON_OBJECT,
 }
 
 
@@ -105,6 +111,11 @@ def _add_provider_flags(parser: argparse.ArgumentParser, *, with_kind: bool, dis
         "--max-choices", type=non_negative_int, help="choices (n) per request; 1 for servers that ignore n"
     )
     parser.add_argument("--timeout-seconds", type=non_negative_float, help="per-request timeout of generation calls")
+    parser.add_argument(
+        "--structured-output",
+        choices=sorted(STRUCTURED_OUTPUT_MODES),
+        help="how pre-annotation asks for JSON (default: json_schema, json_object for openai-compatible)",
+    )
 
 
 def read_api_key(args: argparse.Namespace, *, prompt_if_missing: bool, stdin: TextIO | None = None) -> str | None:
@@ -149,6 +160,8 @@ def provider_from_args(args: argparse.Namespace, *, api_key: str | None) -> pb.P
         provider.max_choices_per_request = args.max_choices
     if args.timeout_seconds is not None:
         provider.request_timeout.CopyFrom(_duration(args.timeout_seconds))
+    if args.structured_output is not None:
+        provider.structured_output = STRUCTURED_OUTPUT_MODES[args.structured_output]
     return provider
 
 
@@ -163,6 +176,8 @@ def update_from_args(args: argparse.Namespace, *, api_key: str | None) -> tuple[
         paths.append(path)
         if dest == "timeout_seconds":
             provider.request_timeout.CopyFrom(_duration(value))
+        elif dest == "structured_output":
+            provider.structured_output = STRUCTURED_OUTPUT_MODES[value]
         elif path.startswith("limits."):
             setattr(provider.limits, path.removeprefix("limits."), value)
         else:
@@ -212,6 +227,10 @@ def provider_details(provider: pb.Provider) -> Any:
             ("max concurrent", _limit(provider.limits.max_concurrent_requests)),
             ("choices/request", provider.max_choices_per_request or ""),
             ("request timeout", seconds(provider.request_timeout)),
+            (
+                "structured output",
+                enum_label(provider.structured_output, pb.StructuredOutputMode, "STRUCTURED_OUTPUT_MODE_"),
+            ),
             ("last validation", _validation_summary(last) if last.state else "never validated"),
             ("created", when(provider.create_time)),
             ("updated", when(provider.update_time)),

@@ -5,8 +5,9 @@ The code under test reaches providers only through the real ``openai`` SDK, so t
 provider boundary is faked on the wire instead of by patching the SDK: auth headers,
 retries, ``Retry-After`` handling, error bodies and response parsing all run for real.
 The server speaks the OpenAI routes (``/v1/...``) and the Azure OpenAI deployment routes
-(``/openai/deployments/{deployment}/...``) and can inject latency, faults and its own
-requests-per-minute limit.
+(``/openai/deployments/{deployment}/...``), answers ``response_format`` (JSON schema and
+JSON mode, structured.py) and can inject latency, faults, broken structured output and
+its own requests-per-minute limit.
 
 In-process (tests)::
 

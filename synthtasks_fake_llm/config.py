@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from synthtasks_fake_llm.structured import STRUCTURED_FAULTS
+
 # Checked in this order against one uniform draw, so earlier kinds win when rates sum past 1.
 FAULT_FIELDS = ("rate_429", "rate_500", "rate_timeout", "rate_wrong_shape", "rate_content_filter", "rate_no_quota")
 
@@ -22,6 +24,12 @@ class FakeConfig:
     duplicates occur; otherwise every reply is unique for the server's life.
     ``echo_key_in_errors`` puts the full presented key in the OpenAI 401 message (OpenAI
     echoes a masked one) so tests can prove our code redacts it.
+
+    Structured output (``response_format``, structured.py): ``entity_lexicon`` maps
+    surface texts to labels; those found in the user prompt are the reply's entities.
+    ``structured_fault`` (one of ``STRUCTURED_FAULTS``) breaks every structured choice,
+    or only the next ``structured_fault_count`` ones when that is set, so a test can
+    have a first reply malformed and the repair succeed.
     """
 
     api_keys: set[str] = field(default_factory=set)
@@ -47,6 +55,9 @@ class FakeConfig:
     # Also inject 429/500/timeout faults on the model routes (what validation calls).
     faults_on_models: bool = False
     seed: int = 0
+    entity_lexicon: dict[str, str] = field(default_factory=dict)
+    structured_fault: str | None = None
+    structured_fault_count: int | None = None
 
     def __post_init__(self) -> None:
         # Copying means callers never share mutable state with the running server;
@@ -54,10 +65,13 @@ class FakeConfig:
         self.api_keys = set(self.api_keys)
         self.models = set(self.models)
         self.deployments = dict(self.deployments)
+        self.entity_lexicon = dict(self.entity_lexicon)
+        if self.structured_fault is not None and self.structured_fault not in STRUCTURED_FAULTS:
+            raise ValueError(f"structured_fault must be one of {', '.join(STRUCTURED_FAULTS)} or None")
         for name in FAULT_FIELDS:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability between 0 and 1")
-        for name in ("rpm_limit", "distinct_replies"):
+        for name in ("rpm_limit", "distinct_replies", "structured_fault_count"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 or None")
 
@@ -67,6 +81,7 @@ class FakeStats:
     """What the server saw, as a snapshot for assertions and benchmark reports.
 
     ``completions_served``/``choices_served`` count replies carrying generated text;
+    ``structured_served`` the choices answered as JSON, ``structured_faults`` those broken on purpose;
     ``limit_429s`` come from ``rpm_limit``, ``injected_429s`` from ``rate_429``.
     ``in_flight`` is the number of chat completions being answered when the snapshot was
     taken; it returns to 0 once clients that gave up have been noticed.
@@ -82,6 +97,8 @@ class FakeStats:
     errors_500: int = 0
     timeouts: int = 0
     wrong_shapes: int = 0
+    structured_served: int = 0
+    structured_faults: int = 0
     content_filtered: int = 0
     quota_429s: int = 0
     in_flight: int = 0

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from synthtasks_fake_llm import wire
+from synthtasks_fake_llm import structured, wire
 from synthtasks_fake_llm.config import FAULT_FIELDS, FakeConfig, FakeStats
 
 RPM_WINDOW_SECONDS = 60.0
@@ -44,11 +44,14 @@ class FakeProvider:
         self._rpm_window: collections.deque[float] = collections.deque()
         self._in_flight = 0
         self._reply_numbers = itertools.count(1)
+        self._structured_faults_left = config.structured_fault_count
 
     def configure(self, **fields: Any) -> FakeConfig:
         self.config = dataclasses.replace(self.config, **fields)
         if "seed" in fields:
             self._reseed()
+        if "structured_fault" in fields or "structured_fault_count" in fields:
+            self._structured_faults_left = self.config.structured_fault_count
         return self.config
 
     def reset(self) -> None:
@@ -56,6 +59,7 @@ class FakeProvider:
         self.stats = FakeStats()
         self._rpm_window.clear()
         self._reseed()
+        self._structured_faults_left = self.config.structured_fault_count
 
     def snapshot(self) -> FakeStats:
         return dataclasses.replace(
@@ -178,6 +182,8 @@ class FakeProvider:
         body = await wire.read_chat_body(request, require_model=not azure)
         if isinstance(body, web.Response):
             return body
+        if (refused := structured.response_format_error(body)) is not None:
+            return refused
         if "seed" in body:
             self.stats.seeds.append(body["seed"])
         model = cfg.deployments[request.match_info["deployment"]] if azure else body["model"]
@@ -277,8 +283,14 @@ class FakeProvider:
         n = (body.get("n") or 1) if cfg.honor_n else 1
         if filtered:
             replies = [("", "content_filter")] * n
+        elif structured.wants_structured(body):
+            # The whole task goes in the text, so that every variable value it holds can be an
+            # entity; the first user message, as a repair request comes after it.
+            prompt = wire.first_user_text(messages)
+            replies = [wire.truncate(self._structured_reply(cfg, prompt, body), max_words) for _ in range(n)]
         else:
             replies = [wire.truncate(self._reply_text(cfg, topic), max_words) for _ in range(n)]
+        if not filtered:
             self.stats.completions_served += 1
             self.stats.choices_served += n
         choices: list[dict[str, Any]] = [
@@ -310,6 +322,16 @@ class FakeProvider:
                 "system_fingerprint": _SYSTEM_FINGERPRINT,
             }
         )
+
+    def _structured_reply(self, cfg: FakeConfig, prompt: str, body: dict[str, Any]) -> str:
+        fault = None
+        if cfg.structured_fault is not None and self._structured_faults_left != 0:
+            fault = cfg.structured_fault
+            self.stats.structured_faults += 1
+            if self._structured_faults_left is not None:
+                self._structured_faults_left -= 1
+        self.stats.structured_served += 1
+        return structured.annotated_reply(self._reply_text(cfg, prompt), prompt, cfg.entity_lexicon, body, fault)
 
     def _reply_text(self, cfg: FakeConfig, topic: str) -> str:
         if cfg.fixed_reply is not None:

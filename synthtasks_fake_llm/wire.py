@@ -57,6 +57,11 @@ def last_user_text(messages: list[Any]) -> str:
     return " ".join(message_text((users or messages)[-1]).split())
 
 
+def first_user_text(messages: list[Any]) -> str:
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return " ".join(message_text((users or messages)[0]).split())
+
+
 def truncate(text: str, max_words: int | None) -> tuple[str, str]:
     """Cuts the reply at max_words (tokens are approximated by words) and reports why it ended."""
     words = text.split()

@@ -328,3 +328,96 @@ def test_subprocess_mode_prints_listening_and_stops_on_sigterm() -> None:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+# --- structured output (response_format) -------------------------------------------
+
+DRUG_PROMPT = "Write a discharge note mentioning aspirin taken daily"
+ENTITY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "entities": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"text": {"type": "string"}, "label": {"type": "string", "enum": ["DRUG", "FREQUENCY"]}},
+                "required": ["text", "label"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["text", "entities"],
+    "additionalProperties": False,
+}
+JSON_SCHEMA_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {"name": "annotated_text", "schema": ENTITY_SCHEMA, "strict": True},
+}
+
+
+def structured(sdk: OpenAI, response_format: dict[str, Any], **overrides: Any) -> Any:
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Reply with JSON: the text and its entities."},
+        {"role": "user", "content": DRUG_PROMPT},
+    ]
+    return complete(sdk, messages=messages, response_format=response_format, **overrides)
+
+
+def test_json_schema_reply_holds_the_text_and_the_lexicon_entities_found_in_the_prompt(
+    server: FakeOpenAIServer, client: OpenAI
+) -> None:
+    server.configure(entity_lexicon={"aspirin": "DRUG", "daily": "FREQUENCY", "ibuprofen": "DRUG", "mg": "DOSE"})
+
+    completion = structured(client, JSON_SCHEMA_FORMAT, n=2)
+
+    for choice in completion.choices:
+        reply = json.loads(choice.message.content)
+        assert DRUG_PROMPT in reply["text"]
+        # ibuprofen is not in the prompt; DOSE is not among the schema's labels.
+        assert reply["entities"] == [{"text": "aspirin", "label": "DRUG"}, {"text": "daily", "label": "FREQUENCY"}]
+    assert completion.usage.completion_tokens == sum(len(c.message.content.split()) for c in completion.choices)
+    assert server.stats().structured_served == 2
+
+
+def test_json_object_needs_the_word_json_in_the_messages_like_openai(server: FakeOpenAIServer, client: OpenAI) -> None:
+    server.configure(entity_lexicon={"aspirin": "DRUG"})
+    with pytest.raises(openai.BadRequestError, match="must contain the word 'json'"):
+        complete(client, response_format={"type": "json_object"})
+
+    reply = json.loads(structured(client, {"type": "json_object"}).choices[0].message.content)
+    assert reply["entities"] == [{"text": "aspirin", "label": "DRUG"}]
+
+
+def test_strict_schema_without_additional_properties_false_is_refused_like_openai(client: OpenAI) -> None:
+    loose = {**ENTITY_SCHEMA, "additionalProperties": True}
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": loose, "strict": True}}
+
+    with pytest.raises(openai.BadRequestError, match="additionalProperties"):
+        structured(client, response_format)
+
+
+def test_malformed_json_on_demand_for_the_next_reply_only(server: FakeOpenAIServer, client: OpenAI) -> None:
+    server.configure(structured_fault="malformed_json", structured_fault_count=1)
+
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(structured(client, JSON_SCHEMA_FORMAT).choices[0].message.content)
+    assert json.loads(structured(client, JSON_SCHEMA_FORMAT).choices[0].message.content)["entities"] == []
+    stats = server.stats()
+    assert (stats.structured_served, stats.structured_faults) == (2, 1)
+
+
+def test_wrong_shape_and_unlocatable_entity_on_demand(server: FakeOpenAIServer, client: OpenAI) -> None:
+    server.configure(entity_lexicon={"aspirin": "DRUG"}, structured_fault="wrong_shape")
+    assert set(json.loads(structured(client, JSON_SCHEMA_FORMAT).choices[0].message.content)) == {"content", "labels"}
+
+    server.configure(structured_fault="unlocatable_entity")
+    reply = json.loads(structured(client, JSON_SCHEMA_FORMAT).choices[0].message.content)
+    surfaces = [entity["text"] for entity in reply["entities"]]
+    assert surfaces[0] == "aspirin" and surfaces[0] in reply["text"]  # the located one is still there
+    assert surfaces[1] not in reply["text"]
+
+
+def test_unknown_structured_fault_is_rejected() -> None:
+    with pytest.raises(ValueError, match="structured_fault"):
+        FakeConfig(structured_fault="sometimes")

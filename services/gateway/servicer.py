@@ -281,6 +281,11 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
         principal.require_project(names.parse_project_quota(request.name, field="name"))
         return self._jobs.GetProjectQuota(request, timeout=self._deadlines.of(context))
 
+    def GetEntityBalance(self, request, context):
+        principal = self._auth.principal(context)
+        principal.require_project(names.parse_job_or_project(request.scope, field="scope")[0])
+        return self._jobs.GetEntityBalance(request, timeout=self._deadlines.of(context))
+
 
 class TaskGateway(task_service_pb2_grpc.TaskServiceServicer):
     def __init__(

@@ -27,6 +27,11 @@ redelivered range redoes only what is missing), then:
 - on a bad key, a missing deployment or model: fetches the credential once more (the
   key may just have been rotated) and, if that does not help, fails the whole job and
   raises its stop flag, so every worker stops within seconds instead of after N x retries;
+- for a job with labels (pre-annotation), asks for the text with its entities as
+  structured output (`response_format`, as the provider's `structured_output` says),
+  sends a failed reply back once with what was wrong (MAX_REPAIRS) before failing the
+  slot BAD_STRUCTURED_OUTPUT, and locates the entities in the text itself
+  (annotation.py); the repair's tokens count with the text's;
 - appends results in micro-batches (results.py) with their lineage; for `unique` jobs a
   duplicate is refused by the task store and regenerated, up to `unique_extra_calls`
   times per slot, the last attempt being kept (flagged) whatever it is.
@@ -48,6 +53,7 @@ from synthtasks.internal.v1 import credential_service_pb2 as credential_pb
 from synthtasks.internal.v1 import job_store_service_pb2 as store_pb
 from synthtasks.v1 import generation_service_pb2 as pb
 from synthtasks.v1 import provider_service_pb2 as provider_pb
+from synthtasks.v1 import task_service_pb2 as task_pb
 
 from services.generation_queue.messages import SlotRange
 from services.generation_queue.prompts import render, slot_variables
@@ -58,6 +64,7 @@ from services.generation_queue.stop_flags import (
     mark_job_stopped_async,
     stop_key,
 )
+from services.generator_worker import annotation
 from services.generator_worker.context import WorkerContext
 from services.generator_worker.errors import JobStopped, ProviderMissing
 from services.generator_worker.job_store import TERMINAL_STATES
@@ -170,7 +177,18 @@ class _Slot:
 class _Prompt:
     messages: list[dict[str, str]]
     variables: dict[str, str]
+    # Values of variables bound to a label (value -> label): always marked in the text.
+    bound: dict[str, str]
     slots: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Annotated:
+    """A structured reply read and its entities located."""
+
+    text: str
+    spans: list[task_pb.Span]
+    dropped: int
 
 
 async def fill_slot_range(context: WorkerContext, slot_range: SlotRange) -> None:
@@ -235,6 +253,7 @@ class RangeFiller:
         self._refreshed_credential = False
         self._job_failure_lock = asyncio.Lock()
         self._sink = ResultSink(context.job_results(job.name), on_job_ended=self._job_ended)
+        self._labels = [annotation.Label(label.name, label.description) for label in job.labels]
 
     async def run(self, slots: Sequence[int]) -> None:
         try:
@@ -280,11 +299,18 @@ class RangeFiller:
             key = tuple(sorted(values.items()))
             prompt = prompts.get(key)
             if prompt is None:
-                messages = []
-                if self._job.system_prompt:
-                    messages.append({"role": "system", "content": render(self._job.system_prompt, values)})
+                bound = {
+                    values[variable]: label
+                    for variable, label in self._job.variable_labels.items()
+                    if variable in values
+                }
+                system = [render(self._job.system_prompt, values)] if self._job.system_prompt else []
+                if self._labels:
+                    # In the one system message: some local servers' chat templates refuse a second.
+                    system.append(annotation.instructions(self._labels, bound))
+                messages = [{"role": "system", "content": "\n\n".join(system)}] if system else []
                 messages.append({"role": "user", "content": render(self._job.prompt, values)})
-                prompt = prompts[key] = _Prompt(messages, values)
+                prompt = prompts[key] = _Prompt(messages, values, bound)
             prompt.slots.append(slot)
         return list(prompts.values())
 
@@ -319,7 +345,19 @@ class RangeFiller:
             shares = _token_shares(outcome, len(taken))
             waiting: list[tuple[_Slot, asyncio.Future]] = []
             for slot, choice, tokens in zip(taken, outcome.choices, shares, strict=False):
-                result = self._slot_result(slot, choice, outcome, tokens, prompt.variables)
+                annotated: _Annotated | Failed | None = None
+                if self._labels and choice.text.strip():
+                    try:
+                        annotated, tokens = await self._annotate(prompt, slot, choice.text, tokens)
+                    except _GaveUp as gave_up:  # the repair could not start: hand the slot back
+                        self._given_up.append(slot.number)
+                        self._give_up_wait = max(self._give_up_wait or 0.0, gave_up.retry_after)
+                        self._sink.add_extra_tokens(*tokens)
+                        continue
+                if isinstance(annotated, Failed):
+                    result = _failure(slot.number, annotated)
+                else:
+                    result = self._slot_result(slot, choice, outcome, tokens, prompt.variables, annotated)
                 if result.HasField("failure"):
                     # Billed all the same; a refused duplicate, by contrast, is counted by
                     # the task store from the text it was sent.
@@ -334,11 +372,51 @@ class RangeFiller:
                     slot.duplicate_retries += 1
                     pending.append(slot)
 
+    async def _annotate(
+        self, prompt: _Prompt, slot: _Slot, content: str, tokens: tuple[int, int]
+    ) -> tuple[_Annotated | Failed, tuple[int, int]]:
+        """Read a structured reply, asking for a repair up to MAX_REPAIRS times, and locate
+        its entities; also returns the tokens with the repairs'. Raises _GaveUp when a
+        repair cannot start (the worker drains)."""
+        messages = prompt.messages
+        label_names = [label.name for label in self._labels]
+        repairs = 0
+        while True:
+            try:
+                reply = annotation.parse(content, label_names)
+                break
+            except annotation.BadReply as bad:
+                if repairs == annotation.MAX_REPAIRS:
+                    message = f"the reply was not the JSON asked for, after {repairs} repair request(s): {bad}"
+                    return Failed(pb.FAILURE_REASON_BAD_STRUCTURED_OUTPUT, message), tokens
+                repairs += 1
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": content},
+                    {"role": "user", "content": annotation.repair_request(str(bad))},
+                ]
+            outcome = await self._call(messages, 1, _seed_offset(slot, self._job.text_count), repair=True)
+            if isinstance(outcome, Failed):
+                return outcome, tokens
+            tokens = (tokens[0] + outcome.prompt_tokens, tokens[1] + outcome.completion_tokens)
+            content = outcome.choices[0].text
+        placement = annotation.locate(reply.text, reply.entities, prompt.bound)
+        spans = [task_pb.Span(start=s.start, end=s.end, label=s.label, text=s.surface) for s in placement.spans]
+        return _Annotated(reply.text, spans, placement.dropped), tokens
+
     def _slot_result(
-        self, slot: _Slot, choice: Choice, completion: Completion, tokens: tuple[int, int], variables: dict[str, str]
+        self,
+        slot: _Slot,
+        choice: Choice,
+        completion: Completion,
+        tokens: tuple[int, int],
+        variables: dict[str, str],
+        annotated: _Annotated | None,
     ) -> store_pb.SlotResult:
         if choice.finish_reason == "content_filter" and not choice.text.strip():
             return _failure(slot.number, Failed(pb.FAILURE_REASON_CONTENT_FILTERED, "the provider filtered the reply"))
+        if annotated is not None:
+            choice = Choice(annotated.text, choice.finish_reason)
         if not choice.text.strip():
             return _failure(slot.number, Failed(pb.FAILURE_REASON_BAD_RESPONSE, "the provider returned an empty text"))
         now = Timestamp()
@@ -355,16 +433,22 @@ class RangeFiller:
             generate_time=now,
             variables=variables,
         )
+        if annotated is not None:
+            text.spans.extend(annotated.spans)
+            text.dropped_spans = annotated.dropped
         reject = self._job.unique and slot.duplicate_retries < self._context.settings.unique_extra_calls
         return store_pb.SlotResult(slot=slot.number, text=text, reject_duplicate=reject)
 
     # --- one request, with retries ---------------------------------------------------
 
-    async def _call(self, messages: list[dict[str, str]], n: int, seed_offset: int) -> Completion | Failed:
-        """One request of n choices, tried up to max_attempts times."""
+    async def _call(
+        self, messages: list[dict[str, str]], n: int, seed_offset: int, *, repair: bool = False
+    ) -> Completion | Failed:
+        """One request of n choices, tried up to max_attempts times. A `repair` request
+        follows a reply already paid for, so it waits for capacity instead of giving up."""
         last: ProviderFailure | None = None
         for attempt in range(1, self._policy.max_attempts + 1):
-            outcome, credential = await self._attempt(messages, n, seed_offset, first=attempt == 1)
+            outcome, credential = await self._attempt(messages, n, seed_offset, first=attempt == 1 and not repair)
             if isinstance(outcome, Completion):
                 return outcome
             last = outcome
@@ -497,6 +581,8 @@ class RangeFiller:
                 else "max_completion_tokens"
             )
             request[name] = job.max_output_tokens
+        if self._labels:
+            request["response_format"] = annotation.response_format(credential.structured_output, self._labels)
         if job.HasField("seed"):
             # One seed per request, not per job: requests of one prompt with the job's seed
             # would all get the same text. Still reproducible: it depends only on the slot.

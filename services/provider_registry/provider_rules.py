@@ -33,6 +33,23 @@ DEFAULT_MAX_CHOICES: dict[int, int] = {
     pb.PROVIDER_KIND_AZURE_OPENAI: 8,
     pb.PROVIDER_KIND_OPENAI_COMPATIBLE: 1,
 }
+# OpenAI and Azure constrain replies to a strict JSON schema. OpenAI-compatible servers
+# differ (llama.cpp and Ollama before 0.5 ignore or refuse `json_schema`; a server that
+# ignores it answers prose and every text would fail), while JSON mode is what nearly all
+# of them honour, and the worker validates and repairs the reply anyway. An admin whose
+# server supports schemas (vLLM, recent llama.cpp and Ollama) can switch.
+DEFAULT_STRUCTURED_OUTPUT: dict[int, int] = {
+    pb.PROVIDER_KIND_OPENAI: pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA,
+    pb.PROVIDER_KIND_AZURE_OPENAI: pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA,
+    pb.PROVIDER_KIND_OPENAI_COMPATIBLE: pb.STRUCTURED_OUTPUT_MODE_JSON_OBJECT,
+}
+STRUCTURED_OUTPUT_MODES = (pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA, pb.STRUCTURED_OUTPUT_MODE_JSON_OBJECT)
+
+
+def default_structured_output(record: ProviderRecord) -> None:
+    """A provider given without a structured-output mode gets its kind's (create, test)."""
+    if not record.structured_output:
+        record.structured_output = DEFAULT_STRUCTURED_OUTPUT.get(record.kind, 0)
 
 
 def has_control_characters(text: str) -> bool:
@@ -121,6 +138,8 @@ def check_provider(record: ProviderRecord, *, prefix: str = "provider", key_requ
             v.append(FieldViolation(f"{prefix}.limits.{field}", f"must be between 0 (no limit) and {maximum}"))
     if not 1 <= record.max_choices_per_request <= MAX_CHOICES:
         v.append(FieldViolation(f"{prefix}.max_choices_per_request", f"must be between 1 and {MAX_CHOICES}"))
+    if record.structured_output not in STRUCTURED_OUTPUT_MODES:
+        v.append(FieldViolation(f"{prefix}.structured_output", "must be JSON_SCHEMA or JSON_OBJECT"))
     if not 0 <= record.request_timeout_ms <= MAX_TIMEOUT_MS:
         v.append(FieldViolation(f"{prefix}.request_timeout", "must be between 0 (default) and 600 seconds"))
     if v:

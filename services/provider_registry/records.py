@@ -41,6 +41,8 @@ class ProviderRecord:
     request_timeout_ms: int = 0
     # Models a job may name instead of the default model (Azure: deployment).
     allowed_models: list[str] = field(default_factory=list)
+    # pb.StructuredOutputMode; 0 only before create_provider fills in the kind's default.
+    structured_output: int = 0
     validation: Validation = field(default_factory=Validation)
     version: int = 1
     created_at: datetime | None = None

@@ -36,6 +36,7 @@ UPDATABLE_PATHS = {
     "max_choices_per_request",
     "request_timeout",
     "allowed_models",
+    "structured_output",
 }
 # Mask paths are the proto's field names; the record keeps some under another name.
 _RECORD_ATTRIBUTE = {"request_timeout": "request_timeout_ms"}
@@ -69,6 +70,7 @@ class Registry:
     ) -> tuple[ProviderRecord, CheckResult | None]:
         if not record.max_choices_per_request:
             record.max_choices_per_request = rules.DEFAULT_MAX_CHOICES.get(record.kind, 1)
+        rules.default_structured_output(record)
         rules.check_provider(record)
         self._check_endpoint_allowed(record)
         if provider_id:

@@ -22,7 +22,7 @@ _PROVIDER_COLUMNS = """
     id, display_name, kind, endpoint, deployment, api_version, model, organization, key_hint,
     requests_per_minute, tokens_per_minute, max_concurrent_requests, max_choices_per_request,
     request_timeout_ms, last_validation_state, last_validation_message, last_validation_latency_ms,
-    last_validated_at, version, created_at, updated_at, allowed_models
+    last_validated_at, version, created_at, updated_at, allowed_models, structured_output
 """
 
 
@@ -51,6 +51,7 @@ def _provider(row: dict[str, Any]) -> ProviderRecord:
         max_choices_per_request=row["max_choices_per_request"],
         request_timeout_ms=row["request_timeout_ms"],
         allowed_models=list(row["allowed_models"]),
+        structured_output=row["structured_output"],
         validation=Validation(
             row["last_validation_state"],
             row["last_validation_message"],
@@ -83,8 +84,9 @@ class ProviderRepository:
                 cur.execute(
                     f"""INSERT INTO providers (id, display_name, kind, endpoint, deployment, api_version, model,
                         organization, api_key_encrypted, key_hint, requests_per_minute, tokens_per_minute,
-                        max_concurrent_requests, max_choices_per_request, request_timeout_ms, allowed_models)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        max_concurrent_requests, max_choices_per_request, request_timeout_ms, allowed_models,
+                        structured_output)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                     RETURNING {_PROVIDER_COLUMNS}""",
                     (
                         record.id,
@@ -103,6 +105,7 @@ class ProviderRepository:
                         record.max_choices_per_request,
                         record.request_timeout_ms,
                         record.allowed_models,
+                        record.structured_output,
                     ),
                 )
                 return _provider(_returned(cur))
@@ -176,6 +179,7 @@ class ProviderRepository:
                         model = %s, organization = %s, api_key_encrypted = %s, key_hint = %s,
                         requests_per_minute = %s, tokens_per_minute = %s, max_concurrent_requests = %s,
                         max_choices_per_request = %s, request_timeout_ms = %s, allowed_models = %s,
+                        structured_output = %s,
                         version = version + 1, updated_at = now()
                     WHERE id = %s RETURNING {_PROVIDER_COLUMNS}""",
                     (
@@ -193,6 +197,7 @@ class ProviderRepository:
                         updated.max_choices_per_request,
                         updated.request_timeout_ms,
                         updated.allowed_models,
+                        updated.structured_output,
                         provider_id,
                     ),
                 )

@@ -67,6 +67,7 @@ def record_from_proto(message: pb.Provider) -> ProviderRecord:
         max_choices_per_request=message.max_choices_per_request,
         request_timeout_ms=message.request_timeout.ToMilliseconds() if message.HasField("request_timeout") else 0,
         allowed_models=[model.strip() for model in message.allowed_models],
+        structured_output=message.structured_output,
     )
 
 
@@ -90,6 +91,7 @@ def _connection(record: ProviderRecord) -> dict:
         "organization": record.organization,
         "limits": _limits(record),
         "max_choices_per_request": record.max_choices_per_request,
+        "structured_output": record.structured_output,
         "etag": record.etag,
     }
 
@@ -239,6 +241,7 @@ class ProviderServicer(provider_service_pb2_grpc.ProviderServiceServicer):
     ) -> pb.TestProviderConnectionResponse:
         record = record_from_proto(request.provider)
         record.max_choices_per_request = record.max_choices_per_request or 1
+        rules.default_structured_output(record)
         if not record.display_name:
             record.display_name = "unsaved"  # a form may test before naming the provider
         rules.check_provider(record)

@@ -288,3 +288,32 @@ class Page:
 
     items: list = field(default_factory=list)
     next_seq: int | None = None
+
+
+# Entity balance (repository/entity_balance.py says what is counted).
+
+
+@dataclass(frozen=True)
+class LabelBalance:
+    label: str
+    texts: int
+    spans: int
+
+
+@dataclass(frozen=True)
+class ValueBalance:
+    variable: str
+    value: str
+    # Labels the scope's jobs bind the variable to, sorted; empty when unbound.
+    labels: tuple[str, ...]
+    texts: int
+    spans: int
+
+
+@dataclass(frozen=True)
+class EntityBalance:
+    texts: int
+    spans: int
+    dropped_spans: int
+    labels: tuple[LabelBalance, ...]
+    values: tuple[ValueBalance, ...]

@@ -13,6 +13,7 @@ from services.runtime.readiness import ReadinessWatch
 from services.runtime.server import BuiltServer, Registration, create_server
 from services.task_store.config import Settings
 from services.task_store.quotas import QuotaUsageCollector
+from services.task_store.repository.entity_balance import EntityBalanceRepository
 from services.task_store.repository.jobs import JobRepository
 from services.task_store.repository.staged_texts import StagedTextRepository
 from services.task_store.repository.tasks import TaskRepository
@@ -40,7 +41,7 @@ def build_server(settings: Settings, address: str | None = None) -> BuiltServer:
             address or settings.listen_address,
             [
                 Registration(
-                    GenerationServicer(jobs, events, quota_policy),
+                    GenerationServicer(jobs, events, quota_policy, EntityBalanceRepository(pool)),
                     generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
                     "synthtasks.v1.GenerationService",
                 ),

@@ -107,6 +107,15 @@ def parse_job(name: str, *, field: str, project: str | None = None) -> ResourceN
     return parse_child(name, JOBS, field=field, project=project)
 
 
+def parse_job_or_project(name: str, *, field: str) -> tuple[str, str | None]:
+    """(project, job id) of `projects/{project}/generationJobs/{job}`, or (project, None)
+    of `projects/{project}`: a scope that is one job or every job of a project."""
+    if f"/{JOBS}/" in name:
+        ref = parse_job(name, field=field)
+        return ref.project, ref.id
+    return parse_project(name, field=field), None
+
+
 def parse_staged_text(name: str, *, field: str, project: str | None = None) -> ResourceName:
     return parse_child(name, STAGED_TEXTS, field=field, project=project)
 

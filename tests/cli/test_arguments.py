@@ -59,6 +59,21 @@ def test_update_sends_a_field_mask_of_exactly_the_flags_given():
     assert provider.request_timeout.ToMilliseconds() == 2500
 
 
+def test_structured_output_is_set_on_create_and_masked_on_update():
+    created = providers.provider_from_args(
+        parse(
+            "providers", "create", "--kind", "compatible", "--display-name", "L", "--structured-output", "json_schema"
+        ),
+        api_key=None,
+    )
+    assert created.structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA
+    provider, mask = providers.update_from_args(
+        parse("providers", "update", "x", "--structured-output", "json_object"), api_key=None
+    )
+    assert list(mask.paths) == ["structured_output"]
+    assert provider.structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_OBJECT
+
+
 def test_update_with_a_new_key_masks_api_key_and_nothing_else():
     args = parse("providers", "update", "providers/x", "--api-key-env", "NEW_KEY")
     provider, mask = providers.update_from_args(args, api_key="sk-rotated")
@@ -217,6 +232,28 @@ def test_generate_sends_a_fresh_request_id_unless_one_is_given():
     uuid.UUID(first.request_id)
     given = parse("generate", "demo", "--prompt", "p", "--request-id", "retry-1")
     assert generate.build_request(given, "p").request_id == "retry-1"
+
+
+def test_generate_asks_for_labels_and_binds_variables_to_them():
+    args = parse(
+        "generate",
+        "demo",
+        "--prompt",
+        "p {drug}",
+        "--var",
+        "drug=aspirin",
+        "--label",
+        "DRUG=a medication",
+        "--label",
+        "DOSE",
+        "--bind",
+        "drug=DRUG",
+    )
+    job = generate.job_from_args(args, "p {drug}")
+    assert [(label.name, label.description) for label in job.labels] == [("DRUG", "a medication"), ("DOSE", "")]
+    assert dict(job.variable_labels) == {"drug": "DRUG"}
+    with pytest.raises(SystemExit):
+        parse("generate", "demo", "--prompt", "p", "--bind", "drug")
 
 
 def test_generate_leaves_the_seed_unset_when_not_given():

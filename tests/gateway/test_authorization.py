@@ -130,6 +130,11 @@ RPCS = [
         _unary("generation", "GetProjectQuota", gen_pb.GetProjectQuotaRequest(name=f"{P}/quota")),
         False,
     ),
+    Rpc(
+        "GetEntityBalance",
+        _unary("generation", "GetEntityBalance", gen_pb.GetEntityBalanceRequest(scope=f"{P}/generationJobs/{NOPE}")),
+        False,
+    ),
     Rpc("ListAuditEvents", _unary("audit", "ListAuditEvents", audit_pb.ListAuditEventsRequest()), True),
     Rpc("ListStagedTexts", _unary("tasks", "ListStagedTexts", task_pb.ListStagedTextsRequest(parent=P)), False),
     Rpc(

@@ -359,6 +359,11 @@ RPCS = [
         _unary("generation", "GetProjectQuota"),
     ),
     Rpc(
+        "GetEntityBalance",
+        lambda w: st.builds(gen_pb.GetEntityBalanceRequest, scope=names_from([f"projects/{w.project}", *w.jobs])),
+        _unary("generation", "GetEntityBalance"),
+    ),
+    Rpc(
         "ListAuditEvents",
         lambda w: st.builds(audit_pb.ListAuditEventsRequest, page_size=numbers, page_token=page_tokens()),
         _unary("audit", "ListAuditEvents"),

@@ -21,7 +21,7 @@ from services.provider_registry.config import Settings as RegistrySettings
 from services.provider_registry.server import build_server as build_registry_server
 from services.runtime.channels import internal_channel
 from tests.leak_watch import new_key
-from tests.provider_registry.builders import azure_provider, openai_provider
+from tests.provider_registry.builders import azure_provider, credential, openai_provider
 
 
 def database_dump(url: str) -> str:
@@ -34,12 +34,6 @@ def database_dump(url: str) -> str:
                 rows.append(repr(row))
                 rows.extend(bytes(v).decode("latin-1") for v in row if isinstance(v, (bytes, memoryview)))
     return "\n".join(rows)
-
-
-def credential(stack, name: str) -> credential_pb.ProviderCredential:
-    with internal_channel(stack.registry_address, stack.registry_settings) as channel:
-        stub = credential_service_pb2_grpc.CredentialServiceStub(channel)
-        return stub.GetProviderCredential(credential_pb.GetProviderCredentialRequest(name=name)).credential
 
 
 def test_the_plaintext_key_is_nowhere_but_in_the_workers_credential(stack, fake_llm, suite_log):

@@ -9,8 +9,14 @@ from synthtasks.v1 import provider_service_pb2 as pb
 from synthtasks.v1 import token_service_pb2 as token_pb
 
 from tests.leak_watch import new_key
-from tests.provider_registry.builders import azure_provider, compatible_provider, openai_provider, unique
-from tests.rich_status import error_info_reason
+from tests.provider_registry.builders import (
+    azure_provider,
+    compatible_provider,
+    credential,
+    openai_provider,
+    unique,
+)
+from tests.rich_status import error_info_reason, field_violations
 
 
 def create(admin, provider: pb.Provider, **request) -> pb.Provider:
@@ -215,3 +221,25 @@ def test_the_request_timeout_and_choices_per_request_can_be_changed(stack, fake_
     ).provider
     assert updated.request_timeout.seconds == 45
     assert updated.max_choices_per_request == 4
+
+
+def test_structured_output_defaults_by_kind_can_be_changed_and_reaches_the_worker(stack, fake_llm):
+    admin = stack.admin()
+    hosted = create(admin, openai_provider(fake_llm, new_key()))
+    compatible = create(admin, compatible_provider(fake_llm))
+    assert hosted.structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA
+    assert create(admin, azure_provider(fake_llm, new_key())).structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA
+    assert compatible.structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_OBJECT
+    assert credential(stack, compatible.name).structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_OBJECT
+
+    compatible.structured_output = pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA
+    mask = FieldMask(paths=["structured_output"])
+    updated = admin.providers.UpdateProvider(pb.UpdateProviderRequest(provider=compatible, update_mask=mask)).provider
+    assert updated.structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA
+    assert credential(stack, compatible.name).structured_output == pb.STRUCTURED_OUTPUT_MODE_JSON_SCHEMA
+
+    updated.structured_output = pb.STRUCTURED_OUTPUT_MODE_UNSPECIFIED
+    with pytest.raises(grpc.RpcError) as refused:
+        admin.providers.UpdateProvider(pb.UpdateProviderRequest(provider=updated, update_mask=mask))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [field for field, _ in field_violations(refused.value)] == ["provider.structured_output"]

@@ -1,5 +1,6 @@
 """All SQL of the task store, one module per seam: jobs and their slots (`jobs.py`),
-staged texts and their import (`staged_texts.py`), tasks (`tasks.py`); `rows.py` turns
+staged texts and their import (`staged_texts.py`), tasks (`tasks.py`), the entity
+balance counted over stored spans (`entity_balance.py`); `rows.py` turns
 rows into records. Every public method is one transaction on a pooled
 connection; the methods that change a job send `pg_notify` in that same transaction,
 so watchers hear of a change exactly when it becomes visible.

@@ -14,6 +14,7 @@ from services.task_store.page_positions import next_token, page_position, query_
 from services.task_store.proto_conversions import job_proto, parse_state_filter, ref_key, staged_text_proto
 from services.task_store.quotas import QuotaPolicy
 from services.task_store.records import JobState
+from services.task_store.repository.entity_balance import EntityBalanceRepository
 from services.task_store.repository.jobs import JobRepository
 from services.task_store.watch import JobEventHub, follow_job
 from services.vocabulary import names, page_tokens
@@ -23,10 +24,13 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
     """synthtasks.v1.GenerationService, minus job creation (the gateway's, through
     JobStoreService.CreateJob)."""
 
-    def __init__(self, jobs: JobRepository, events: JobEventHub, quota_policy: QuotaPolicy) -> None:
+    def __init__(
+        self, jobs: JobRepository, events: JobEventHub, quota_policy: QuotaPolicy, balances: EntityBalanceRepository
+    ) -> None:
         self._jobs = jobs
         self._events = events
         self._quota_policy = quota_policy
+        self._balances = balances
 
     def CreateGenerationJob(self, request, context):
         raise Unimplemented("jobs are created through the gateway")
@@ -41,6 +45,30 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
                 quotas=[
                     generation_pb2.QuotaUsage(quota=quota, limit=limits.limit_of(quota), usage=usage.usage_of(quota))
                     for quota in quotas.QUOTAS
+                ],
+            )
+        )
+
+    def GetEntityBalance(self, request, context):
+        project, job_id = names.parse_job_or_project(request.scope, field="scope")
+        if job_id is not None:
+            self._jobs.get_job(project, job_id)  # NOT_FOUND rather than an empty balance
+        balance = self._balances.entity_balance(project, job_id)
+        return generation_pb2.GetEntityBalanceResponse(
+            entity_balance=generation_pb2.EntityBalance(
+                scope=request.scope,
+                texts=balance.texts,
+                spans=balance.spans,
+                dropped_spans=balance.dropped_spans,
+                labels=[
+                    generation_pb2.LabelBalance(label=item.label, texts=item.texts, spans=item.spans)
+                    for item in balance.labels
+                ],
+                variable_values=[
+                    generation_pb2.VariableValueBalance(
+                        variable=item.variable, value=item.value, labels=item.labels, texts=item.texts, spans=item.spans
+                    )
+                    for item in balance.values
                 ],
             )
         )

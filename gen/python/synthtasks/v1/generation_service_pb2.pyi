@@ -35,6 +35,7 @@ class FailureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILURE_REASON_DUPLICATE: _ClassVar[FailureReason]
     FAILURE_REASON_PROVIDER_UNAVAILABLE: _ClassVar[FailureReason]
     FAILURE_REASON_QUOTA_EXCEEDED: _ClassVar[FailureReason]
+    FAILURE_REASON_BAD_STRUCTURED_OUTPUT: _ClassVar[FailureReason]
 GENERATION_JOB_STATE_UNSPECIFIED: GenerationJobState
 GENERATION_JOB_STATE_QUEUED: GenerationJobState
 GENERATION_JOB_STATE_RUNNING: GenerationJobState
@@ -53,6 +54,7 @@ FAILURE_REASON_BAD_RESPONSE: FailureReason
 FAILURE_REASON_DUPLICATE: FailureReason
 FAILURE_REASON_PROVIDER_UNAVAILABLE: FailureReason
 FAILURE_REASON_QUOTA_EXCEEDED: FailureReason
+FAILURE_REASON_BAD_STRUCTURED_OUTPUT: FailureReason
 
 class PromptVariable(_message.Message):
     __slots__ = ("name", "values")
@@ -266,3 +268,55 @@ class GetProjectQuotaResponse(_message.Message):
     PROJECT_QUOTA_FIELD_NUMBER: _ClassVar[int]
     project_quota: ProjectQuota
     def __init__(self, project_quota: _Optional[_Union[ProjectQuota, _Mapping]] = ...) -> None: ...
+
+class GetEntityBalanceRequest(_message.Message):
+    __slots__ = ("scope",)
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    def __init__(self, scope: _Optional[str] = ...) -> None: ...
+
+class GetEntityBalanceResponse(_message.Message):
+    __slots__ = ("entity_balance",)
+    ENTITY_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    entity_balance: EntityBalance
+    def __init__(self, entity_balance: _Optional[_Union[EntityBalance, _Mapping]] = ...) -> None: ...
+
+class EntityBalance(_message.Message):
+    __slots__ = ("scope", "texts", "spans", "dropped_spans", "labels", "variable_values")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_SPANS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    texts: int
+    spans: int
+    dropped_spans: int
+    labels: _containers.RepeatedCompositeFieldContainer[LabelBalance]
+    variable_values: _containers.RepeatedCompositeFieldContainer[VariableValueBalance]
+    def __init__(self, scope: _Optional[str] = ..., texts: _Optional[int] = ..., spans: _Optional[int] = ..., dropped_spans: _Optional[int] = ..., labels: _Optional[_Iterable[_Union[LabelBalance, _Mapping]]] = ..., variable_values: _Optional[_Iterable[_Union[VariableValueBalance, _Mapping]]] = ...) -> None: ...
+
+class LabelBalance(_message.Message):
+    __slots__ = ("label", "texts", "spans")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    texts: int
+    spans: int
+    def __init__(self, label: _Optional[str] = ..., texts: _Optional[int] = ..., spans: _Optional[int] = ...) -> None: ...
+
+class VariableValueBalance(_message.Message):
+    __slots__ = ("variable", "value", "labels", "texts", "spans")
+    VARIABLE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    variable: str
+    value: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    texts: int
+    spans: int
+    def __init__(self, variable: _Optional[str] = ..., value: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., texts: _Optional[int] = ..., spans: _Optional[int] = ...) -> None: ...

@@ -65,6 +65,11 @@ class GenerationServiceStub:
                 request_serializer=synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaRequest.SerializeToString,
                 response_deserializer=synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaResponse.FromString,
                 _registered_method=True)
+        self.GetEntityBalance = channel.unary_unary(
+                '/synthtasks.v1.GenerationService/GetEntityBalance',
+                request_serializer=synthtasks_dot_v1_dot_generation__service__pb2.GetEntityBalanceRequest.SerializeToString,
+                response_deserializer=synthtasks_dot_v1_dot_generation__service__pb2.GetEntityBalanceResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -113,6 +118,14 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEntityBalance(self, request, context):
+        """Entity balance of one job or of a whole project: texts and spans per label and per
+        prompt variable value, counted over the stored spans.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +158,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.GetProjectQuota,
                     request_deserializer=synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaRequest.FromString,
                     response_serializer=synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaResponse.SerializeToString,
+            ),
+            'GetEntityBalance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEntityBalance,
+                    request_deserializer=synthtasks_dot_v1_dot_generation__service__pb2.GetEntityBalanceRequest.FromString,
+                    response_serializer=synthtasks_dot_v1_dot_generation__service__pb2.GetEntityBalanceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +328,33 @@ class GenerationService:
             '/synthtasks.v1.GenerationService/GetProjectQuota',
             synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaRequest.SerializeToString,
             synthtasks_dot_v1_dot_generation__service__pb2.GetProjectQuotaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEntityBalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/synthtasks.v1.GenerationService/GetEntityBalance',
+            synthtasks_dot_v1_dot_generation__service__pb2.GetEntityBalanceRequest.SerializeToString,
+            synthtasks_dot_v1_dot_generation__service__pb2.GetEntityBalanceResponse.FromString,
             options,
             channel_credentials,
             insecure,

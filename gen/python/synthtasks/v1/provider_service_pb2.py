@@ -27,65 +27,67 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$synthtasks/v1/provider_service.proto\x12\rsynthtasks.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x0eProviderLimits\x12\x1b\n\x13requests_per_minute\x18\x01 \x01(\x05\x12\x19\n\x11tokens_per_minute\x18\x02 \x01(\x05\x12\x1f\n\x17max_concurrent_requests\x18\x03 \x01(\x05\"\xb1\x01\n\x10ValidationResult\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.synthtasks.v1.ValidationState\x12\x0f\n\x07message\x18\x02 \x01(\t\x12*\n\x07latency\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\rvalidate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa2\x04\n\x08Provider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.synthtasks.v1.ProviderKind\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x12\n\ndeployment\x18\x05 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x14\n\x0corganization\x18\x08 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\t \x01(\t\x12\x10\n\x08key_hint\x18\n \x01(\t\x12-\n\x06limits\x18\x0b \x01(\x0b\x32\x1d.synthtasks.v1.ProviderLimits\x12\x1f\n\x17max_choices_per_request\x18\x0c \x01(\x05\x12\x32\n\x0frequest_timeout\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x38\n\x0flast_validation\x18\x0e \x01(\x0b\x32\x1f.synthtasks.v1.ValidationResult\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x11 \x01(\t\x12\x16\n\x0e\x61llowed_models\x18\x12 \x03(\t\"o\n\x15\x43reateProviderRequest\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x16\n\x0evalidate_first\x18\x03 \x01(\x08\"x\n\x16\x43reateProviderResponse\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\x12\x33\n\nvalidation\x18\x02 \x01(\x0b\x32\x1f.synthtasks.v1.ValidationResult\"\"\n\x12GetProviderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x13GetProviderResponse\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\"=\n\x14ListProvidersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\\\n\x15ListProvidersResponse\x12*\n\tproviders\x18\x01 \x03(\x0b\x32\x17.synthtasks.v1.Provider\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"s\n\x15UpdateProviderRequest\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"C\n\x16UpdateProviderResponse\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\"B\n\x15\x44\x65leteProviderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"\x18\n\x16\x44\x65leteProviderResponse\"\'\n\x17ValidateProviderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"v\n\x18ValidateProviderResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.synthtasks.v1.ValidationResult\x12)\n\x08provider\x18\x02 \x01(\x0b\x32\x17.synthtasks.v1.Provider\"J\n\x1dTestProviderConnectionRequest\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\"Q\n\x1eTestProviderConnectionResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.synthtasks.v1.ValidationResult\"\x8f\x01\n\x0fProjectProvider\x12\x0f\n\x07project\x18\x01 \x01(\t\x12)\n\x08provider\x18\x02 \x01(\x0b\x32\x17.synthtasks.v1.Provider\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x03 \x01(\x08\x12/\n\x0b\x61ssign_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x15\x41ssignProviderRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x03 \x01(\x08\"R\n\x16\x41ssignProviderResponse\x12\x38\n\x10project_provider\x18\x01 \x01(\x0b\x32\x1e.synthtasks.v1.ProjectProvider\"<\n\x17UnassignProviderRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\"\x1a\n\x18UnassignProviderResponse\".\n\x1bListProjectProvidersRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\"Y\n\x1cListProjectProvidersResponse\x12\x39\n\x11project_providers\x18\x01 \x03(\x0b\x32\x1e.synthtasks.v1.ProjectProvider*\x8c\x01\n\x0cProviderKind\x12\x1d\n\x19PROVIDER_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PROVIDER_KIND_OPENAI\x10\x01\x12\x1e\n\x1aPROVIDER_KIND_AZURE_OPENAI\x10\x02\x12#\n\x1fPROVIDER_KIND_OPENAI_COMPATIBLE\x10\x03*\xca\x02\n\x0fValidationState\x12 \n\x1cVALIDATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VALIDATION_STATE_VALID\x10\x01\x12 \n\x1cVALIDATION_STATE_INVALID_KEY\x10\x02\x12)\n%VALIDATION_STATE_ENDPOINT_UNREACHABLE\x10\x03\x12)\n%VALIDATION_STATE_DEPLOYMENT_NOT_FOUND\x10\x04\x12$\n VALIDATION_STATE_MODEL_NOT_FOUND\x10\x05\x12!\n\x1dVALIDATION_STATE_RATE_LIMITED\x10\x06\x12\x1c\n\x18VALIDATION_STATE_TIMEOUT\x10\x07\x12\x1a\n\x16VALIDATION_STATE_ERROR\x10\x08\x32\xf1\x07\n\x0fProviderService\x12]\n\x0e\x43reateProvider\x12$.synthtasks.v1.CreateProviderRequest\x1a%.synthtasks.v1.CreateProviderResponse\x12T\n\x0bGetProvider\x12!.synthtasks.v1.GetProviderRequest\x1a\".synthtasks.v1.GetProviderResponse\x12Z\n\rListProviders\x12#.synthtasks.v1.ListProvidersRequest\x1a$.synthtasks.v1.ListProvidersResponse\x12]\n\x0eUpdateProvider\x12$.synthtasks.v1.UpdateProviderRequest\x1a%.synthtasks.v1.UpdateProviderResponse\x12]\n\x0e\x44\x65leteProvider\x12$.synthtasks.v1.DeleteProviderRequest\x1a%.synthtasks.v1.DeleteProviderResponse\x12\x63\n\x10ValidateProvider\x12&.synthtasks.v1.ValidateProviderRequest\x1a\'.synthtasks.v1.ValidateProviderResponse\x12u\n\x16TestProviderConnection\x12,.synthtasks.v1.TestProviderConnectionRequest\x1a-.synthtasks.v1.TestProviderConnectionResponse\x12]\n\x0e\x41ssignProvider\x12$.synthtasks.v1.AssignProviderRequest\x1a%.synthtasks.v1.AssignProviderResponse\x12\x63\n\x10UnassignProvider\x12&.synthtasks.v1.UnassignProviderRequest\x1a\'.synthtasks.v1.UnassignProviderResponse\x12o\n\x14ListProjectProviders\x12*.synthtasks.v1.ListProjectProvidersRequest\x1a+.synthtasks.v1.ListProjectProvidersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$synthtasks/v1/provider_service.proto\x12\rsynthtasks.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x0eProviderLimits\x12\x1b\n\x13requests_per_minute\x18\x01 \x01(\x05\x12\x19\n\x11tokens_per_minute\x18\x02 \x01(\x05\x12\x1f\n\x17max_concurrent_requests\x18\x03 \x01(\x05\"\xb1\x01\n\x10ValidationResult\x12-\n\x05state\x18\x01 \x01(\x0e\x32\x1e.synthtasks.v1.ValidationState\x12\x0f\n\x07message\x18\x02 \x01(\t\x12*\n\x07latency\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\rvalidate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe2\x04\n\x08Provider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.synthtasks.v1.ProviderKind\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x12\n\ndeployment\x18\x05 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x14\n\x0corganization\x18\x08 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\t \x01(\t\x12\x10\n\x08key_hint\x18\n \x01(\t\x12-\n\x06limits\x18\x0b \x01(\x0b\x32\x1d.synthtasks.v1.ProviderLimits\x12\x1f\n\x17max_choices_per_request\x18\x0c \x01(\x05\x12\x32\n\x0frequest_timeout\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x38\n\x0flast_validation\x18\x0e \x01(\x0b\x32\x1f.synthtasks.v1.ValidationResult\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x11 \x01(\t\x12\x16\n\x0e\x61llowed_models\x18\x12 \x03(\t\x12>\n\x11structured_output\x18\x13 \x01(\x0e\x32#.synthtasks.v1.StructuredOutputMode\"o\n\x15\x43reateProviderRequest\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\x12\x13\n\x0bprovider_id\x18\x02 \x01(\t\x12\x16\n\x0evalidate_first\x18\x03 \x01(\x08\"x\n\x16\x43reateProviderResponse\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\x12\x33\n\nvalidation\x18\x02 \x01(\x0b\x32\x1f.synthtasks.v1.ValidationResult\"\"\n\x12GetProviderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x13GetProviderResponse\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\"=\n\x14ListProvidersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\\\n\x15ListProvidersResponse\x12*\n\tproviders\x18\x01 \x03(\x0b\x32\x17.synthtasks.v1.Provider\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"s\n\x15UpdateProviderRequest\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"C\n\x16UpdateProviderResponse\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\"B\n\x15\x44\x65leteProviderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"\x18\n\x16\x44\x65leteProviderResponse\"\'\n\x17ValidateProviderRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"v\n\x18ValidateProviderResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.synthtasks.v1.ValidationResult\x12)\n\x08provider\x18\x02 \x01(\x0b\x32\x17.synthtasks.v1.Provider\"J\n\x1dTestProviderConnectionRequest\x12)\n\x08provider\x18\x01 \x01(\x0b\x32\x17.synthtasks.v1.Provider\"Q\n\x1eTestProviderConnectionResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.synthtasks.v1.ValidationResult\"\x8f\x01\n\x0fProjectProvider\x12\x0f\n\x07project\x18\x01 \x01(\t\x12)\n\x08provider\x18\x02 \x01(\x0b\x32\x17.synthtasks.v1.Provider\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x03 \x01(\x08\x12/\n\x0b\x61ssign_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"K\n\x15\x41ssignProviderRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x03 \x01(\x08\"R\n\x16\x41ssignProviderResponse\x12\x38\n\x10project_provider\x18\x01 \x01(\x0b\x32\x1e.synthtasks.v1.ProjectProvider\"<\n\x17UnassignProviderRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\"\x1a\n\x18UnassignProviderResponse\".\n\x1bListProjectProvidersRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\"Y\n\x1cListProjectProvidersResponse\x12\x39\n\x11project_providers\x18\x01 \x03(\x0b\x32\x1e.synthtasks.v1.ProjectProvider*\x8c\x01\n\x0cProviderKind\x12\x1d\n\x19PROVIDER_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PROVIDER_KIND_OPENAI\x10\x01\x12\x1e\n\x1aPROVIDER_KIND_AZURE_OPENAI\x10\x02\x12#\n\x1fPROVIDER_KIND_OPENAI_COMPATIBLE\x10\x03*\x8e\x01\n\x14StructuredOutputMode\x12&\n\"STRUCTURED_OUTPUT_MODE_UNSPECIFIED\x10\x00\x12&\n\"STRUCTURED_OUTPUT_MODE_JSON_SCHEMA\x10\x01\x12&\n\"STRUCTURED_OUTPUT_MODE_JSON_OBJECT\x10\x02*\xca\x02\n\x0fValidationState\x12 \n\x1cVALIDATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VALIDATION_STATE_VALID\x10\x01\x12 \n\x1cVALIDATION_STATE_INVALID_KEY\x10\x02\x12)\n%VALIDATION_STATE_ENDPOINT_UNREACHABLE\x10\x03\x12)\n%VALIDATION_STATE_DEPLOYMENT_NOT_FOUND\x10\x04\x12$\n VALIDATION_STATE_MODEL_NOT_FOUND\x10\x05\x12!\n\x1dVALIDATION_STATE_RATE_LIMITED\x10\x06\x12\x1c\n\x18VALIDATION_STATE_TIMEOUT\x10\x07\x12\x1a\n\x16VALIDATION_STATE_ERROR\x10\x08\x32\xf1\x07\n\x0fProviderService\x12]\n\x0e\x43reateProvider\x12$.synthtasks.v1.CreateProviderRequest\x1a%.synthtasks.v1.CreateProviderResponse\x12T\n\x0bGetProvider\x12!.synthtasks.v1.GetProviderRequest\x1a\".synthtasks.v1.GetProviderResponse\x12Z\n\rListProviders\x12#.synthtasks.v1.ListProvidersRequest\x1a$.synthtasks.v1.ListProvidersResponse\x12]\n\x0eUpdateProvider\x12$.synthtasks.v1.UpdateProviderRequest\x1a%.synthtasks.v1.UpdateProviderResponse\x12]\n\x0e\x44\x65leteProvider\x12$.synthtasks.v1.DeleteProviderRequest\x1a%.synthtasks.v1.DeleteProviderResponse\x12\x63\n\x10ValidateProvider\x12&.synthtasks.v1.ValidateProviderRequest\x1a\'.synthtasks.v1.ValidateProviderResponse\x12u\n\x16TestProviderConnection\x12,.synthtasks.v1.TestProviderConnectionRequest\x1a-.synthtasks.v1.TestProviderConnectionResponse\x12]\n\x0e\x41ssignProvider\x12$.synthtasks.v1.AssignProviderRequest\x1a%.synthtasks.v1.AssignProviderResponse\x12\x63\n\x10UnassignProvider\x12&.synthtasks.v1.UnassignProviderRequest\x1a\'.synthtasks.v1.UnassignProviderResponse\x12o\n\x14ListProjectProviders\x12*.synthtasks.v1.ListProjectProvidersRequest\x1a+.synthtasks.v1.ListProjectProvidersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'synthtasks.v1.provider_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROVIDERKIND']._serialized_start=2621
-  _globals['_PROVIDERKIND']._serialized_end=2761
-  _globals['_VALIDATIONSTATE']._serialized_start=2764
-  _globals['_VALIDATIONSTATE']._serialized_end=3094
+  _globals['_PROVIDERKIND']._serialized_start=2685
+  _globals['_PROVIDERKIND']._serialized_end=2825
+  _globals['_STRUCTUREDOUTPUTMODE']._serialized_start=2828
+  _globals['_STRUCTUREDOUTPUTMODE']._serialized_end=2970
+  _globals['_VALIDATIONSTATE']._serialized_start=2973
+  _globals['_VALIDATIONSTATE']._serialized_end=3303
   _globals['_PROVIDERLIMITS']._serialized_start=154
   _globals['_PROVIDERLIMITS']._serialized_end=259
   _globals['_VALIDATIONRESULT']._serialized_start=262
   _globals['_VALIDATIONRESULT']._serialized_end=439
   _globals['_PROVIDER']._serialized_start=442
-  _globals['_PROVIDER']._serialized_end=988
-  _globals['_CREATEPROVIDERREQUEST']._serialized_start=990
-  _globals['_CREATEPROVIDERREQUEST']._serialized_end=1101
-  _globals['_CREATEPROVIDERRESPONSE']._serialized_start=1103
-  _globals['_CREATEPROVIDERRESPONSE']._serialized_end=1223
-  _globals['_GETPROVIDERREQUEST']._serialized_start=1225
-  _globals['_GETPROVIDERREQUEST']._serialized_end=1259
-  _globals['_GETPROVIDERRESPONSE']._serialized_start=1261
-  _globals['_GETPROVIDERRESPONSE']._serialized_end=1325
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=1327
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=1388
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=1390
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=1482
-  _globals['_UPDATEPROVIDERREQUEST']._serialized_start=1484
-  _globals['_UPDATEPROVIDERREQUEST']._serialized_end=1599
-  _globals['_UPDATEPROVIDERRESPONSE']._serialized_start=1601
-  _globals['_UPDATEPROVIDERRESPONSE']._serialized_end=1668
-  _globals['_DELETEPROVIDERREQUEST']._serialized_start=1670
-  _globals['_DELETEPROVIDERREQUEST']._serialized_end=1736
-  _globals['_DELETEPROVIDERRESPONSE']._serialized_start=1738
-  _globals['_DELETEPROVIDERRESPONSE']._serialized_end=1762
-  _globals['_VALIDATEPROVIDERREQUEST']._serialized_start=1764
-  _globals['_VALIDATEPROVIDERREQUEST']._serialized_end=1803
-  _globals['_VALIDATEPROVIDERRESPONSE']._serialized_start=1805
-  _globals['_VALIDATEPROVIDERRESPONSE']._serialized_end=1923
-  _globals['_TESTPROVIDERCONNECTIONREQUEST']._serialized_start=1925
-  _globals['_TESTPROVIDERCONNECTIONREQUEST']._serialized_end=1999
-  _globals['_TESTPROVIDERCONNECTIONRESPONSE']._serialized_start=2001
-  _globals['_TESTPROVIDERCONNECTIONRESPONSE']._serialized_end=2082
-  _globals['_PROJECTPROVIDER']._serialized_start=2085
-  _globals['_PROJECTPROVIDER']._serialized_end=2228
-  _globals['_ASSIGNPROVIDERREQUEST']._serialized_start=2230
-  _globals['_ASSIGNPROVIDERREQUEST']._serialized_end=2305
-  _globals['_ASSIGNPROVIDERRESPONSE']._serialized_start=2307
-  _globals['_ASSIGNPROVIDERRESPONSE']._serialized_end=2389
-  _globals['_UNASSIGNPROVIDERREQUEST']._serialized_start=2391
-  _globals['_UNASSIGNPROVIDERREQUEST']._serialized_end=2451
-  _globals['_UNASSIGNPROVIDERRESPONSE']._serialized_start=2453
-  _globals['_UNASSIGNPROVIDERRESPONSE']._serialized_end=2479
-  _globals['_LISTPROJECTPROVIDERSREQUEST']._serialized_start=2481
-  _globals['_LISTPROJECTPROVIDERSREQUEST']._serialized_end=2527
-  _globals['_LISTPROJECTPROVIDERSRESPONSE']._serialized_start=2529
-  _globals['_LISTPROJECTPROVIDERSRESPONSE']._serialized_end=2618
-  _globals['_PROVIDERSERVICE']._serialized_start=3097
-  _globals['_PROVIDERSERVICE']._serialized_end=4106
+  _globals['_PROVIDER']._serialized_end=1052
+  _globals['_CREATEPROVIDERREQUEST']._serialized_start=1054
+  _globals['_CREATEPROVIDERREQUEST']._serialized_end=1165
+  _globals['_CREATEPROVIDERRESPONSE']._serialized_start=1167
+  _globals['_CREATEPROVIDERRESPONSE']._serialized_end=1287
+  _globals['_GETPROVIDERREQUEST']._serialized_start=1289
+  _globals['_GETPROVIDERREQUEST']._serialized_end=1323
+  _globals['_GETPROVIDERRESPONSE']._serialized_start=1325
+  _globals['_GETPROVIDERRESPONSE']._serialized_end=1389
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=1391
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=1452
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=1454
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=1546
+  _globals['_UPDATEPROVIDERREQUEST']._serialized_start=1548
+  _globals['_UPDATEPROVIDERREQUEST']._serialized_end=1663
+  _globals['_UPDATEPROVIDERRESPONSE']._serialized_start=1665
+  _globals['_UPDATEPROVIDERRESPONSE']._serialized_end=1732
+  _globals['_DELETEPROVIDERREQUEST']._serialized_start=1734
+  _globals['_DELETEPROVIDERREQUEST']._serialized_end=1800
+  _globals['_DELETEPROVIDERRESPONSE']._serialized_start=1802
+  _globals['_DELETEPROVIDERRESPONSE']._serialized_end=1826
+  _globals['_VALIDATEPROVIDERREQUEST']._serialized_start=1828
+  _globals['_VALIDATEPROVIDERREQUEST']._serialized_end=1867
+  _globals['_VALIDATEPROVIDERRESPONSE']._serialized_start=1869
+  _globals['_VALIDATEPROVIDERRESPONSE']._serialized_end=1987
+  _globals['_TESTPROVIDERCONNECTIONREQUEST']._serialized_start=1989
+  _globals['_TESTPROVIDERCONNECTIONREQUEST']._serialized_end=2063
+  _globals['_TESTPROVIDERCONNECTIONRESPONSE']._serialized_start=2065
+  _globals['_TESTPROVIDERCONNECTIONRESPONSE']._serialized_end=2146
+  _globals['_PROJECTPROVIDER']._serialized_start=2149
+  _globals['_PROJECTPROVIDER']._serialized_end=2292
+  _globals['_ASSIGNPROVIDERREQUEST']._serialized_start=2294
+  _globals['_ASSIGNPROVIDERREQUEST']._serialized_end=2369
+  _globals['_ASSIGNPROVIDERRESPONSE']._serialized_start=2371
+  _globals['_ASSIGNPROVIDERRESPONSE']._serialized_end=2453
+  _globals['_UNASSIGNPROVIDERREQUEST']._serialized_start=2455
+  _globals['_UNASSIGNPROVIDERREQUEST']._serialized_end=2515
+  _globals['_UNASSIGNPROVIDERRESPONSE']._serialized_start=2517
+  _globals['_UNASSIGNPROVIDERRESPONSE']._serialized_end=2543
+  _globals['_LISTPROJECTPROVIDERSREQUEST']._serialized_start=2545
+  _globals['_LISTPROJECTPROVIDERSREQUEST']._serialized_end=2591
+  _globals['_LISTPROJECTPROVIDERSRESPONSE']._serialized_start=2593
+  _globals['_LISTPROJECTPROVIDERSRESPONSE']._serialized_end=2682
+  _globals['_PROVIDERSERVICE']._serialized_start=3306
+  _globals['_PROVIDERSERVICE']._serialized_end=4315
 # @@protoc_insertion_point(module_scope)

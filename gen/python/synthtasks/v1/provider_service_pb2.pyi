@@ -19,6 +19,12 @@ class ProviderKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROVIDER_KIND_AZURE_OPENAI: _ClassVar[ProviderKind]
     PROVIDER_KIND_OPENAI_COMPATIBLE: _ClassVar[ProviderKind]
 
+class StructuredOutputMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STRUCTURED_OUTPUT_MODE_UNSPECIFIED: _ClassVar[StructuredOutputMode]
+    STRUCTURED_OUTPUT_MODE_JSON_SCHEMA: _ClassVar[StructuredOutputMode]
+    STRUCTURED_OUTPUT_MODE_JSON_OBJECT: _ClassVar[StructuredOutputMode]
+
 class ValidationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     VALIDATION_STATE_UNSPECIFIED: _ClassVar[ValidationState]
@@ -34,6 +40,9 @@ PROVIDER_KIND_UNSPECIFIED: ProviderKind
 PROVIDER_KIND_OPENAI: ProviderKind
 PROVIDER_KIND_AZURE_OPENAI: ProviderKind
 PROVIDER_KIND_OPENAI_COMPATIBLE: ProviderKind
+STRUCTURED_OUTPUT_MODE_UNSPECIFIED: StructuredOutputMode
+STRUCTURED_OUTPUT_MODE_JSON_SCHEMA: StructuredOutputMode
+STRUCTURED_OUTPUT_MODE_JSON_OBJECT: StructuredOutputMode
 VALIDATION_STATE_UNSPECIFIED: ValidationState
 VALIDATION_STATE_VALID: ValidationState
 VALIDATION_STATE_INVALID_KEY: ValidationState
@@ -67,7 +76,7 @@ class ValidationResult(_message.Message):
     def __init__(self, state: _Optional[_Union[ValidationState, str]] = ..., message: _Optional[str] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., validate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Provider(_message.Message):
-    __slots__ = ("name", "display_name", "kind", "endpoint", "deployment", "api_version", "model", "organization", "api_key", "key_hint", "limits", "max_choices_per_request", "request_timeout", "last_validation", "create_time", "update_time", "etag", "allowed_models")
+    __slots__ = ("name", "display_name", "kind", "endpoint", "deployment", "api_version", "model", "organization", "api_key", "key_hint", "limits", "max_choices_per_request", "request_timeout", "last_validation", "create_time", "update_time", "etag", "allowed_models", "structured_output")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +95,7 @@ class Provider(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     kind: ProviderKind
@@ -104,7 +114,8 @@ class Provider(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     etag: str
     allowed_models: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[ProviderKind, str]] = ..., endpoint: _Optional[str] = ..., deployment: _Optional[str] = ..., api_version: _Optional[str] = ..., model: _Optional[str] = ..., organization: _Optional[str] = ..., api_key: _Optional[str] = ..., key_hint: _Optional[str] = ..., limits: _Optional[_Union[ProviderLimits, _Mapping]] = ..., max_choices_per_request: _Optional[int] = ..., request_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_validation: _Optional[_Union[ValidationResult, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ...) -> None: ...
+    structured_output: StructuredOutputMode
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[ProviderKind, str]] = ..., endpoint: _Optional[str] = ..., deployment: _Optional[str] = ..., api_version: _Optional[str] = ..., model: _Optional[str] = ..., organization: _Optional[str] = ..., api_key: _Optional[str] = ..., key_hint: _Optional[str] = ..., limits: _Optional[_Union[ProviderLimits, _Mapping]] = ..., max_choices_per_request: _Optional[int] = ..., request_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_validation: _Optional[_Union[ValidationResult, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ..., structured_output: _Optional[_Union[StructuredOutputMode, str]] = ...) -> None: ...
 
 class CreateProviderRequest(_message.Message):
     __slots__ = ("provider", "provider_id", "validate_first")

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from synthtasks.v1 import provider_service_pb2 as synthtasks_dot_v1_dot_provider__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/synthtasks/internal/v1/credential_service.proto\x12\x16synthtasks.internal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a$synthtasks/v1/provider_service.proto\"\xd0\x02\n\x12ProviderCredential\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.synthtasks.v1.ProviderKind\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x12\n\ndeployment\x18\x04 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\x14\n\x0corganization\x18\x07 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x08 \x01(\t\x12-\n\x06limits\x18\t \x01(\x0b\x32\x1d.synthtasks.v1.ProviderLimits\x12\x1f\n\x17max_choices_per_request\x18\n \x01(\x05\x12\x32\n\x0frequest_timeout\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04\x65tag\x18\x0c \x01(\t\",\n\x1cGetProviderCredentialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"_\n\x1dGetProviderCredentialResponse\x12>\n\ncredential\x18\x01 \x01(\x0b\x32*.synthtasks.internal.v1.ProviderCredential2\x9a\x01\n\x11\x43redentialService\x12\x84\x01\n\x15GetProviderCredential\x12\x34.synthtasks.internal.v1.GetProviderCredentialRequest\x1a\x35.synthtasks.internal.v1.GetProviderCredentialResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/synthtasks/internal/v1/credential_service.proto\x12\x16synthtasks.internal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a$synthtasks/v1/provider_service.proto\"\x90\x03\n\x12ProviderCredential\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.synthtasks.v1.ProviderKind\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x12\n\ndeployment\x18\x04 \x01(\t\x12\x13\n\x0b\x61pi_version\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\x14\n\x0corganization\x18\x07 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x08 \x01(\t\x12-\n\x06limits\x18\t \x01(\x0b\x32\x1d.synthtasks.v1.ProviderLimits\x12\x1f\n\x17max_choices_per_request\x18\n \x01(\x05\x12\x32\n\x0frequest_timeout\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04\x65tag\x18\x0c \x01(\t\x12>\n\x11structured_output\x18\r \x01(\x0e\x32#.synthtasks.v1.StructuredOutputMode\",\n\x1cGetProviderCredentialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"_\n\x1dGetProviderCredentialResponse\x12>\n\ncredential\x18\x01 \x01(\x0b\x32*.synthtasks.internal.v1.ProviderCredential2\x9a\x01\n\x11\x43redentialService\x12\x84\x01\n\x15GetProviderCredential\x12\x34.synthtasks.internal.v1.GetProviderCredentialRequest\x1a\x35.synthtasks.internal.v1.GetProviderCredentialResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'synthtasks.internal.v1.cred
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROVIDERCREDENTIAL']._serialized_start=146
-  _globals['_PROVIDERCREDENTIAL']._serialized_end=482
-  _globals['_GETPROVIDERCREDENTIALREQUEST']._serialized_start=484
-  _globals['_GETPROVIDERCREDENTIALREQUEST']._serialized_end=528
-  _globals['_GETPROVIDERCREDENTIALRESPONSE']._serialized_start=530
-  _globals['_GETPROVIDERCREDENTIALRESPONSE']._serialized_end=625
-  _globals['_CREDENTIALSERVICE']._serialized_start=628
-  _globals['_CREDENTIALSERVICE']._serialized_end=782
+  _globals['_PROVIDERCREDENTIAL']._serialized_end=546
+  _globals['_GETPROVIDERCREDENTIALREQUEST']._serialized_start=548
+  _globals['_GETPROVIDERCREDENTIALREQUEST']._serialized_end=592
+  _globals['_GETPROVIDERCREDENTIALRESPONSE']._serialized_start=594
+  _globals['_GETPROVIDERCREDENTIALRESPONSE']._serialized_end=689
+  _globals['_CREDENTIALSERVICE']._serialized_start=692
+  _globals['_CREDENTIALSERVICE']._serialized_end=846
 # @@protoc_insertion_point(module_scope)

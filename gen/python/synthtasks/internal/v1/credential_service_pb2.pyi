@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProviderCredential(_message.Message):
-    __slots__ = ("name", "kind", "endpoint", "deployment", "api_version", "model", "organization", "api_key", "limits", "max_choices_per_request", "request_timeout", "etag")
+    __slots__ = ("name", "kind", "endpoint", "deployment", "api_version", "model", "organization", "api_key", "limits", "max_choices_per_request", "request_timeout", "etag", "structured_output")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class ProviderCredential(_message.Message):
     MAX_CHOICES_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURED_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: _provider_service_pb2.ProviderKind
     endpoint: str
@@ -35,7 +36,8 @@ class ProviderCredential(_message.Message):
     max_choices_per_request: int
     request_timeout: _duration_pb2.Duration
     etag: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[_provider_service_pb2.ProviderKind, str]] = ..., endpoint: _Optional[str] = ..., deployment: _Optional[str] = ..., api_version: _Optional[str] = ..., model: _Optional[str] = ..., organization: _Optional[str] = ..., api_key: _Optional[str] = ..., limits: _Optional[_Union[_provider_service_pb2.ProviderLimits, _Mapping]] = ..., max_choices_per_request: _Optional[int] = ..., request_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    structured_output: _provider_service_pb2.StructuredOutputMode
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[_provider_service_pb2.ProviderKind, str]] = ..., endpoint: _Optional[str] = ..., deployment: _Optional[str] = ..., api_version: _Optional[str] = ..., model: _Optional[str] = ..., organization: _Optional[str] = ..., api_key: _Optional[str] = ..., limits: _Optional[_Union[_provider_service_pb2.ProviderLimits, _Mapping]] = ..., max_choices_per_request: _Optional[int] = ..., request_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., etag: _Optional[str] = ..., structured_output: _Optional[_Union[_provider_service_pb2.StructuredOutputMode, str]] = ...) -> None: ...
 
 class GetProviderCredentialRequest(_message.Message):
     __slots__ = ("name",)
