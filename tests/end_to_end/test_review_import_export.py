@@ -161,7 +161,10 @@ def test_generate_review_import_and_export_through_the_gateway(stack, generation
         text = final[row["name"]]
         assert row["text"] == text.text
         assert row["original_text"] in ("", text.original_text)
-        assert json.loads(row["tags"]) == list(text.tags)
+        # Every exported staged text is generated: the export adds the tag import gives.
+        own = list(text.tags)
+        assert json.loads(row["tags"]) == (own if "synthetic" in own else [*own, "synthetic"])
+        assert row["synthetic"] == "true"
         assert row["state"] == task_pb.StagedTextState.Name(text.state).removeprefix("STAGED_TEXT_STATE_")
         assert row["generation_job"] == job.name
         assert row["provider"] == text.lineage.provider
@@ -174,4 +177,4 @@ def test_generate_review_import_and_export_through_the_gateway(stack, generation
     assert chunks[0].content_type.startswith("application/json")
     items = json.loads(raw_json.decode("utf-8"))
     assert sorted(i["text"] for i in items) == sorted(t.text for t in final.values())
-    assert all(i["title"] and set(i["tags"]) >= {"batch-1"} for i in items)
+    assert all(i["title"] and set(i["tags"]) >= {"batch-1", "synthetic"} and i["synthetic"] for i in items)
