@@ -170,3 +170,25 @@ def test_a_labelled_job_s_events_carry_its_balance_counted_once_then_advanced_te
     assert exact.dropped_spans == 3
     # A job without labels has no balance to show; the events above show that one is sent.
     assert plain and not any(event.HasField("entity_balance") for event in plain)
+
+
+def test_the_balance_a_watch_starts_from_counts_the_texts_up_to_its_snapshot_only(jobs, db, settings, project):
+    """A text written between the watch's snapshot and its balance query reaches the
+    watch as an event: the query must leave it out, or the watch would count it twice."""
+    job = create_job(jobs, project, text_count=3, labels=[generation_pb2.EntityLabel(name="DRUG")])
+    drug = task_pb2.Span(start=0, end=7, label="DRUG", text="aspirin")
+    append(jobs, job.name, text(0, "aspirin first", spans=[drug]))
+    append(jobs, job.name, text(1, "aspirin later", spans=[drug]))
+    job_id = job.name.rsplit("/", 1)[1]
+    seqs = [row[0] for row in db.execute("SELECT seq FROM staged_texts WHERE job_id = %s ORDER BY seq", (job_id,))]
+    pool = create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        balances = EntityBalanceRepository(pool)
+        through_first = balances.entity_balance(project, job_id, through_seq=seqs[0])
+        every = balances.entity_balance(project, job_id)
+    finally:
+        pool.close()
+
+    assert (every.texts, every.spans) == (2, 2), "both texts count without the bound"
+    assert (through_first.texts, through_first.spans) == (1, 1)
+    assert [(item.label, item.texts) for item in through_first.labels] == [("DRUG", 1)]
