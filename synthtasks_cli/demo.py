@@ -341,7 +341,7 @@ def _generate(
     )
     job = client.call(client.generation.CreateGenerationJob, request).generation_job
     try:
-        job = watch_job(client, job.name, out.err, stall_timeout=args.stall_timeout)
+        job = watch_job(client, job.name, out.err, stall_timeout=args.stall_timeout).job
     except JobStalled as stalled:
         raise JobStalled(f"{stalled}; see the worker logs in {stack.state.logs}") from None
     out.note("   " + summary(job))

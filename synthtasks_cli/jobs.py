@@ -16,7 +16,7 @@ from synthtasks_cli.arguments import group, leaf, positive_float, positive_int
 from synthtasks_cli.context import Context
 from synthtasks_cli.errors import Interrupted, UsageError
 from synthtasks_cli.output import details, table, when
-from synthtasks_cli.watch import reason_label, state_label, summary, watch_job
+from synthtasks_cli.watch import balance_summary, reason_label, state_label, summary, watch_job
 
 STATES = {
     "queued": pb.GENERATION_JOB_STATE_QUEUED,
@@ -183,15 +183,21 @@ def get_job(ctx: Context, args: argparse.Namespace) -> int:
 def follow(ctx: Context, name: str, *, stall_timeout: float | None = None) -> int:
     """Watch to the end, print the outcome; exit 1 unless the job succeeded."""
     try:
-        job = watch_job(ctx.client, name, None if ctx.out.json_mode else ctx.out.err, stall_timeout=stall_timeout)
+        watched = watch_job(ctx.client, name, None if ctx.out.json_mode else ctx.out.err, stall_timeout=stall_timeout)
     except KeyboardInterrupt:
         raise Interrupted(
             f"stopped watching; the job goes on (follow it with: synthtasks jobs watch {name}; "
             f"stop it with: synthtasks jobs cancel {name})"
         ) from None
-    ctx.out.result(
-        pb.GetGenerationJobResponse(generation_job=job), lambda console: console.print(summary(job), markup=False)
-    )
+    job = watched.job
+
+    def render(console: Console) -> None:
+        console.print(summary(job), markup=False)
+        if watched.entity_balance is not None:
+            # One line however many labels: soft_wrap leaves it unbroken for grep and logs.
+            console.print(balance_summary(watched.entity_balance), markup=False, soft_wrap=True)
+
+    ctx.out.result(pb.GetGenerationJobResponse(generation_job=job), render)
     return 0 if job.state == pb.GENERATION_JOB_STATE_SUCCEEDED else 1
 
 

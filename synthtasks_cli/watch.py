@@ -3,11 +3,13 @@
 The bar counts finished slots (produced + failed) against the requested count and
 shows failures, duplicates, tokens used and the rate in texts per second. The stream
 is re-opened when the connection drops (a gateway restart must not lose the watch);
-a job that has ended is read once and returned."""
+a job that has ended is read once and returned, with its entity balance when it has
+labels (the one of the stream's last event, which counts each text as it arrives)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import grpc
 from rich.console import Console
@@ -69,10 +71,18 @@ def _fields(job: pb.GenerationJob, rate: float) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Watched:
+    """How a watched job ended: its last snapshot and, for a job with labels, its balance."""
+
+    job: pb.GenerationJob
+    entity_balance: pb.EntityBalance | None
+
+
 def watch_job(
     client: GatewayClient, name: str, console: Console | None, *, stall_timeout: float | None = None
-) -> pb.GenerationJob:
-    """Follow the job until it ends and return its last snapshot; `console=None` shows nothing.
+) -> Watched:
+    """Follow the job until it ends and return how it ended; `console=None` shows nothing.
 
     With `stall_timeout`, give up (JobStalled) once the job has not changed for that long."""
     progress = Progress(
@@ -115,7 +125,7 @@ def watch_job(
                     show(job)
                     stalled.saw(job)
                     if job.state in TERMINAL_STATES:
-                        return job
+                        return Watched(job, event.entity_balance if event.HasField("entity_balance") else None)
             except grpc.RpcError as exc:
                 expired = exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and stall_timeout is not None
                 if not expired and (exc.code() not in _RETRYABLE or failures >= _RECONNECTS):
@@ -128,7 +138,7 @@ def watch_job(
             show(job)
             stalled.saw(job)
             if job.state in TERMINAL_STATES:
-                return job
+                return Watched(job, _entity_balance(client, job))
             if stalled.expired():
                 raise JobStalled(
                     f"{name} made no progress for {stall_timeout:.0f} s (state {state_label(job)}, "
@@ -141,6 +151,14 @@ def watch_job(
                 )
             if failures:
                 time.sleep(min(2.0**failures / 4, 5.0))
+
+
+def _entity_balance(client: GatewayClient, job: pb.GenerationJob) -> pb.EntityBalance | None:
+    """The balance of a job that ended between two streams, which no event carried."""
+    if not job.labels:
+        return None
+    request = pb.GetEntityBalanceRequest(scope=job.name)
+    return client.call(client.generation.GetEntityBalance, request).entity_balance
 
 
 class _StallClock:
@@ -174,3 +192,10 @@ def summary(job: pb.GenerationJob) -> str:
     if job.error.reason or job.error.message:
         line += f"; error {reason_label(job.error.reason)}: {job.error.message}".rstrip(": ")
     return line
+
+
+def balance_summary(balance: pb.EntityBalance) -> str:
+    """One line: texts and spans per label, and the entities that could not be located."""
+    labels = " · ".join(f"{item.label} {item.texts} texts/{item.spans} spans" for item in balance.labels)
+    details = f"per value: synthtasks jobs balance {balance.scope}"
+    return f"entity balance: {labels}; {balance.dropped_spans} dropped ({details})"

@@ -20,6 +20,7 @@ from services.runtime.errors import InvalidArgument
 from services.task_store import spans, validation
 from services.task_store.export import ExportFormat, ExportOptions
 from services.task_store.records import (
+    EntityBalance,
     EntityLabel,
     GeneratedText,
     Job,
@@ -249,6 +250,25 @@ def _timestamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
     return stamp
+
+
+def entity_balance_proto(scope: str, balance: EntityBalance) -> generation_pb2.EntityBalance:
+    """GetEntityBalance's answer, and what a watch of a labelled job shows on each event."""
+    return generation_pb2.EntityBalance(
+        scope=scope,
+        texts=balance.texts,
+        spans=balance.spans,
+        dropped_spans=balance.dropped_spans,
+        labels=[
+            generation_pb2.LabelBalance(label=item.label, texts=item.texts, spans=item.spans) for item in balance.labels
+        ],
+        variable_values=[
+            generation_pb2.VariableValueBalance(
+                variable=item.variable, value=item.value, labels=item.labels, texts=item.texts, spans=item.spans
+            )
+            for item in balance.values
+        ],
+    )
 
 
 def job_proto(job: Job) -> generation_pb2.GenerationJob:

@@ -18,6 +18,11 @@ while the listener reconnected.
 A terminal state is only ever reported by the last event: text events of the batch
 that ended a job carry it as RUNNING, so a client that stops at the first terminal
 state has seen every text.
+
+A job with labels has its entity balance on every event: counted by the SQL once, over
+the texts of the first snapshot, then advanced by each new text (balance_updates.py),
+so an event costs no recount of the job. Edits and discards made meanwhile are not
+seen until the next watch, which counts again.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from services.task_store import job_states
-from services.task_store.records import Job, JobState, StagedText
+from services.task_store import balance_updates, job_states
+from services.task_store.records import EntityBalance, Job, JobState, StagedText
+from services.task_store.repository.entity_balance import EntityBalanceRepository
 from services.task_store.repository.jobs import JOB_CHANNEL, JobRepository
 
 log = logging.getLogger(__name__)
@@ -151,10 +157,13 @@ class WatchEvent:
     job: Job
     # The text this event announces, if it announces one.
     text: StagedText | None = None
+    # The job's entity balance after the event; None for a job without labels.
+    balance: EntityBalance | None = None
 
 
 def follow_job(
     repository: JobRepository,
+    balances: EntityBalanceRepository,
     hub: JobEventHub,
     project: str,
     job_id: str,
@@ -171,7 +180,10 @@ def follow_job(
             on_stop(subscription.ring)
         # Subscribed first, read second: a change committed in between still rings.
         job, last_seq = repository.job_snapshot(project, job_id)
-        yield WatchEvent(job)
+        # Up to the snapshot's newest text: the newer ones arrive as events and are added
+        # one by one, so none is counted twice even if written while this query runs.
+        balance = balances.entity_balance(project, job_id, through_seq=last_seq) if job.labels else None
+        yield WatchEvent(job, balance=_shown(balance, job))
         if job.state in job_states.TERMINAL:
             return
         last_version = job.version
@@ -183,17 +195,25 @@ def follow_job(
                 job, texts = repository.job_progress(project, job_id, last_seq, _TEXT_BATCH)
                 shown = _while_running(job)
                 for text in texts:
-                    yield WatchEvent(shown, text)
+                    if balance is not None:
+                        balance = balance_updates.with_text(balance, text, job.variable_labels)
+                    yield WatchEvent(shown, text, _shown(balance, shown))
                     last_seq = text.seq
                     last_version = job.version
                 if len(texts) < _TEXT_BATCH:
                     break
             if job.state in job_states.TERMINAL:
-                yield WatchEvent(job)
+                yield WatchEvent(job, balance=_shown(balance, job))
                 return
             if job.version != last_version:
-                yield WatchEvent(job)
+                yield WatchEvent(job, balance=_shown(balance, job))
                 last_version = job.version
+
+
+def _shown(balance: EntityBalance | None, job: Job) -> EntityBalance | None:
+    """The balance as an event shows it: its dropped spans are the job's own count, as
+    the SQL reads them, taken from the job the event carries."""
+    return None if balance is None else dataclasses.replace(balance, dropped_spans=job.dropped_spans)
 
 
 def _while_running(job: Job) -> Job:

@@ -200,15 +200,29 @@ async def job_page(request: Request) -> Response:
         ),
         token,
     )
+    # The live stream carries the balance from its first event; a finished job has no
+    # stream, so the page starts from the exact count.
+    balance = None
+    if job.labels:
+        balance = (
+            await visit.web.gateway.call(
+                visit.web.gateway.generation.GetEntityBalance, gen_pb.GetEntityBalanceRequest(scope=name), token
+            )
+        ).entity_balance
     return visit.render(
         "job.html",
-        {"job": job, "summary": job_summary(job), "texts": texts.staged_texts, "more_texts": texts.next_page_token},
+        {
+            "job": job,
+            "summary": job_summary(job, balance),
+            "texts": texts.staged_texts,
+            "more_texts": texts.next_page_token,
+        },
     )
 
 
 async def job_events(request: Request) -> Response:
-    """Server-sent events: `job` (counts, state, rate) on every change, `text` for each
-    new staged text, `end` when the job has finished."""
+    """Server-sent events: `job` (counts, state, rate, entity balance) on every change,
+    `text` for each new staged text, `end` when the job has finished."""
     visit = await Visit.open(request)
     token = visit.require_user()
     project = visit.project()
@@ -227,7 +241,9 @@ async def job_events(request: Request) -> Response:
             ):
                 if reply.HasField("staged_text"):
                     yield {"event": "text", "data": json.dumps(text_summary(reply.staged_text))}
-                summary = job_summary(reply.generation_job)
+                summary = job_summary(
+                    reply.generation_job, reply.entity_balance if reply.HasField("entity_balance") else None
+                )
                 yield {"event": "job", "data": json.dumps(summary)}
                 if summary["finished"]:
                     finished = True

@@ -51,8 +51,8 @@ def leaf(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def job_summary(job: gen_pb.GenerationJob) -> dict[str, Any]:
-    """What the live job view shows, as JSON for its script."""
+def job_summary(job: gen_pb.GenerationJob, balance: gen_pb.EntityBalance | None = None) -> dict[str, Any]:
+    """What the live job view shows, as JSON for its script; `balance` for a job with labels."""
     elapsed = 0.0
     if job.start_time.seconds:
         end = job.end_time.seconds if job.end_time.seconds else datetime.now(tz=UTC).timestamp()
@@ -69,7 +69,14 @@ def job_summary(job: gen_pb.GenerationJob) -> dict[str, Any]:
         "completion_tokens": job.usage.completion_tokens,
         "rate": f"{produced * 60 / elapsed:.1f} texts/min" if elapsed > 0 and produced else "—",
         "error": job.error.message,
+        "entity_balance": balance_line(balance) if balance is not None else "",
     }
+
+
+def balance_line(balance: gen_pb.EntityBalance) -> str:
+    """Texts and spans per label, and the entities that could not be located, in one line."""
+    labels = " · ".join(f"{item.label} {item.texts} texts, {item.spans} spans" for item in balance.labels)
+    return f"{labels} · {balance.dropped_spans} dropped"
 
 
 def text_summary(text: task_pb.StagedText) -> dict[str, Any]:

@@ -4,6 +4,8 @@ output (synthtasks_fake_llm/structured.py)."""
 
 from __future__ import annotations
 
+import itertools
+
 import grpc
 import pytest
 from synthtasks.v1 import generation_service_pb2 as gen_pb
@@ -186,6 +188,41 @@ def test_entity_balance_counts_match_the_stored_spans_per_job_and_per_project(ge
     after = balance(generation, first.name)
     assert after.texts == 6
     assert counted(after) == expected_balance(first_texts[1:])
+
+
+def test_the_watch_of_a_labelled_job_ends_with_the_balance_get_entity_balance_counts(
+    generation: Generation, stack, tmp_path
+) -> None:
+    generation.fake.configure(entity_lexicon=LEXICON, structured_fault="unlocatable_entity")
+    project = generation.new_project()
+    generation.provider(project, max_choices=2)
+    job = start(generation, project, 10)
+
+    # Opened right after the start: texts already written are counted by the watch's
+    # first query, the others one by one as their events arrive; both ways must agree.
+    events = list(
+        generation.clients.generation.WatchGenerationJob(gen_pb.WatchGenerationJobRequest(name=job.name), timeout=60)
+    )
+
+    last = events[-1]
+    assert last.generation_job.state == gen_pb.GENERATION_JOB_STATE_SUCCEEDED
+    exact = balance(generation, job.name)
+    assert (exact.texts, exact.dropped_spans) == (10, 10) and exact.spans > 0
+    assert last.entity_balance == exact
+    assert counted(last.entity_balance) == expected_balance(generation.staged(last.generation_job))
+    # Every event of the job carries the balance, each new text counted in its own event.
+    assert all(event.HasField("entity_balance") for event in events)
+    for before, after in itertools.pairwise(events):
+        assert after.entity_balance.texts == before.entity_balance.texts + after.HasField("staged_text")
+
+    env = clean_environment(
+        SYNTHTASKS_GATEWAY_ADDRESS=stack.gateway_address,
+        SYNTHTASKS_TOKEN=stack.admin_token,
+        SYNTHTASKS_STATE_DIR=str(tmp_path / "state"),
+    )
+    shown = run_cli("jobs", "watch", job.name, env=env).ok().stdout
+    per_label = " · ".join(f"{item.label} {item.texts} texts/{item.spans} spans" for item in exact.labels)
+    assert f"entity balance: {per_label}; 10 dropped" in shown
 
 
 def test_entity_balance_of_an_unknown_job_is_not_found_and_a_bad_scope_names_the_field(

@@ -603,3 +603,37 @@ def test_a_running_job_can_be_cancelled_from_its_page(page, web, stack, fake_llm
     expect(page.locator("#cancel-form")).to_have_count(0)
     stored = stack.admin().generation.GetGenerationJob(gen_pb.GetGenerationJobRequest(name=job.name), timeout=10)
     assert stored.generation_job.state == gen_pb.GENERATION_JOB_STATE_CANCELLED
+
+
+def test_a_labelled_job_s_page_shows_its_entity_balance_as_texts_arrive(page, web, stack, fake_llm, workers):
+    project = new_project()
+    _provider_with_default(stack, fake_llm, project)
+    # Every provider call fails until the job page is open, so the balance it ends with
+    # came through the live stream, not the first render.
+    fake_llm.configure(rate_500=1.0, entity_lexicon={"aspirin": "DRUG"})
+    sign_in(page, web, stack.admin_token, project)
+    job = _job(
+        stack,
+        project,
+        6,
+        prompt="A note about {drug}.",
+        variables=[gen_pb.PromptVariable(name="drug", values=["aspirin", "ibuprofen"])],
+        labels=[gen_pb.EntityLabel(name="DRUG", description="a medication")],
+        variable_labels={"drug": "DRUG"},
+    )
+    page.goto(f"{web.url}/p/{project}/jobs/{job.name.rsplit('/', 1)[-1]}")
+    shown = page.locator("[data-count=entity_balance]")
+    expect(shown).to_have_text("DRUG 0 texts, 0 spans · 0 dropped")
+
+    fake_llm.configure(rate_500=0.0)
+    expect(page.locator("#live-texts li")).to_have_count(6, timeout=90_000)
+    expect(page.locator("[data-count=state]")).to_have_text("succeeded")
+    exact = (
+        stack.admin()
+        .generation.GetEntityBalance(gen_pb.GetEntityBalanceRequest(scope=job.name), timeout=10)
+        .entity_balance
+    )
+    (drug,) = exact.labels
+    assert (exact.texts, drug.texts) == (6, 6), "every text marks its drug (the binding)"
+    expect(shown).to_have_text(f"DRUG 6 texts, {drug.spans} spans · {exact.dropped_spans} dropped")
+    assert page.script_errors == []

@@ -9,6 +9,10 @@ ones, with the spans they hold now). A variable value's spans are the spans of i
 that cover exactly the value, with the label the job binds the variable to when it does
 (any label otherwise). Labels and values nobody used are listed with zero counts: the
 zeros are what a user balancing rare entities looks for.
+
+A watch counts a job's texts up to the one it starts after (`through_seq`), then adds
+each newer text with the same rules in Python (balance_updates.py): a change to the
+rules here is a change there.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from __future__ import annotations
 from services.task_store.records import EntityBalance, LabelBalance, ValueBalance
 from services.task_store.repository.transactions import PooledRepository
 
-# %(project)s always, %(job)s NULL for the whole project.
+# %(project)s always, %(job)s NULL for the whole project, %(through)s NULL for every text.
 _SCOPE = """
 WITH jobs AS (
     SELECT id, labels, variables, variable_labels, dropped_spans FROM generation_jobs
     WHERE project = %(project)s AND (%(job)s::text IS NULL OR id = %(job)s)
 ), texts AS (
     SELECT t.id, t.job_id, t.variables, t.spans FROM staged_texts t JOIN jobs j ON j.id = t.job_id
-    WHERE t.project = %(project)s AND t.state <> 'DISCARDED'
+    WHERE t.project = %(project)s AND t.state <> 'DISCARDED' AND (%(through)s::bigint IS NULL OR t.seq <= %(through)s)
 ), spans AS (
     SELECT t.id AS text_id, t.job_id, t.variables, s->>'label' AS label, s->>'text' AS surface
     FROM texts t, jsonb_array_elements(t.spans) s
@@ -83,10 +87,11 @@ ORDER BY 1, 2
 
 
 class EntityBalanceRepository(PooledRepository):
-    def entity_balance(self, project: str, job_id: str | None) -> EntityBalance:
-        """The balance of job `job_id` of `project`, or of the whole project when None.
+    def entity_balance(self, project: str, job_id: str | None, *, through_seq: int | None = None) -> EntityBalance:
+        """The balance of job `job_id` of `project`, or of the whole project when None;
+        with `through_seq`, of the texts written up to that seq only (a watch's start).
         The caller checks that the job exists (a missing one counts as empty here)."""
-        scope = {"project": project, "job": job_id}
+        scope = {"project": project, "job": job_id, "through": through_seq}
         with self._cursor() as cur:
             # The first statement of the call's transaction, as SET TRANSACTION must be.
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")

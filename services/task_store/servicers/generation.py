@@ -11,7 +11,13 @@ from services.task_store import quotas
 from services.task_store.errors import Unimplemented
 from services.task_store.metrics import JOBS
 from services.task_store.page_positions import next_token, page_position, query_key
-from services.task_store.proto_conversions import job_proto, parse_state_filter, ref_key, staged_text_proto
+from services.task_store.proto_conversions import (
+    entity_balance_proto,
+    job_proto,
+    parse_state_filter,
+    ref_key,
+    staged_text_proto,
+)
 from services.task_store.quotas import QuotaPolicy
 from services.task_store.records import JobState
 from services.task_store.repository.entity_balance import EntityBalanceRepository
@@ -54,24 +60,7 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
         if job_id is not None:
             self._jobs.get_job(project, job_id)  # NOT_FOUND rather than an empty balance
         balance = self._balances.entity_balance(project, job_id)
-        return generation_pb2.GetEntityBalanceResponse(
-            entity_balance=generation_pb2.EntityBalance(
-                scope=request.scope,
-                texts=balance.texts,
-                spans=balance.spans,
-                dropped_spans=balance.dropped_spans,
-                labels=[
-                    generation_pb2.LabelBalance(label=item.label, texts=item.texts, spans=item.spans)
-                    for item in balance.labels
-                ],
-                variable_values=[
-                    generation_pb2.VariableValueBalance(
-                        variable=item.variable, value=item.value, labels=item.labels, texts=item.texts, spans=item.spans
-                    )
-                    for item in balance.values
-                ],
-            )
-        )
+        return generation_pb2.GetEntityBalanceResponse(entity_balance=entity_balance_proto(request.scope, balance))
 
     def GetGenerationJob(self, request, context):
         ref = names.parse_job(request.name, field="name")
@@ -92,6 +81,7 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
         previous: datetime | None = None
         for event in follow_job(
             self._jobs,
+            self._balances,
             self._events,
             ref.project,
             ref.id,
@@ -102,6 +92,8 @@ class GenerationServicer(generation_grpc.GenerationServiceServicer):
             response = generation_pb2.WatchGenerationJobResponse(generation_job=job_proto(event.job))
             if event.text is not None:
                 response.staged_text.CopyFrom(staged_text_proto(event.text))
+            if event.balance is not None:
+                response.entity_balance.CopyFrom(entity_balance_proto(request.name, event.balance))
             if previous is not None:
                 response.since_previous.FromTimedelta(now - previous)
             previous = now

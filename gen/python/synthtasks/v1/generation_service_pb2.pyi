@@ -218,14 +218,16 @@ class WatchGenerationJobRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class WatchGenerationJobResponse(_message.Message):
-    __slots__ = ("generation_job", "staged_text", "since_previous")
+    __slots__ = ("generation_job", "staged_text", "since_previous", "entity_balance")
     GENERATION_JOB_FIELD_NUMBER: _ClassVar[int]
     STAGED_TEXT_FIELD_NUMBER: _ClassVar[int]
     SINCE_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_BALANCE_FIELD_NUMBER: _ClassVar[int]
     generation_job: GenerationJob
     staged_text: _task_service_pb2.StagedText
     since_previous: _duration_pb2.Duration
-    def __init__(self, generation_job: _Optional[_Union[GenerationJob, _Mapping]] = ..., staged_text: _Optional[_Union[_task_service_pb2.StagedText, _Mapping]] = ..., since_previous: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    entity_balance: EntityBalance
+    def __init__(self, generation_job: _Optional[_Union[GenerationJob, _Mapping]] = ..., staged_text: _Optional[_Union[_task_service_pb2.StagedText, _Mapping]] = ..., since_previous: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., entity_balance: _Optional[_Union[EntityBalance, _Mapping]] = ...) -> None: ...
 
 class CancelGenerationJobRequest(_message.Message):
     __slots__ = ("name",)
