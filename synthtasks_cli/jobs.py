@@ -86,12 +86,20 @@ def _tokens(job: pb.GenerationJob) -> str:
     return f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
 
 
+def _state(job: pb.GenerationJob) -> str:
+    """The state, and whether the job has made no progress for a while (the gateway's
+    stall threshold): it may wait for workers or a provider, or its queued work was lost
+    and the gateway is enqueueing it again."""
+    return f"{state_label(job)}, stalled" if job.stalled else state_label(job)
+
+
 def job_details(job: pb.GenerationJob) -> Any:
     counts = job.counts
     return details(
         [
             ("name", job.name),
-            ("state", state_label(job)),
+            ("state", _state(job)),
+            ("last progress", when(job.update_time) if job.stalled else ""),
             ("prompt", job.prompt),
             ("system prompt", job.system_prompt),
             ("variables", "; ".join(f"{v.name}={', '.join(v.values)}" for v in job.variables)),
@@ -136,7 +144,7 @@ def job_table(jobs: list[pb.GenerationJob]) -> Any:
         [
             (
                 names.short(j.name),
-                state_label(j),
+                _state(j),
                 f"{j.counts.produced}/{j.counts.requested or j.text_count}",
                 j.counts.failed,
                 j.counts.duplicates,

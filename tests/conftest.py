@@ -63,8 +63,14 @@ def stack(make_database, infra: Infrastructure, redis_namespace: str):
     tests keep apart by using projects of their own."""
     from tests.stack import running_stack
 
+    # Tests leave jobs unfinished on purpose, some with their Redis keys deleted: the
+    # sweeper would enqueue those again within a minute, and another test's workers would
+    # run them. Recovery is tested on stacks of its own (tests/end_to_end/test_stalled_job_recovery.py).
     with running_stack(
-        make_database=make_database, redis_url=infra.redis_url, redis_namespace=redis_namespace
+        make_database=make_database,
+        redis_url=infra.redis_url,
+        redis_namespace=redis_namespace,
+        stalled_job_seconds=24 * 3600,
     ) as running:
         yield running
 

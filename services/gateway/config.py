@@ -53,11 +53,13 @@ class Settings(CommonSettings):
     # unfinished export fails with DEADLINE_EXCEEDED.
     max_stream_seconds: float = Field(900.0, gt=0)
     # Stalled-job recovery (stalled_jobs.py): an unfinished job without progress for this
-    # long has its slot ranges enqueued again. Longer than any legitimate silence: the
-    # ~15 min a worker retries a message through an outage is what it replaces.
-    stalled_job_seconds: float = Field(1200.0, gt=0)
-    # How often the gateway looks for stalled jobs.
-    stalled_job_check_seconds: float = Field(60.0, gt=0)
+    # long is reported `stalled` in the API and checked in Redis; its slot ranges are
+    # enqueued again only if none of its work is left there (backlog, queue, delay queue,
+    # workers), so a job that merely waits is never duplicated and this can be short.
+    stalled_job_seconds: float = Field(60.0, gt=0)
+    # How often the gateway looks for stalled jobs. With the threshold, the bound on how
+    # long lost work waits: 60 + 15 s by default, within the 2 minutes operations promise.
+    stalled_job_check_seconds: float = Field(15.0, gt=0)
 
     @model_validator(mode="after")
     def _public_tls_needs_both_files(self) -> Settings:

@@ -84,9 +84,18 @@ class JobLauncher:
 
     def enqueue(self, job: pb.GenerationJob, timeout: float) -> None:
         """Add every slot range of a recorded job to the backlog (one round trip), then
-        record that it is enqueued. Also how stalled jobs are enqueued again (stalled_jobs.py)."""
+        record that it is enqueued."""
         self._backlog.enqueue_job(slot_ranges(job.name, job.text_count, self._slots_per_message))
         self._job_store.MarkJobEnqueued(store_pb.MarkJobEnqueuedRequest(name=job.name), timeout=timeout)
+
+    def recover(self, job: pb.GenerationJob, timeout: float) -> bool:
+        """Enqueue every slot range of a job again if, and only if, its work is lost: nothing
+        of it is left in the backlog, the queue, the delay queue or the workers' live calls
+        (Backlog.recover_job). True when it was enqueued again."""
+        if not self._backlog.recover_job(slot_ranges(job.name, job.text_count, self._slots_per_message)):
+            return False
+        self._job_store.MarkJobEnqueued(store_pb.MarkJobEnqueuedRequest(name=job.name), timeout=timeout)
+        return True
 
     def _resolve_provider(self, project_id: str, requested: str, timeout: float) -> provider_pb.Provider:
         assigned = self._providers.ListProjectProviders(

@@ -125,6 +125,7 @@ def build_server(settings: Settings, address: str | None = None) -> AioBuiltServ
                     launcher,
                     deadlines,
                     streams,
+                    timedelta(seconds=settings.stalled_job_seconds),
                 ),
                 generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
                 "synthtasks.v1.GenerationService",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -34,6 +35,7 @@ from synthtasks.v1 import (
 
 from services.gateway.auth import Authenticator
 from services.gateway.job_launcher import JobLauncher
+from services.gateway.stalled_jobs import flag_stalled
 from services.gateway.streams import STREAM_MESSAGES, StreamLimiter
 from services.runtime.call_metadata import caller_project_var, caller_token_var
 from services.vocabulary import names
@@ -74,9 +76,11 @@ class StreamRelay:
         open_call: Callable[[float | None], Any],
         *,
         on_time_up: Callable[[], Any],
+        amend: Callable[[Any], None] | None = None,
     ) -> None:
         """`project_of` parses the request's name, after the caller is known: a caller
-        without a token learns nothing, not even the name rules."""
+        without a token learns nothing, not even the name rules. `amend` adds what the
+        gateway knows to each message before it is sent."""
         # The token check may call the registry: not on the event loop.
         principal = await asyncio.to_thread(self._auth.principal, context)
         caller_token_var.set(principal.token)
@@ -99,6 +103,8 @@ class StreamRelay:
             timer = asyncio.get_running_loop().call_later(self._max_seconds, time_up)
             try:
                 async for response in call:
+                    if amend is not None:
+                        amend(response)
                     await context.write(response)
                     STREAM_MESSAGES.inc()
             except (asyncio.CancelledError, grpc.aio.AioRpcError):
@@ -228,9 +234,11 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
         launcher: JobLauncher,
         deadlines: Deadlines,
         streams: StreamRelay,
+        stalled_for: timedelta,
     ) -> None:
         self._auth = auth
         self._jobs = jobs
+        self._stalled_for = stalled_for
         # The asyncio stub exists only once the server's loop runs: fetched per call.
         self._streaming_jobs = streaming_jobs
         self._launcher = launcher
@@ -244,11 +252,15 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
 
     def GetGenerationJob(self, request, context):
         _in_project_of(self._auth, context, request.name, names.JOBS)
-        return self._jobs.GetGenerationJob(request, timeout=self._deadlines.of(context))
+        response = self._jobs.GetGenerationJob(request, timeout=self._deadlines.of(context))
+        flag_stalled([response.generation_job], self._stalled_for)
+        return response
 
     def ListGenerationJobs(self, request, context):
         _in_parent(self._auth, context, request.parent)
-        return self._jobs.ListGenerationJobs(request, timeout=self._deadlines.of(context))
+        response = self._jobs.ListGenerationJobs(request, timeout=self._deadlines.of(context))
+        flag_stalled(response.generation_jobs, self._stalled_for)
+        return response
 
     async def WatchGenerationJob(self, request, context):
         async def time_up() -> None:
@@ -259,6 +271,7 @@ class GenerationGateway(generation_service_pb2_grpc.GenerationServiceServicer):
             lambda: names.parse_job(request.name, field="name").project,
             lambda timeout: self._streaming_jobs().WatchGenerationJob(request, timeout=timeout),
             on_time_up=time_up,
+            amend=lambda response: flag_stalled([response.generation_job], self._stalled_for),
         )
 
     def CancelGenerationJob(self, request, context):

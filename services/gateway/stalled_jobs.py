@@ -1,22 +1,27 @@
 """Recovery of jobs whose queue messages were lost.
 
-Workers retry a message for ~15 minutes while the task store or registry is down, then
-dramatiq dead-letters it; a gateway that dies between recording a job and enqueueing it
-leaves a job nobody will enqueue unless the client retries. Either way the job stays
-unfinished with no progress. Every `interval`, the sweeper asks the task store for jobs
-unfinished and unchanged for `stalled_for` (claimed atomically, so several gateways never
-take the same one) and enqueues all their slot ranges again.
+Redis restarted without persistence, a worker retried a message through a long outage
+until Dramatiq dead-lettered it, or a gateway died between recording a job and
+enqueueing it: the job stays unfinished with no progress, and nothing will ever run it.
+Every `interval`, the sweeper asks the task store for jobs unfinished and unchanged for
+`stalled_for` (claimed atomically, so several gateways never take the same one) and
+checks in Redis whether each one's work is really lost (Backlog.recover_job): a job with
+a range in the fair backlog, a message in the queue or the delay queue (waiting, or held
+by a worker) or a live provider call is merely waiting - behind other projects' work, for
+a provider's rate limit, for a worker to come up - and is left alone; only a job with
+none of these has all its slot ranges enqueued again, in the same Redis script run.
 
-Re-enqueueing a whole job is safe: workers skip the slots already written (one
-GetJobWork call per range), and a slot is written at most once whatever runs twice. The
-price of a false alarm (a job merely queued behind a long backlog) is one more message
-per range, which finds its slots filled or fills them once."""
+So the threshold can be short (60 s by default, checked every 15 s: a lost job runs
+again within 75 s), and a job waiting longer than that gets no duplicate range, however
+often it is checked. Even a wrong call would be safe: workers skip the slots already
+written, and a slot is written at most once."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import redis
@@ -26,11 +31,20 @@ from synthtasks.internal.v1 import job_store_service_pb2_grpc
 from synthtasks.v1 import generation_service_pb2 as pb
 
 from services.gateway.job_launcher import JobLauncher
-from services.gateway.metrics import STALLED_JOBS_RECOVERED
+from services.gateway.metrics import STALLED_JOBS_RECOVERED, STALLED_JOBS_WAITING
 
 log = logging.getLogger(__name__)
 
 _JOBS_PER_CLAIM = 100
+_UNFINISHED = (pb.GENERATION_JOB_STATE_QUEUED, pb.GENERATION_JOB_STATE_RUNNING)
+
+
+def flag_stalled(jobs: Iterable[pb.GenerationJob], stalled_for: timedelta) -> None:
+    """Set `stalled` on the unfinished jobs whose last change (update_time: for an
+    unfinished job, its last text or state change) is older than `stalled_for`."""
+    since = datetime.now(UTC) - stalled_for
+    for job in jobs:
+        job.stalled = job.state in _UNFINISHED and job.update_time.ToDatetime(UTC) < since
 
 
 class StalledJobSweeper:
@@ -61,7 +75,8 @@ class StalledJobSweeper:
             self._thread.join(timeout=self._timeout + 5)
 
     def sweep(self) -> int:
-        """Claim and re-enqueue stalled jobs until none is left; the number recovered."""
+        """Claim stalled jobs until none is left, and enqueue again those whose work is
+        lost; the number enqueued again."""
         recovered = 0
         while not self._stopping.is_set():
             claimed = self._job_store.ClaimStalledJobs(
@@ -69,7 +84,11 @@ class StalledJobSweeper:
                 timeout=self._timeout,
             ).generation_jobs
             for job in claimed:
-                self._launcher.enqueue(job, self._timeout)
+                if not self._launcher.recover(job, self._timeout):
+                    STALLED_JOBS_WAITING.inc()
+                    log.debug("a job without progress still has work queued", extra={"job": job.name})
+                    continue
+                recovered += 1
                 STALLED_JOBS_RECOVERED.inc()
                 log.warning(
                     "re-enqueued a stalled job",
@@ -79,7 +98,6 @@ class StalledJobSweeper:
                         "produced": job.counts.produced,
                     },
                 )
-            recovered += len(claimed)
             if len(claimed) < _JOBS_PER_CLAIM:
                 return recovered
         return recovered

@@ -9,6 +9,10 @@
 --   P.projects             zset: projects with waiting ranges, by virtual time (slots)
 --   P.jobs:$project        zset: that project's jobs with waiting ranges, by virtual time
 --   P.ranges:$job          list: "$slot_count $message_id" of that job's waiting ranges
+--   P.held:$job            hash: "$first_slot+$slot_count" -> message id, the ranges the
+--                          job had waiting when they were added; an entry whose message id
+--                          is no longer in P is stale (the range moved on) and ignored.
+--                          Deleted with P.ranges:$job.
 --   P.arrivals             counter: members of both zsets are "$arrival $name", with
 --                          $arrival zero-padded, so that ties go first come, first served
 --   P.workers              hash: broker id -> messages each worker process wants ready
@@ -18,9 +22,20 @@
 --   $namespace:$queue_name       list of message ids ready for workers
 --   $namespace:$queue_name.msgs  hash: message id -> encoded message
 --   $namespace:__heartbeats__    zset: broker id -> time of its last command
+--   $namespace:$queue_name.DQ[.msgs]  the same for the delay queue (retries, hand-backs)
+-- A message stays in its .msgs hash from enqueue until a worker acks it, prefetched and
+-- running messages included, whichever worker holds them, dead or alive.
+-- and the granted-calls zsets $namespace:job-calls:$job (stop_flags.py), scored by send-by time.
 --
 -- Commands:
---   enqueue project job (entry body)...  add a job's ranges, then dispatch; returns moved
+--   enqueue project job (range entry body)...
+--                                        add a job's ranges, except those it already has
+--                                        waiting, then dispatch; returns how many moved
+--   recover project job (range entry body)...
+--                                        the same, only if nothing of the job is anywhere:
+--                                        not in the backlog, no message in the queue or the
+--                                        delay queue (waiting, prefetched or running), no
+--                                        live granted call; returns -1 when something is
 --   dispatch                             move ranges to the queue up to the low-water
 --                                        mark; returns how many moved
 --   drop project job                     forget a job's waiting ranges; returns how many
@@ -49,6 +64,10 @@ end
 
 local function ranges_of(job)
     return backlog .. ".ranges:" .. job
+end
+
+local function held_of(job)
+    return backlog .. ".held:" .. job
 end
 
 local function name_of(member)
@@ -81,7 +100,7 @@ local function forget_ranges(job)
     for i = 1, #entries do
         redis.call("hdel", backlog, name_of(entries[i]))
     end
-    redis.call("del", ranges)
+    redis.call("del", ranges, held_of(job))
     return #entries
 end
 
@@ -151,6 +170,7 @@ local function dispatch()
                 redis.call("zadd", jobs, job_time + slots, job_member)
             else
                 redis.call("zrem", jobs, job_member)
+                redis.call("del", held_of(job))
             end
         end
         if redis.call("exists", jobs) == 1 then
@@ -162,19 +182,71 @@ local function dispatch()
     return moved
 end
 
-if command == "enqueue" then
-    local project, job = ARGV[8], ARGV[9]
-    local jobs, ranges = jobs_of(project), ranges_of(job)
+-- Adds the ranges given from ARGV[10] on, as triples (range, entry, body), except those
+-- the job already has waiting: enqueueing a job twice never doubles its ranges.
+local function enqueue(project, job)
+    local jobs, ranges, held = jobs_of(project), ranges_of(job), held_of(job)
+    local added = {}
+    for i = 10, #ARGV, 3 do
+        local waiting = redis.call("hget", held, ARGV[i])
+        if not (waiting and redis.call("hexists", backlog, waiting) == 1) then
+            added[#added + 1] = i
+        end
+    end
+    if #added == 0 then
+        return
+    end
     if redis.call("exists", jobs) == 0 then
         activate(projects, project)
     end
     if redis.call("exists", ranges) == 0 then
         activate(jobs, job)
     end
-    for i = 10, #ARGV, 2 do
-        redis.call("hset", backlog, name_of(ARGV[i]), ARGV[i + 1])
-        redis.call("rpush", ranges, ARGV[i])
+    for _, i in ipairs(added) do
+        local message_id = name_of(ARGV[i + 1])
+        redis.call("hset", backlog, message_id, ARGV[i + 2])
+        redis.call("hset", held, ARGV[i], message_id)
+        redis.call("rpush", ranges, ARGV[i + 1])
     end
+end
+
+-- Whether a message of `job` waits in, or was fetched from, the queue or its delay queue.
+-- Reads every message body: the queues are short by design (the backlog holds the
+-- rest), and this runs only for jobs that made no progress for minutes.
+local function has_message(job)
+    local needle = '"job":"' .. job .. '"'
+    for _, messages in ipairs({queue_messages, namespace .. ":" .. queue_name .. ".DQ.msgs"}) do
+        local bodies = redis.call("hvals", messages)
+        for i = 1, #bodies do
+            if string.find(bodies[i], needle, 1, true) then
+                return true
+            end
+        end
+    end
+    return false
+end
+
+local function has_work(job)
+    if redis.call("exists", ranges_of(job)) == 1 then
+        return true
+    end
+    -- Redis's clock, as in the script that records the grants (stop_flags.py).
+    local t = redis.call("time")
+    local redis_now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if redis.call("zcount", namespace .. ":job-calls:" .. job, "(" .. redis_now_ms, "+inf") > 0 then
+        return true
+    end
+    return has_message(job)
+end
+
+if command == "enqueue" then
+    enqueue(ARGV[8], ARGV[9])
+    return dispatch()
+elseif command == "recover" then
+    if has_work(ARGV[9]) then
+        return -1
+    end
+    enqueue(ARGV[8], ARGV[9])
     return dispatch()
 elseif command == "dispatch" then
     return dispatch()

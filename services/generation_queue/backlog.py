@@ -30,6 +30,12 @@ project start in the order they were submitted. Counting slots rather than messa
 shares provider calls evenly: a project of 16-slot ranges does not get 16 times the calls
 of a project of one-text jobs.
 
+Enqueueing is idempotent against the backlog: a range the job still has waiting is not
+added again. Recovery (`Backlog.recover_job`, the gateway's stalled-job sweeper) goes
+further and adds a job's ranges only when nothing of the job is left anywhere in Redis:
+in the backlog, among the messages of the queue and the delay queue (waiting, or held by
+a worker), or in its live granted calls; the check and the enqueue are one script run.
+
 A cancelled (or failed) job's waiting ranges are dropped by the gateway when it cancels
 (`Backlog.drop_job`) and, should one remain, skipped by the script, which checks the
 job's stop flag before moving a range."""
@@ -117,25 +123,51 @@ class Backlog:
         )
 
     def enqueue_job(self, ranges: Sequence[SlotRange]) -> int:
-        """Add the ranges of one job (in one round trip), then dispatch. Adding ranges the
-        backlog already holds is harmless: a slot is written once however often it is sent.
+        """Add the ranges of one job (in one round trip), then dispatch. A range the job
+        already has waiting in the backlog is not added again (a retried enqueue doubles
+        nothing); one already moved to the queue is (the caller may know it was lost).
         Returns how many messages entered the Dramatiq queue."""
+        pipe = self._client.pipeline(transaction=False)
+        for args in self._chunks(ranges):
+            self._call("enqueue", *args, client=pipe)
+        return sum(int(moved) for moved in pipe.execute())
+
+    def recover_job(self, ranges: Sequence[SlotRange]) -> bool:
+        """Add the ranges of one job, as `enqueue_job`, only if the job has no work left
+        anywhere in Redis: no range in the backlog, no message in the Dramatiq queue or
+        its delay queue (waiting, prefetched, or held by a worker, live or dead: a dead
+        worker's messages are redelivered by Dramatiq), no live granted provider call.
+        The check and the enqueue of the first 500 ranges are one script run, so nothing
+        moves in between. True when the ranges were added (the job's work had been lost)."""
+        chunks = self._chunks(ranges)
+        if not chunks or int(self._call("recover", *chunks[0])) < 0:
+            return False
+        for args in chunks[1:]:
+            self._call("enqueue", *args)
+        return True
+
+    def _chunks(self, ranges: Sequence[SlotRange]) -> list[list[Any]]:
+        """The script arguments adding `ranges`, per call of at most _RANGES_PER_CALL."""
         if not ranges:
-            return 0
+            return []
         job = ranges[0].job
         if any(r.job != job for r in ranges):
-            raise ValueError("enqueue_job takes the ranges of one job")
+            raise ValueError("the ranges of one job at a time")
         project = project_of(job)
-        pipe = self._client.pipeline(transaction=False)
+        chunks = []
         for start in range(0, len(ranges), _RANGES_PER_CALL):
             args: list[Any] = [project, job]
             for slot_range in ranges[start : start + _RANGES_PER_CALL]:
                 # Like RedisBroker.enqueue: every enqueued copy gets a fresh Redis-level id.
                 message_id = str(uuid.uuid4())
                 message = slot_range_message(slot_range).copy(options={"redis_message_id": message_id})
-                args += [f"{slot_range.slot_count} {message_id}", message.encode()]
-            self._call("enqueue", *args, client=pipe)
-        return sum(pipe.execute())
+                args += [
+                    f"{slot_range.first_slot}+{slot_range.slot_count}",
+                    f"{slot_range.slot_count} {message_id}",
+                    message.encode(),
+                ]
+            chunks.append(args)
+        return chunks
 
     def dispatch(self, *, broker_id: str = "", ready: int = 0) -> int:
         """Move ranges into the Dramatiq queue, fairly, up to the low-water mark. A worker

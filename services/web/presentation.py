@@ -59,7 +59,9 @@ def job_summary(job: gen_pb.GenerationJob, balance: gen_pb.EntityBalance | None 
         elapsed = max(0.0, end - job.start_time.seconds)
     produced = job.counts.produced
     return {
-        "state": label(job.state, "job_state"),
+        # No progress for the gateway's stall threshold: waiting for workers, or lost work
+        # the gateway enqueues again.
+        "state": label(job.state, "job_state") + (", stalled" if job.stalled else ""),
         "finished": job.state in FINISHED_JOB_STATES,
         "requested": job.counts.requested,
         "produced": produced,

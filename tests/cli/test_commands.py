@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
+import psycopg
 import pytest
 
 from tests.cli.conftest import Result, clean_environment, run_cli
@@ -360,3 +361,27 @@ def test_following_a_job_that_makes_no_progress_gives_up_after_the_stall_timeout
     job = stalled.stderr.split("error: ", 1)[1].split(" ", 1)[0]
     fake_llm.configure(latency_ms=0)
     cli("jobs", "cancel", job).ok()
+
+
+def test_a_job_without_progress_for_the_stall_threshold_is_shown_stalled(cli, stack, provider, fake_llm, unique):
+    project = unique("cli-still")
+    cli("projects", "assign", project, provider, "--default").ok()
+    fake_llm.configure(latency_ms=30_000)  # should a worker run, every call hangs: the job cannot move
+    job = cli("generate", project, "--prompt", "p", "--count", "2", "--json").ok().json()["generation_job"]["name"]
+    job_id = job.rsplit("/", 1)[1]
+    try:
+        fresh = cli("jobs", "get", job_id, "--project", project).ok().stdout
+        assert "stalled" not in fresh and "last progress" not in fresh
+        # The suite's gateway reports a job stalled after a day without progress: move
+        # the job's last change two days back rather than wait.
+        with psycopg.connect(stack.task_store_settings.database_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE generation_jobs SET update_time = update_time - interval '2 days' WHERE id = %s", (job_id,)
+            )
+        shown = cli("jobs", "get", job_id, "--project", project).ok().stdout
+        assert ", stalled" in shown and "last progress" in shown
+        assert cli("jobs", "get", job_id, "--project", project, "--json").ok().json()["generation_job"]["stalled"]
+        assert ", stalled" in cli("jobs", "list", project).ok().stdout
+    finally:
+        fake_llm.configure(latency_ms=0)
+        cli("jobs", "cancel", job).ok()

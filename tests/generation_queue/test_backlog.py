@@ -16,8 +16,9 @@ from dramatiq import Message, Worker
 
 from services.generation_queue.backlog import Backlog, FairDispatch, project_of
 from services.generation_queue.broker import create_broker
+from services.generation_queue.hand_back import hand_back
 from services.generation_queue.messages import ACTOR_NAME, QUEUE_NAME, SlotRange, slot_ranges
-from services.generation_queue.stop_flags import mark_job_stopped
+from services.generation_queue.stop_flags import granted_calls_key, mark_job_stopped
 from tests.infrastructure import Infrastructure
 
 WORKER = "worker-broker-id"
@@ -243,6 +244,53 @@ def test_a_job_enqueued_again_is_sent_again(client: redis.Redis, backlog: Backlo
     backlog.dispatch(broker_id=WORKER, ready=100)
 
     assert queued(client, backlog) == [(name, 0), (name, 16), (name, 0), (name, 16)]
+
+
+def test_a_job_enqueued_again_while_its_ranges_wait_gets_no_second_copy(client: redis.Redis, backlog: Backlog) -> None:
+    name = job("a", "j")
+    backlog.enqueue_job(slot_ranges(name, 40, 16))
+    backlog.enqueue_job(slot_ranges(name, 40, 16))
+    assert backlog.size() == 3
+
+    backlog.dispatch(broker_id=WORKER, ready=100)
+    assert queued(client, backlog) == [(name, 0), (name, 16), (name, 32)]
+    assert not client.exists(f"{backlog.key}.held:{name}"), "forgotten with the job's last waiting range"
+
+
+def test_a_job_is_recovered_only_when_none_of_its_work_is_left(
+    infra: Infrastructure, client: redis.Redis, backlog: Backlog, namespace: str
+) -> None:
+    """Each place where a job's work may be - the backlog, the queue (waiting or fetched by
+    a worker), the delay queue, a live granted call - keeps it from being enqueued again."""
+    name = job("a", "j")
+    ranges = slot_ranges(name, 40, 16)
+    assert backlog.recover_job(ranges), "nothing of it anywhere: enqueued"
+    assert backlog.size() == 3
+
+    assert not backlog.recover_job(ranges), "waiting in the backlog"
+    assert backlog.size() == 3
+
+    backlog.dispatch(broker_id=WORKER, ready=100)
+    assert backlog.size() == 0
+    assert not backlog.recover_job(ranges), "waiting in the queue"
+    pop_queue(client, backlog, 3)  # fetched by a worker: the bodies stay until acked
+    assert not backlog.recover_job(ranges), "held by a worker"
+
+    client.delete(f"{backlog.queue_key}.msgs")
+    broker = create_broker(infra.redis_url, namespace=namespace)
+    broker.declare_queue(QUEUE_NAME)
+    hand_back(broker, name, [3], delay_ms=60_000)
+    assert not backlog.recover_job(ranges), "waiting in the delay queue"
+
+    client.delete(f"{backlog.queue_key}.DQ.msgs")
+    calls = granted_calls_key(namespace, name)
+    now_ms = int(client.time()[0]) * 1000
+    client.zadd(calls, {"call": now_ms + 5_000})
+    assert not backlog.recover_job(ranges), "a live granted call"
+    client.zadd(calls, {"call": now_ms - 1_000})
+    assert backlog.recover_job(ranges), "a call past its send-by time is no work"
+    assert backlog.size() == 3
+    broker.close()
 
 
 def test_ranges_of_several_jobs_in_one_call_are_refused(backlog: Backlog) -> None:

@@ -103,7 +103,7 @@ class JobError(_message.Message):
     def __init__(self, reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class GenerationJob(_message.Message):
-    __slots__ = ("name", "prompt", "system_prompt", "temperature", "text_count", "provider", "model", "max_output_tokens", "seed", "tags", "variables", "unique", "state", "counts", "usage", "error", "create_time", "start_time", "end_time", "update_time", "request_id", "prompt_hash", "etag", "labels", "variable_labels")
+    __slots__ = ("name", "prompt", "system_prompt", "temperature", "text_count", "provider", "model", "max_output_tokens", "seed", "tags", "variables", "unique", "state", "counts", "usage", "error", "create_time", "start_time", "end_time", "update_time", "request_id", "prompt_hash", "etag", "stalled", "labels", "variable_labels")
     class VariableLabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,7 @@ class GenerationJob(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_HASH_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    STALLED_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     VARIABLE_LABELS_FIELD_NUMBER: _ClassVar[int]
     name: str
@@ -159,9 +160,10 @@ class GenerationJob(_message.Message):
     request_id: str
     prompt_hash: str
     etag: str
+    stalled: bool
     labels: _containers.RepeatedCompositeFieldContainer[EntityLabel]
     variable_labels: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., text_count: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., max_output_tokens: _Optional[int] = ..., seed: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[_Union[PromptVariable, _Mapping]]] = ..., unique: _Optional[bool] = ..., state: _Optional[_Union[GenerationJobState, str]] = ..., counts: _Optional[_Union[JobCounts, _Mapping]] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., prompt_hash: _Optional[str] = ..., etag: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[EntityLabel, _Mapping]]] = ..., variable_labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., prompt: _Optional[str] = ..., system_prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., text_count: _Optional[int] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., max_output_tokens: _Optional[int] = ..., seed: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ..., variables: _Optional[_Iterable[_Union[PromptVariable, _Mapping]]] = ..., unique: _Optional[bool] = ..., state: _Optional[_Union[GenerationJobState, str]] = ..., counts: _Optional[_Union[JobCounts, _Mapping]] = ..., usage: _Optional[_Union[TokenUsage, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., prompt_hash: _Optional[str] = ..., etag: _Optional[str] = ..., stalled: _Optional[bool] = ..., labels: _Optional[_Iterable[_Union[EntityLabel, _Mapping]]] = ..., variable_labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CreateGenerationJobRequest(_message.Message):
     __slots__ = ("parent", "generation_job", "request_id")
