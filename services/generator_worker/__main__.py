@@ -7,7 +7,8 @@ P and T default to SYNTHTASKS_WORKER_PROCESSES (1) and SYNTHTASKS_WORKER_THREADS
 dramatiq's shutdown timeout to SYNTHTASKS_WORKER_SHUTDOWN_GRACE_SECONDS (100 s); the
 queue is always the generation queue. Metrics of every worker process are collected
 (prometheus_client's multiprocess mode) and served by this, the parent, process on
-SYNTHTASKS_WORKER_METRICS_PORT (0 disables)."""
+SYNTHTASKS_WORKER_METRICS_PORT (0 disables), with the probes /healthz and /readyz, which
+reflect the worker processes' own heartbeats (liveness.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ import os
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# liveness.HEARTBEAT_DIR_ENV; that module imports prometheus_client, which must wait.
+_HEARTBEAT_DIR_ENV = "SYNTHTASKS_WORKER_HEARTBEAT_DIR"
 
 
 def _has_flag(args: list[str], *names: str) -> bool:
@@ -47,32 +51,49 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging("generator-worker", settings.log_level)
     # Read by dramatiq.worker at import: how long idle consumers sleep between polls.
     os.environ.setdefault("dramatiq_worker_timeout", str(settings.poll_interval_ms))
-    own_metrics_dir = None
-    if settings.metrics_port and _MULTIPROC_ENV not in os.environ:
-        # Must be set before prometheus_client is first imported, here and in the children.
-        own_metrics_dir = tempfile.mkdtemp(prefix="synthtasks-worker-metrics-")
-        os.environ[_MULTIPROC_ENV] = own_metrics_dir
+    own_dirs: list[str] = []
+    if settings.metrics_port:
+        # Both must be set before the children fork (and prometheus_client is imported).
+        for variable, prefix in ((_MULTIPROC_ENV, "metrics"), (_HEARTBEAT_DIR_ENV, "heartbeats")):
+            if variable not in os.environ:
+                os.environ[variable] = tempfile.mkdtemp(prefix=f"synthtasks-worker-{prefix}-")
+                own_dirs.append(os.environ[variable])
+    probes = None
     try:
-        if settings.metrics_port:
-            from prometheus_client import CollectorRegistry, multiprocess, start_http_server
-
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-            start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
-
         from dramatiq.cli import main as dramatiq_main
         from dramatiq.cli import make_argument_parser
 
-        args = dramatiq_arguments(
-            list(sys.argv[1:] if argv is None else argv),
-            processes=settings.processes,
-            threads=settings.threads,
-            shutdown_grace_ms=int(settings.shutdown_grace_seconds * 1000),
+        args = make_argument_parser().parse_args(
+            dramatiq_arguments(
+                list(sys.argv[1:] if argv is None else argv),
+                processes=settings.processes,
+                threads=settings.threads,
+                shutdown_grace_ms=int(settings.shutdown_grace_seconds * 1000),
+            )
         )
-        code = dramatiq_main(make_argument_parser().parse_args(args))
+        if settings.metrics_port:
+            from prometheus_client import CollectorRegistry, multiprocess
+
+            from services.generator_worker.liveness import ProbeServer
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            probes = ProbeServer(
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                registry=registry,
+                heartbeat_dir=Path(os.environ[_HEARTBEAT_DIR_ENV]),
+                processes=args.processes,
+                stale_seconds=settings.liveness_stale_seconds,
+                redis_url=settings.redis_url,
+            )
+            probes.start()
+        code = dramatiq_main(args)
     finally:
-        if own_metrics_dir is not None:
-            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+        if probes is not None:
+            probes.stop()
+        for directory in own_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
     sys.exit(code or 0)
 
 

@@ -20,6 +20,7 @@ other providers' work. On SIGTERM the process drains (drain.py).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import dramatiq
@@ -38,6 +39,7 @@ from services.generator_worker.drain import Drain
 from services.generator_worker.errors import BadMessage, DependencyUnavailable
 from services.generator_worker.generation import fill_slot_range
 from services.generator_worker.heartbeat import Heartbeat
+from services.generator_worker.liveness import HEARTBEAT_DIR_ENV, LoopHeartbeat
 from services.runtime.json_logging import configure_logging
 from services.runtime.tracing import configure_tracing, continued_from, span
 
@@ -96,6 +98,8 @@ broker = create_broker(
 )
 broker.add_middleware(_DaemonAsyncIO())
 broker.add_middleware(Heartbeat(settings.heartbeat_interval_seconds))
+# After _DaemonAsyncIO: it beats on the process's event loop.
+broker.add_middleware(LoopHeartbeat(os.environ.get(HEARTBEAT_DIR_ENV)))
 broker.add_middleware(FairDispatch(settings.queue_ready_messages))
 broker.add_middleware(_ProcessSetup(settings))
 # Lets the actor read its message's options: the trace context the gateway put there.

@@ -52,6 +52,11 @@ class Settings(CommonSettings):
     # (Kubernetes terminationGracePeriodSeconds, Compose stop_grace_period).
     shutdown_grace_seconds: float = Field(100.0, gt=0, le=3600)
 
+    # --- probes (liveness.py): /healthz and /readyz on the metrics port fail when a
+    # worker process's event loop has not beaten for this long (stuck, or the process
+    # frozen); a busy loop still beats every second.
+    liveness_stale_seconds: float = Field(30.0, ge=2, le=3600)
+
     # --- redelivery of the messages of a dead worker
     # A process missing its heartbeat this long is presumed dead and its unacked messages
     # go back to the queue; heartbeats are sent every `heartbeat_interval_seconds`.

@@ -22,6 +22,8 @@ def test_compose_starts_in_order_and_publishes_only_the_gateway_and_web_app_on_l
         for dependency in ("redis", "provider-registry", "task-store"):
             assert services[name]["depends_on"][dependency] == {"condition": "service_healthy"}
     assert services["worker"]["deploy"]["replicas"] == 2
+    # Healthy means its worker processes beat and Redis answers, not that the parent serves metrics.
+    assert "http://127.0.0.1:9104/readyz" in " ".join(services["worker"]["healthcheck"]["test"])
     assert services["local-llm"]["profiles"] == ["local-llm"]
     # Its own Dockerfile: building the service image never compiles llama.cpp.
     assert services["local-llm"]["build"] == {"context": "deploy/local-llm"}

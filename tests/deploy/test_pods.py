@@ -82,6 +82,13 @@ def test_probes_and_ports_match_the_services(rendered, settings_classes, overlay
             assert ipaddress.ip_address(host).is_unspecified, f"{service.metrics_host_env}={host}"
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert container[probe]["httpGet"]["port"] in ("metrics", metrics_default), probe
+            # The worker processes' health, not the parent's /metrics (liveness.py).
+            paths = {probe: container[probe]["httpGet"]["path"] for probe in ("startupProbe", "livenessProbe")}
+            assert paths == {"startupProbe": "/healthz", "livenessProbe": "/healthz"}
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            stale = float(field_default(settings, "SYNTHTASKS_WORKER_LIVENESS_STALE_SECONDS"))
+            liveness = container["livenessProbe"]
+            assert liveness["periodSeconds"] * liveness["failureThreshold"] > stale, "a busy moment is not a restart"
             continue
         default_port = port_of(field_default(settings, service.listen_env))
         assert default_port == service.grpc_port, "docs/conventions.md and the settings disagree"
