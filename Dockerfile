@@ -77,7 +77,7 @@ EXPOSE 50051 50052 50053 8080 9101 9102 9103 9104 9105
 
 # gRPC health checking protocol. The default port is the gateway's; the other gRPC
 # services set SYNTHTASKS_HEALTH_PORT (or override the check, as docker-compose.yml
-# does). Workers have no gRPC port: compose checks their metrics port instead, and
+# does). Workers have no gRPC port: compose asks /readyz on their metrics port instead, and
 # Kubernetes uses its own probes and ignores HEALTHCHECK. Shell form, for the ${...}.
 # hadolint ignore=DL3025
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \

@@ -236,7 +236,8 @@ def test_dropping_a_job_forgets_its_waiting_ranges_and_keeps_the_others(client: 
 
 
 def test_a_job_enqueued_again_is_sent_again(client: redis.Redis, backlog: Backlog) -> None:
-    """What the stalled-job sweeper relies on: its ranges may have been lost after dispatch."""
+    """Only ranges still waiting in the backlog are refused: once dispatched they may have
+    been lost, and whoever enqueues again (recover_job checks first) means it."""
     name = job("a", "j")
     backlog.enqueue_job(slot_ranges(name, 32, 16))
     backlog.dispatch(broker_id=WORKER, ready=100)
