@@ -23,9 +23,10 @@
 --   $namespace:$queue_name.msgs  hash: message id -> encoded message
 --   $namespace:__heartbeats__    zset: broker id -> time of its last command
 --   $namespace:$queue_name.DQ[.msgs]  the same for the delay queue (retries, hand-backs)
--- A message stays in its .msgs hash from enqueue until a worker acks it, prefetched and
--- running messages included, whichever worker holds them, dead or alive.
--- and the granted-calls zsets $namespace:job-calls:$job (stop_flags.py), scored by send-by time.
+-- (a message stays in its .msgs hash from enqueue until a worker acks it, prefetched and
+-- running messages included, whichever worker holds them, dead or alive),
+-- and the workers' granted-calls zsets $namespace:job-calls:$job (stop_flags.py), scored
+-- by send-by time.
 --
 -- Commands:
 --   enqueue project job (range entry body)...
@@ -35,7 +36,8 @@
 --                                        the same, only if nothing of the job is anywhere:
 --                                        not in the backlog, no message in the queue or the
 --                                        delay queue (waiting, prefetched or running), no
---                                        live granted call; returns -1 when something is
+--                                        live granted call; returns -1 (and adds nothing)
+--                                        when some of it is left
 --   dispatch                             move ranges to the queue up to the low-water
 --                                        mark; returns how many moved
 --   drop project job                     forget a job's waiting ranges; returns how many
@@ -211,8 +213,9 @@ local function enqueue(project, job)
 end
 
 -- Whether a message of `job` waits in, or was fetched from, the queue or its delay queue.
--- Reads every message body: the queues are short by design (the backlog holds the
--- rest), and this runs only for jobs that made no progress for minutes.
+-- Reads every message body: the queue is short by design (the backlog holds the rest),
+-- the delay queue holds only retries and hand-backs, and this runs only for jobs without
+-- progress for the stall threshold, each at most once per threshold.
 local function has_message(job)
     local needle = '"job":"' .. job .. '"'
     for _, messages in ipairs({queue_messages, namespace .. ":" .. queue_name .. ".DQ.msgs"}) do
