@@ -51,7 +51,8 @@ class LoopHeartbeat(Middleware):
         self._directory = directory
         self._path: Path | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._handle: asyncio.TimerHandle | None = None
+        self._stopping = threading.Event()
+        self._removed = threading.Event()
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if not self._directory:
@@ -64,18 +65,29 @@ class LoopHeartbeat(Middleware):
         self._loop.call_soon_threadsafe(self._beat)
 
     def _beat(self) -> None:
+        """On the loop, which alone touches and removes the file: once stopping, no touch
+        can follow the removal."""
         assert self._path is not None and self._loop is not None
+        if self._stopping.is_set():
+            with contextlib.suppress(OSError):
+                self._path.unlink()
+            self._removed.set()
+            return
         try:
             self._path.touch()
         except OSError as error:
             # The probe will say so; nothing else in the process depends on it.
             log.warning("could not write the liveness heartbeat", extra={"error": str(error)})
-        self._handle = self._loop.call_later(BEAT_INTERVAL_SECONDS, self._beat)
+        self._loop.call_later(BEAT_INTERVAL_SECONDS, self._beat)
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if self._loop is not None and self._handle is not None:
-            self._loop.call_soon_threadsafe(self._handle.cancel)
-        if self._path is not None:
+        # Before _DaemonAsyncIO stops the loop: dramatiq runs "after" hooks in reverse order.
+        if self._loop is None or self._path is None:
+            return
+        self._stopping.set()
+        self._loop.call_soon_threadsafe(self._beat)
+        if not self._removed.wait(timeout=BEAT_INTERVAL_SECONDS * 2):
+            # The loop is stuck: remove the file from here.
             with contextlib.suppress(OSError):
                 self._path.unlink()
 
