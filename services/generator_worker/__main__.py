@@ -49,8 +49,6 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = Settings()
     configure_logging("generator-worker", settings.log_level)
-    # Read by dramatiq.worker at import: how long idle consumers sleep between polls.
-    os.environ.setdefault("dramatiq_worker_timeout", str(settings.poll_interval_ms))
     own_dirs: list[str] = []
     if settings.metrics_port:
         # Both must be set before the children fork (and prometheus_client is imported).

@@ -79,10 +79,18 @@ class _DaemonAsyncIO(AsyncIO):
 
 class _ProcessSetup(Middleware):
     """JSON logging and traces in each worker process (after dramatiq pointed stderr at its
-    log pipe)."""
+    log pipe), and how often its idle consumer polls Redis."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # The floor of the time from enqueue to a worker's first call: an idle consumer
+        # sleeps up to this long between polls. Set on the Worker, before it creates its
+        # consumer, because dramatiq reads its dramatiq_worker_timeout variable once, at
+        # the import of dramatiq.worker, which anything may trigger first (it cost every
+        # job up to a second, dramatiq's default, before the first call).
+        worker.worker_timeout = self._settings.poll_interval_ms
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         configure_logging(SERVICE, self._settings.log_level)

@@ -278,6 +278,8 @@ class _Gate:
         self.released = asyncio.Event()
         # Concurrency was full at our last look: wait for a release before asking again.
         self.full = False
+        # Concurrency left at our last look (-1: unlimited or not known yet).
+        self.free = -1
         self.pending: list[str] = []
         self.refund = 0
         self.tokens_per_minute = 0
@@ -401,8 +403,9 @@ class SharedLimiter:
                     if not self._still_waiting(gate):
                         return
                 gate.released.clear()
-                batch = self._take_batch(gate)
+                batch = self._take_batch(gate, self._batch_size(gate))
                 refused, wait_ms, free, known_wait_ms, statuses = await self._ask(scope, gate, batch)
+                gate.free = free
                 for waiter, status in zip(batch, statuses, strict=False):
                     if status == -1:
                         if not waiter.granted.done():
@@ -470,12 +473,21 @@ class SharedLimiter:
             waiter.granted.set_exception(NoCapacity(known_wait))
 
     @staticmethod
-    def _take_batch(gate: _Gate) -> list[_Waiter]:
-        """Take the head of the queue: waiters still waiting with the first one's limits (a
-        credential refreshed mid-job may bring others), at most _MAX_BATCH."""
+    def _batch_size(gate: _Gate) -> int:
+        """How many waiters to ask for: as many as may get concurrency (what was left at
+        the last look plus what this process released since), since each one asked for
+        costs its keys and arguments in the script call, granted or not."""
+        if gate.free < 0:
+            return _MAX_BATCH
+        return max(1, min(_MAX_BATCH, gate.free + len(gate.pending)))
+
+    @staticmethod
+    def _take_batch(gate: _Gate, size: int) -> list[_Waiter]:
+        """Take the head of the queue: up to `size` waiters still waiting with the first
+        one's limits (a credential refreshed mid-job may bring others)."""
         limits = gate.waiting[0].limits
         batch: list[_Waiter] = []
-        while gate.waiting and len(batch) < _MAX_BATCH and gate.waiting[0].limits == limits:
+        while gate.waiting and len(batch) < size and gate.waiting[0].limits == limits:
             waiter = gate.waiting.popleft()
             if not waiter.granted.done():
                 batch.append(waiter)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -174,3 +176,35 @@ def test_liveness_counts_the_worker_processes_and_their_heartbeats_age(tmp_path)
 
 def test_the_command_and_the_workers_agree_on_where_heartbeats_go() -> None:
     assert worker_command._HEARTBEAT_DIR_ENV == HEARTBEAT_DIR_ENV
+
+
+_BOOT_A_WORKER = """
+import dramatiq.worker
+import services.generator_worker.actors as actors
+worker = dramatiq.worker.Worker(actors.broker, worker_threads=1)
+for middleware in actors.broker.middleware:
+    if type(middleware).__name__ == "_ProcessSetup":
+        middleware.before_worker_boot(actors.broker, worker)
+print(dramatiq.worker.WORKER_TIMEOUT, worker.worker_timeout)
+"""
+
+
+@pytest.mark.parametrize("poll_interval_ms", ["25", "40"])
+def test_an_idle_worker_polls_the_queue_as_often_as_the_setting_says(infra, poll_interval_ms: str) -> None:
+    """dramatiq reads its own poll interval once, when dramatiq.worker is imported, which
+    the actors module does before any setting could be applied: its default of a second
+    would then delay every job's first call by up to that much."""
+    env = {
+        **os.environ,
+        "SYNTHTASKS_REDIS_URL": infra.redis_url,
+        "SYNTHTASKS_INTERNAL_TOKEN": "poll-interval-test-token-0123456789",
+        "SYNTHTASKS_WORKER_POLL_INTERVAL_MS": poll_interval_ms,
+    }
+    env.pop("dramatiq_worker_timeout", None)
+    booted = subprocess.run(
+        [sys.executable, "-c", _BOOT_A_WORKER], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+
+    dramatiq_default, ours = booted.stdout.split()
+    assert dramatiq_default == "1000", "the positive control: dramatiq's own default is in force"
+    assert ours == poll_interval_ms
