@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.generation_queue.messages import DEFAULT_SLOTS_PER_MESSAGE
 from services.runtime.config import CommonSettings
 from services.runtime.server import ListenerTls
 from services.vocabulary import limits
@@ -28,9 +29,8 @@ class Settings(CommonSettings):
     # At most what the task store accepts, so a job the gateway admits is never refused later.
     max_text_count: int = Field(1000, ge=1, le=limits.MAX_TEXT_COUNT)
     max_prompt_chars: int = Field(20_000, ge=1, le=limits.MAX_PROMPT_CHARS)
-    # Slots per queue message: small enough to spread a job over many workers, large
-    # enough that a message keeps a worker's event loop busy.
-    slots_per_message: int = Field(16, ge=1, le=1000)
+    # Slots per queue message (generation_queue/messages.py says why 64).
+    slots_per_message: int = Field(DEFAULT_SLOTS_PER_MESSAGE, ge=1, le=1000)
     # TLS of the public port, apart from the internal links' mTLS (SYNTHTASKS_TLS_*):
     # certificate and key (both unset: plaintext), and optionally the CA that public
     # clients' certificates must be signed by (unset: clients need no certificate).

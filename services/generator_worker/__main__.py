@@ -3,7 +3,7 @@ Prometheus endpoint for all its processes.
 
     synthtasks-worker [--processes P] [--threads T] [any other dramatiq flag]
 
-P and T default to SYNTHTASKS_WORKER_PROCESSES (1) and SYNTHTASKS_WORKER_THREADS (64),
+P and T default to SYNTHTASKS_WORKER_PROCESSES (1) and SYNTHTASKS_WORKER_THREADS (16),
 dramatiq's shutdown timeout to SYNTHTASKS_WORKER_SHUTDOWN_GRACE_SECONDS (100 s); the
 queue is always the generation queue. Metrics of every worker process are collected
 (prometheus_client's multiprocess mode) and served by this, the parent, process on

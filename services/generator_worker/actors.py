@@ -8,7 +8,7 @@ Concurrency: the actor is async; dramatiq's AsyncIO middleware runs one event lo
 process and each worker thread hands one message (one slot range) to it at a time and
 then only waits (no CPU, no thread per call). With T threads and S slots per message a
 process has up to T x S slots in hand, all their provider calls in flight on the one
-loop, capped by the provider's shared limits (limiter.py). Defaults: T = 64, S = 16
+loop, capped by the provider's shared limits (limiter.py). Defaults: T = 16, S = 64
 (messages.py), i.e. up to 1,024 calls in flight per process.
 
 A thread is never held for long by a provider without capacity: a request that would

@@ -28,10 +28,10 @@ class Settings(CommonSettings):
     # one event loop; scale with replicas (or --processes) up to the providers' limits.
     processes: int = Field(1, ge=1, le=64)
     # Each thread hands one message (one slot range) to the event loop at a time and waits
-    # for it without using CPU: 64 threads x 16 slots per message = 1,024 calls in flight
+    # for it without using CPU: 16 threads x 64 slots per message = 1,024 calls in flight
     # per process, enough for a provider allowing 512 concurrent calls of 2 s with half
     # of the messages' slots waiting their turn.
-    threads: int = Field(64, ge=1, le=1024)
+    threads: int = Field(16, ge=1, le=1024)
     # How long an idle consumer sleeps between polls of Redis (dramatiq's worker_timeout):
     # the floor of the time from enqueue to the first provider call.
     poll_interval_ms: int = Field(25, ge=5, le=5000)

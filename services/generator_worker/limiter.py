@@ -70,6 +70,12 @@ WINDOW_MARGIN_SECONDS = 0.5
 _SEND_BY_MARGIN_SECONDS = 0.25
 # Callers served per script call: bounds how long one call holds Redis.
 _MAX_BATCH = 64
+# ... and when concurrency is the limit, at most this share of it: granting the calls
+# freed by many releases at once sends them together, they end together, and the
+# provider's concurrency then runs in waves with gaps between them (100 ms calls, 64
+# allowed, one process: 525 texts/s with batches of up to 64, 570 with 4 or 1). Large
+# batches save round trips and CPU, so the cap grows with the limit.
+_SATURATED_BATCH_SHARE = 16
 
 _REFILL = """
 local function refill(key, tpm, now)
@@ -475,11 +481,12 @@ class SharedLimiter:
     @staticmethod
     def _batch_size(gate: _Gate) -> int:
         """How many waiters to ask for: as many as may get concurrency (what was left at
-        the last look plus what this process released since), since each one asked for
-        costs its keys and arguments in the script call, granted or not."""
+        the last look plus what this process released since; each one asked for costs its
+        keys and arguments in the script call, granted or not), within the caps above."""
         if gate.free < 0:
             return _MAX_BATCH
-        return max(1, min(_MAX_BATCH, gate.free + len(gate.pending)))
+        cap = min(_MAX_BATCH, max(1, gate.waiting[0].limits.max_concurrent // _SATURATED_BATCH_SHARE))
+        return max(1, min(cap, gate.free + len(gate.pending)))
 
     @staticmethod
     def _take_batch(gate: _Gate, size: int) -> list[_Waiter]:
