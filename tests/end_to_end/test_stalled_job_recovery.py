@@ -39,6 +39,9 @@ def recovering_stack(make_database, infra, redis_namespace):
         redis_namespace=f"{redis_namespace}-recovery",
         stalled_job_seconds=STALLED_JOB_SECONDS,
         stalled_job_check_seconds=SWEEP_SECONDS,
+        # Small ranges, so that jobs of a few dozen texts have work in several places
+        # (held by a worker, in the queue, in the backlog) for the tests to lose.
+        slots_per_message=16,
     ) as stack:
         yield stack
 

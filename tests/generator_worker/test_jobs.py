@@ -153,8 +153,9 @@ def test_a_wrong_key_fails_the_whole_job_within_seconds_without_showing_the_key(
 
     assert "Incorrect API key" in job.error.message
     assert wrong not in job.error.message and wrong[-12:] not in job.error.message
-    # One wave of calls at most, not 500 texts x retries.
-    assert generation.fake.stats().keys_seen_bad < 300
+    # One wave of calls at most (a call per text: the defaults hold the whole job in
+    # flight at once), not 500 texts x retries.
+    assert generation.fake.stats().keys_seen_bad <= 500
 
 
 def test_an_account_out_of_quota_fails_the_whole_job_within_seconds(generation: Generation) -> None:
@@ -166,8 +167,9 @@ def test_an_account_out_of_quota_fails_the_whole_job_within_seconds(generation: 
     job = _fails_whole_job_within_seconds(generation, project, gen_pb.FAILURE_REASON_QUOTA_EXCEEDED)
 
     assert "exceeded your current quota" in job.error.message
-    # One wave of calls at most (plus one after the credential refresh), not 500 x retries.
-    assert generation.fake.stats().quota_429s < 300
+    # One wave of calls at most (a call per text: the defaults hold the whole job in
+    # flight at once), not 500 texts x retries.
+    assert generation.fake.stats().quota_429s <= 500
 
 
 def test_content_filtered_texts_fail_with_the_reason_and_are_not_retried(generation: Generation) -> None:

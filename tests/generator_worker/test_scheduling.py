@@ -143,7 +143,8 @@ def test_the_leases_of_a_killed_worker_come_back_within_seconds(generation: Gene
             dramatiq_queue_prefetch="1",
             **lease_env,
         ) as (holder,):
-            job = generation.start(project, 40)
+            # Three messages: the last one short.
+            job = generation.start(project, 2 * generation.stack.gateway_settings.slots_per_message + 8)
             _wait_for(lambda: generation.fake.stats().in_flight == 4, 30, "the holder's 4 calls")
             # The waiter takes the other two messages and waits for capacity (without
             # handing them back meanwhile).
