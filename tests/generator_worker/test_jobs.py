@@ -183,7 +183,10 @@ def test_content_filtered_texts_fail_with_the_reason_and_are_not_retried(generat
     assert (job.counts.produced, job.counts.failed) == (0, 5)
     assert job.error.reason == gen_pb.FAILURE_REASON_CONTENT_FILTERED
     assert "content management policy" in job.error.message
-    assert generation.fake.stats().content_filtered == 5
+    # Counted on the Azure route alone: calls of an earlier test's OpenAI job, granted
+    # before it failed, may still arrive and be filtered too.
+    azure_calls = generation.fake.stats().requests_by_route["POST /openai/deployments/{deployment}/chat/completions"]
+    assert azure_calls == 5, "a filtered text is not asked for again"
 
 
 def test_cancel_stops_provider_calls(generation: Generation) -> None:
