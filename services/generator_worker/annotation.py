@@ -11,10 +11,11 @@ characters); `locate` computes the offsets by finding the surface texts in the t
   never guessed;
 - a prompt variable bound to a label (`{drug}` -> DRUG) always has its value marked:
   when the model did not return it with that label (alone or inside a longer entity),
-  its first free occurrence is added; when the model returned it under another label, the binding wins (the value is
-  what the prompt asked for). When the value does not occur in the text at all, the text
-  is kept and the value is counted with the dropped entities: the text is still a good
-  text, and the entity balance, read from the stored spans, shows the gap.
+  its first free occurrence is added; when the model returned it under another label,
+  the binding wins (the value is what the prompt asked for). When the value does not
+  occur in the text at all, the text is kept and the value is counted with the dropped
+  entities: the text is still a good text, and the entity balance, read from the stored
+  spans, shows the gap.
 
 Offsets are Python string indices (code points) over the text, end exclusive, like
 synthtasks.v1.Span.
