@@ -10,9 +10,11 @@ import time
 import urllib.request
 
 import pytest
+import redis
 from prometheus_client import REGISTRY
 from synthtasks.v1 import generation_service_pb2 as gen_pb
 
+from services.generation_queue.stop_flags import granted_calls_key
 from tests.jobs_harness import Generation, log_dir_for, started_workers
 from tests.leak_watch import new_key
 
@@ -140,7 +142,24 @@ def _fails_whole_job_within_seconds(generation: Generation, project: str, reason
     assert job.state == gen_pb.GENERATION_JOB_STATE_FAILED
     assert job.error.reason == reason
     assert job.counts.produced == 0
+    _wait_until_its_granted_calls_ended(generation, job.name)
     return job
+
+
+def _wait_until_its_granted_calls_ended(generation: Generation, job: str) -> None:
+    """Calls granted before the job failed may still be on their way (each is sent within
+    its send-by time or not at all): once none is recorded and none is at the provider,
+    the fake's counts are the job's whole cost, and no later test receives its calls."""
+    settings = generation.stack.gateway_settings
+    client = redis.Redis.from_url(settings.redis_url)
+    key = granted_calls_key(settings.redis_namespace, job)
+    try:
+        deadline = time.monotonic() + 30
+        while client.zcard(key) or generation.fake.stats().in_flight:
+            assert time.monotonic() < deadline, "calls granted to the failed job never ended"
+            time.sleep(0.05)
+    finally:
+        client.close()
 
 
 def test_a_wrong_key_fails_the_whole_job_within_seconds_without_showing_the_key(generation: Generation) -> None:
